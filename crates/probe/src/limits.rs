@@ -1,0 +1,31 @@
+//! Named caps on everything a hostile file could inflate. Every parser checks against these
+//! before allocating or looping; exceeding one is a [`ProbeError::Limit`](crate::ProbeError).
+
+/// Largest `moov` box we will read into memory (a 10 h film with 4 tracks is ~60 MiB).
+pub const MAX_MOOV_BYTES: u64 = 256 << 20;
+/// Largest single read the probe asks for (other than `moov`).
+pub const MAX_READ_BYTES: u64 = 16 << 20;
+/// Total bytes the probe may ask for over a whole probe (moov excluded).
+pub const MAX_TOTAL_READ_BYTES: u64 = 512 << 20;
+/// Total requests one probe may make (a cluster scan makes one per cluster).
+pub const MAX_REQUESTS: u64 = 200_000;
+/// Tracks in one file.
+pub const MAX_TRACKS: usize = 128;
+/// Samples in one track's tables (stsz/stts entries): ~46 h at 60 fps.
+pub const MAX_SAMPLES: u64 = 10_000_000;
+/// Chunks in one track (stco/co64 entries).
+pub const MAX_CHUNKS: u64 = 10_000_000;
+/// Keyframes in one index.
+pub const MAX_KEYFRAMES: usize = 2_000_000;
+/// Nesting depth of boxes / EBML elements we descend into.
+pub const MAX_DEPTH: usize = 16;
+/// Bytes of codec private data (avcC, hvcC, CodecPrivate) per track.
+pub const MAX_CODEC_PRIVATE: u64 = 1 << 20;
+/// Bytes of a Matroska metadata element we parse in full (SeekHead, Info, Tracks, Cues).
+pub const MAX_EBML_ELEMENT: u64 = 64 << 20;
+/// Clusters walked by the no-Cues cluster scan.
+pub const MAX_CLUSTERS: u64 = 1_000_000;
+/// Top-level boxes walked in an MP4 (fragmented files have two per fragment).
+pub const MAX_TOP_LEVEL_BOXES: u64 = 2_000_000;
+/// Length of a string field (language, title, codec id) we keep.
+pub const MAX_STRING: usize = 1024;

@@ -1,0 +1,1 @@
+//! Sources. Being written.
