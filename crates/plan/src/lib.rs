@@ -1,1 +1,569 @@
-//! Planner. Being written.
+//! # plan — segment boundaries that never lie
+//!
+//! `MediaIndex` + [`PlanOptions`] → [`Plan`], pure and deterministic: the same index and options
+//! always give the same plan, on any instance, which is what lets any segment be made on its own.
+//!
+//! - **Passthrough video** ([`VideoMode::Passthrough`]): boundaries are source keyframes, merged
+//!   up to the target duration. Every segment lies between 0.5× and 2× the target, except where
+//!   the source GOP itself is longer (then the segment is that GOP and `EXT-X-TARGETDURATION` says
+//!   so) and the last one, which absorbs a tail rather than leave a sliver under 0.5 s.
+//! - **Transcoded video** ([`VideoMode::Transcode`]): the same keyframe boundaries when they keep
+//!   to those rules (so ladder rungs and the passthrough rendition switch cleanly), else a fixed
+//!   grid on frame boundaries where the encoder will force keyframes.
+//! - Audio-only sources get a grid on the AAC frame grid (1024 samples).
+//!
+//! Each [`Segment`] carries exact start/end in the index timescale, its EXTINF (the exact duration
+//! in seconds), and the byte ranges of the source it needs — normally one range, so the pipeline
+//! fetches a segment with one request.
+//!
+//! Playlists are rendered with `m3u8-rs` (RFC 8216: VOD, VERSION 7, INDEPENDENT-SEGMENTS,
+//! EXT-X-MAP, ENDLIST). [`PLAN_VERSION`] goes into cache keys; bump it whenever a plan for the same
+//! index could change.
+
+use probe::{ByteRange, MediaIndex, TrackKind};
+use serde::{Deserialize, Serialize};
+
+/// Version of the planning rules; part of every cache key and ETag derived from a plan.
+pub const PLAN_VERSION: u32 = 1;
+
+/// Spans closer than this are fetched as one range (cheaper than a second request).
+pub const MERGE_GAP: u64 = 1 << 20;
+
+/// The last segment absorbs a tail shorter than this (seconds).
+pub const MIN_TAIL_SECS: f64 = 0.5;
+
+/// How the video of a rendition is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoMode {
+    /// Source samples are copied: boundaries must be source keyframes.
+    #[default]
+    Passthrough,
+    /// Video is re-encoded: keyframes can be forced anywhere.
+    Transcode,
+}
+
+/// Planner settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlanOptions {
+    /// Target segment duration in seconds (default 6).
+    pub target_secs: f64,
+    /// Passthrough or transcode.
+    pub mode: VideoMode,
+    /// Extra media included on both sides of a segment's byte range, in seconds (audio that is
+    /// muxed slightly before/after the video it plays with, AAC pre-roll).
+    pub range_slack_secs: f64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            target_secs: 6.0,
+            mode: VideoMode::Passthrough,
+            range_slack_secs: 0.1,
+        }
+    }
+}
+
+/// How the boundaries were chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Boundaries {
+    /// On source keyframes.
+    Keyframes,
+    /// On a fixed grid (keyframes forced by the encoder).
+    Grid,
+}
+
+/// One media segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Position in the playlist (0-based); the file is `{index}.m4s`.
+    pub index: u32,
+    /// Planned start, in [`Plan::timescale`] ticks (presentation time).
+    pub start: i64,
+    /// Planned end (exclusive), in ticks; the next segment's start.
+    pub end: i64,
+    /// `(end − start) / timescale`: the EXTINF.
+    pub duration: f64,
+    /// The bytes of the source this segment needs, merged; normally exactly one range.
+    pub ranges: Vec<ByteRange>,
+}
+
+/// The plan of a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_VERSION`] when made.
+    pub version: u32,
+    /// Ticks per second of segment times (the index timescale).
+    pub timescale: u32,
+    /// Options it was made with.
+    pub options: PlanOptions,
+    /// How the boundaries were chosen.
+    pub boundaries: Boundaries,
+    /// `EXT-X-TARGETDURATION`: the largest EXTINF rounded to the nearest integer (RFC 8216
+    /// §4.3.3.1), at least 1.
+    pub target_duration: u64,
+    /// The segments, contiguous: each starts where the previous ends.
+    pub segments: Vec<Segment>,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Nothing to play (zero duration).
+    #[error("the source has no duration")]
+    Empty,
+    /// Passthrough needs keyframes and the index has none for the video track.
+    #[error("no keyframe index for the video track; it can only be transcoded")]
+    NoKeyframes,
+    /// Options out of range.
+    #[error("bad plan options: {0}")]
+    BadOptions(String),
+}
+
+/// Makes the plan for `index`.
+pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    if !(opts.target_secs.is_finite() && (0.5..=60.0).contains(&opts.target_secs)) {
+        return Err(PlanError::BadOptions(format!(
+            "target {} s is outside 0.5..=60",
+            opts.target_secs
+        )));
+    }
+    if index.duration == 0 || index.timescale == 0 {
+        return Err(PlanError::Empty);
+    }
+    let ts = i64::from(index.timescale);
+    let start = index.start;
+    let end = start.saturating_add(i64::try_from(index.duration).unwrap_or(i64::MAX));
+    let target = secs_to_ticks(opts.target_secs, ts);
+    let min_tail = secs_to_ticks(MIN_TAIL_SECS, ts);
+
+    let main_is_video = index.main().is_some_and(|t| t.kind == TrackKind::Video);
+    let keyframes: Vec<i64> = index
+        .keyframes
+        .iter()
+        .map(|k| k.pts)
+        .filter(|&p| p > start && p < end)
+        .collect();
+
+    let (cuts, kind) = if main_is_video && !index.keyframes.is_empty() {
+        let cuts = keyframe_cuts(start, end, &keyframes, target, min_tail);
+        if opts.mode == VideoMode::Transcode && !within_rules(start, end, &cuts, target, min_tail) {
+            (grid_cuts(start, end, target, quantum(index), min_tail), Boundaries::Grid)
+        } else {
+            (cuts, Boundaries::Keyframes)
+        }
+    } else if main_is_video && opts.mode == VideoMode::Passthrough {
+        return Err(PlanError::NoKeyframes);
+    } else {
+        (grid_cuts(start, end, target, quantum(index), min_tail), Boundaries::Grid)
+    };
+
+    let slack = secs_to_ticks(opts.range_slack_secs.max(0.0), ts);
+    let mut segments = Vec::with_capacity(cuts.len() + 1);
+    let mut a = start;
+    for (i, &b) in cuts.iter().chain(std::iter::once(&end)).enumerate() {
+        segments.push(Segment {
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            start: a,
+            end: b,
+            duration: (b - a) as f64 / ts as f64,
+            ranges: byte_ranges(index, a - slack, b + slack),
+        });
+        a = b;
+    }
+    let target_duration = segments
+        .iter()
+        .map(|s| s.duration.round() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    Ok(Plan {
+        version: PLAN_VERSION,
+        timescale: index.timescale,
+        options: *opts,
+        boundaries: kind,
+        target_duration,
+        segments,
+    })
+}
+
+fn secs_to_ticks(secs: f64, ts: i64) -> i64 {
+    (secs * ts as f64).round() as i64
+}
+
+/// Interior boundaries on keyframes (`kf` sorted, strictly inside `(start, end)`).
+fn keyframe_cuts(start: i64, end: i64, kf: &[i64], target: i64, min_tail: i64) -> Vec<i64> {
+    let mut cuts = Vec::new();
+    let mut cur = start;
+    let mut i = 0; // first keyframe > cur
+    loop {
+        while i < kf.len() && kf[i] <= cur {
+            i += 1;
+        }
+        if i >= kf.len() {
+            break;
+        }
+        let lo = cur + target / 2;
+        let hi = cur + 2 * target;
+        // The end itself is a fine boundary when it is close enough.
+        if end - cur <= hi && end - cur <= target + target / 2 {
+            break;
+        }
+        // Keyframe in [lo, hi] closest to cur + target (earlier wins a tie).
+        let want = cur + target;
+        let mut best: Option<i64> = None;
+        for &k in kf[i..].iter().take_while(|&&k| k <= hi) {
+            if k >= lo && best.is_none_or(|b| (k - want).abs() < (b - want).abs()) {
+                best = Some(k);
+            }
+        }
+        let next = match best {
+            Some(k) => k,
+            // Nothing in the window: the first keyframe past lo (a GOP longer than the window),
+            // or, when every remaining keyframe is before lo, the end.
+            None => match kf[i..].iter().find(|&&k| k >= lo) {
+                Some(&k) => k,
+                None => break,
+            },
+        };
+        if end - next < min_tail.max(target / 2) && end - cur <= 2 * target {
+            break; // the tail would be a sliver: end here instead
+        }
+        if end - next < min_tail {
+            break;
+        }
+        cuts.push(next);
+        cur = next;
+    }
+    cuts
+}
+
+/// Whether keyframe cuts keep every segment in [0.5, 2] × target (last: ≥ `min_tail`).
+fn within_rules(start: i64, end: i64, cuts: &[i64], target: i64, min_tail: i64) -> bool {
+    let mut a = start;
+    let n = cuts.len();
+    for (i, &b) in cuts.iter().chain(std::iter::once(&end)).enumerate() {
+        let d = b - a;
+        let last = i == n;
+        if d > 2 * target || (!last && d < target / 2) || (last && d < min_tail && n > 0) {
+            return false;
+        }
+        a = b;
+    }
+    true
+}
+
+/// The tick quantum grid boundaries snap to: one video frame, or one AAC frame (1024 samples).
+fn quantum(index: &MediaIndex) -> i64 {
+    let Some(main) = index.main() else { return 1 };
+    let ts = i64::from(index.timescale);
+    match main.kind {
+        TrackKind::Video => main
+            .video
+            .as_ref()
+            .and_then(|v| v.frame_rate)
+            .filter(|r| r.num > 0 && r.den > 0)
+            .and_then(|r| {
+                let q = ts * i64::from(r.den);
+                (q % i64::from(r.num) == 0).then(|| q / i64::from(r.num))
+            })
+            .unwrap_or(1),
+        TrackKind::Audio => {
+            let rate = main.audio.as_ref().map_or(0, |a| i64::from(a.sample_rate));
+            if rate > 0 && ts % rate == 0 {
+                1024 * (ts / rate)
+            } else {
+                1
+            }
+        }
+        _ => 1,
+    }
+}
+
+/// Interior boundaries on a fixed grid of `target`, snapped to multiples of `q` from `start`.
+fn grid_cuts(start: i64, end: i64, target: i64, q: i64, min_tail: i64) -> Vec<i64> {
+    let q = q.max(1);
+    let step = ((target + q / 2) / q).max(1) * q;
+    let mut cuts = Vec::new();
+    let mut t = start + step;
+    while t < end {
+        if end - t < min_tail.max(step / 2) {
+            break;
+        }
+        cuts.push(t);
+        t += step;
+    }
+    cuts
+}
+
+/// The byte ranges holding media with times overlapping `[t0, t1)`, merged across small gaps.
+fn byte_ranges(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
+    let mut parts: Vec<ByteRange> = index
+        .spans
+        .iter()
+        .filter(|s| s.end_time > t0 && s.time < t1 && s.end > s.start)
+        .map(|s| ByteRange::new(s.start, s.end))
+        .collect();
+    parts.sort_by_key(|r| (r.start, r.end));
+    let mut out: Vec<ByteRange> = Vec::new();
+    for r in parts {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end.saturating_add(MERGE_GAP) => {
+                last.end = last.end.max(r.end);
+            }
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+impl Plan {
+    /// Sum of all EXTINFs, in seconds.
+    pub fn total_secs(&self) -> f64 {
+        self.segments.iter().map(|s| s.duration).sum()
+    }
+
+    /// The segment holding presentation time `secs` (clamped to the first/last).
+    pub fn segment_at(&self, secs: f64) -> Option<&Segment> {
+        let first = self.segments.first()?;
+        let t = first.start + (secs * f64::from(self.timescale)).round() as i64;
+        self.segments
+            .iter()
+            .find(|s| t < s.end)
+            .or(self.segments.last())
+    }
+
+    /// The media playlist (RFC 8216 §4.3.3): VOD, VERSION 7, INDEPENDENT-SEGMENTS, one
+    /// EXT-X-MAP, every segment with its exact EXTINF, ENDLIST. URIs are relative.
+    pub fn media_playlist(&self, init_uri: &str, segment_uri: impl Fn(u32) -> String) -> String {
+        let segments = self
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| m3u8_rs::MediaSegment {
+                uri: segment_uri(s.index),
+                duration: s.duration as f32,
+                map: (i == 0).then(|| m3u8_rs::Map {
+                    uri: init_uri.to_string(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let pl = m3u8_rs::MediaPlaylist {
+            version: Some(7),
+            target_duration: self.target_duration,
+            media_sequence: 0,
+            segments,
+            end_list: true,
+            playlist_type: Some(m3u8_rs::MediaPlaylistType::Vod),
+            independent_segments: true,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = pl.write_to(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A human-readable table (the CLI's `plan` output and `plan.txt`).
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "plan v{}  timescale {}  boundaries {:?}  target {} s  segments {}  total {:.3} s\n",
+            self.version,
+            self.timescale,
+            self.boundaries,
+            self.target_duration,
+            self.segments.len(),
+            self.total_secs()
+        );
+        s.push_str("  seg     start_s       end_s    extinf  bytes\n");
+        for seg in &self.segments {
+            let ranges: Vec<String> = seg
+                .ranges
+                .iter()
+                .map(|r| format!("{}-{}", r.start, r.end))
+                .collect();
+            s.push_str(&format!(
+                "{:5} {:11.3} {:11.3} {:9.3}  {}\n",
+                seg.index,
+                seg.start as f64 / f64::from(self.timescale),
+                seg.end as f64 / f64::from(self.timescale),
+                seg.duration,
+                ranges.join(",")
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use probe::{Codec, Container, Keyframe, Rational, Span, Track, VideoInfo};
+
+    fn index(kf_secs: &[f64], dur: f64) -> MediaIndex {
+        let ts = 1000;
+        MediaIndex {
+            container: Container::Mp4,
+            file_size: 1_000_000,
+            timescale: ts,
+            start: 0,
+            duration: (dur * 1000.0) as u64,
+            tracks: vec![Track {
+                id: 1,
+                kind: TrackKind::Video,
+                codec: Codec::H264,
+                timescale: ts,
+                duration: None,
+                language: None,
+                title: None,
+                default: true,
+                forced: false,
+                codec_private: vec![],
+                video: Some(VideoInfo {
+                    width: 320,
+                    height: 240,
+                    frame_rate: Some(Rational { num: 25, den: 1 }),
+                    ..VideoInfo::default()
+                }),
+                audio: None,
+            }],
+            main_track: Some(0),
+            keyframes: kf_secs
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| Keyframe {
+                    pts: (s * 1000.0) as i64,
+                    offset: i as u64 * 1000,
+                })
+                .collect(),
+            spans: kf_secs
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| Span {
+                    time: (s * 1000.0) as i64,
+                    end_time: kf_secs.get(i + 1).map_or((dur * 1000.0) as i64, |&n| (n * 1000.0) as i64),
+                    start: i as u64 * 1000,
+                    end: (i as u64 + 1) * 1000,
+                })
+                .collect(),
+        }
+    }
+
+    fn durations(p: &Plan) -> Vec<f64> {
+        p.segments.iter().map(|s| s.duration).collect()
+    }
+
+    #[test]
+    fn regular_gop_merges_to_target() {
+        let kf: Vec<f64> = (0..30).map(|i| i as f64 * 2.0).collect();
+        let p = plan(&index(&kf, 60.0), &PlanOptions::default()).unwrap();
+        assert_eq!(durations(&p), vec![6.0; 10]);
+        assert_eq!(p.target_duration, 6);
+        assert_eq!(p.segments[1].ranges, vec![ByteRange::new(2000, 6000)]);
+    }
+
+    #[test]
+    fn tail_is_absorbed() {
+        let kf: Vec<f64> = (0..31).map(|i| i as f64 * 2.0).collect();
+        // 60.3 s: a keyframe at 60 would leave a 0.3 s sliver.
+        let p = plan(&index(&kf, 60.3), &PlanOptions::default()).unwrap();
+        let d = durations(&p);
+        assert!(d.iter().all(|&x| x >= 0.5), "{d:?}");
+        assert!((p.total_secs() - 60.3).abs() < 1e-9);
+        assert!(d.last().copied().unwrap() <= 12.0);
+    }
+
+    #[test]
+    fn long_gop_is_one_segment() {
+        let p = plan(&index(&[0.0, 16.0, 32.0, 48.0], 60.0), &PlanOptions::default()).unwrap();
+        assert_eq!(durations(&p), vec![16.0, 16.0, 16.0, 12.0]);
+        assert_eq!(p.target_duration, 16);
+        assert_eq!(p.boundaries, Boundaries::Keyframes);
+        // Transcoding ignores keyframes that break the rules: a grid of whole frames.
+        let opts = PlanOptions {
+            mode: VideoMode::Transcode,
+            ..PlanOptions::default()
+        };
+        let p = plan(&index(&[0.0, 16.0, 32.0, 48.0], 60.0), &opts).unwrap();
+        assert_eq!(p.boundaries, Boundaries::Grid);
+        assert_eq!(durations(&p), vec![6.0; 10]);
+    }
+
+    #[test]
+    fn irregular_short_gops_stay_in_bounds() {
+        let mut kf = vec![0.0];
+        let mut t = 0.0;
+        let mut x = 7u32;
+        while t < 59.0 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            t += 0.2 + f64::from(x >> 16 & 0xff) / 255.0 * 0.3;
+            if t < 60.0 {
+                kf.push((t * 1000.0).round() / 1000.0);
+            }
+        }
+        let p = plan(&index(&kf, 60.0), &PlanOptions::default()).unwrap();
+        for s in &p.segments[..p.segments.len() - 1] {
+            assert!(s.duration >= 3.0 && s.duration <= 12.0, "{}", s.duration);
+        }
+        assert!((p.total_secs() - 60.0).abs() < 1e-9);
+        for w in p.segments.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert!(kf.contains(&(w[1].start as f64 / 1000.0)));
+        }
+    }
+
+    #[test]
+    fn playlist_is_rfc8216_vod() {
+        let kf: Vec<f64> = (0..30).map(|i| i as f64 * 2.0).collect();
+        let p = plan(&index(&kf, 60.0), &PlanOptions::default()).unwrap();
+        let text = p.media_playlist("init.mp4", |i| format!("{i}.m4s"));
+        assert!(text.starts_with("#EXTM3U\n"));
+        for tag in [
+            "#EXT-X-VERSION:7",
+            "#EXT-X-TARGETDURATION:6",
+            "#EXT-X-PLAYLIST-TYPE:VOD",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+            "#EXT-X-MAP:URI=\"init.mp4\"",
+            "#EXTINF:6,",
+            "9.m4s",
+            "#EXT-X-ENDLIST",
+        ] {
+            assert!(text.contains(tag), "missing {tag} in\n{text}");
+        }
+        assert_eq!(text.matches("#EXT-X-MAP").count(), 1);
+    }
+
+    #[test]
+    fn audio_only_uses_aac_grid() {
+        let mut ix = index(&[], 10.0);
+        ix.timescale = 48000;
+        ix.duration = 480_000;
+        ix.tracks[0].kind = TrackKind::Audio;
+        ix.tracks[0].timescale = 48000;
+        ix.tracks[0].video = None;
+        ix.tracks[0].audio = Some(probe::AudioInfo {
+            sample_rate: 48000,
+            channels: 2,
+            ..Default::default()
+        });
+        let p = plan(&ix, &PlanOptions::default()).unwrap();
+        assert_eq!(p.boundaries, Boundaries::Grid);
+        assert_eq!(p.segments[0].end % 1024, 0);
+        assert_eq!(p.segments.last().unwrap().end, 480_000);
+    }
+
+    #[test]
+    fn video_without_keyframes_needs_transcode() {
+        let ix = index(&[], 10.0);
+        assert_eq!(plan(&ix, &PlanOptions::default()), Err(PlanError::NoKeyframes));
+        let opts = PlanOptions {
+            mode: VideoMode::Transcode,
+            ..PlanOptions::default()
+        };
+        assert_eq!(plan(&ix, &opts).unwrap().segments.len(), 2);
+    }
+}

@@ -1,25 +1,961 @@
-//! ISO BMFF probe. Being written.
+//! ISO BMFF (MP4/MOV, ISO/IEC 14496-12) probe.
+//!
+//! Top-level boxes are walked by their headers only (§4.2: 32-bit size, `size == 1` → 64-bit
+//! `largesize`, `size == 0` → to end of file), skipping `mdat` without reading it, so a file with
+//! `moov` at the end costs: the head, one read at the end of `mdat`, and at most one more for the
+//! rest of a large `moov`. Box *bodies* (`moov`, `moof`) are decoded with `mp4-atom`.
+//!
+//! From `moov/trak/mdia/minf/stbl` (§8.6–8.7: `stts`, `ctts`, `stss`, `stsc`, `stsz`, `stco`/`co64`)
+//! and `edts/elst` (§8.6.6) every sample's presentation time and byte offset is derived; the main
+//! video track's sync samples become [`Keyframe`]s and every chunk of every track becomes a
+//! [`Span`]. Fragmented files (`mvex` present, empty sample tables) are indexed by walking each
+//! `moof` (§8.8: `tfhd`, `tfdt`, `trun` with `trex` defaults) and skipping its `mdat`.
 
-use crate::{ContainerProbe, Poll, ProbeError, Result, Store};
+use mp4_atom::{Codec as AtomCodec, Decode, Encode, Moof, Moov, StszSamples, Trak};
+
+use crate::codecs::{aac, h264, hevc};
+use crate::{
+    choose_main_track, limits, AudioInfo, ByteRange, Codec, Container, ContainerProbe, Keyframe,
+    MediaIndex, Poll, ProbeError, Rational, Result, Span, Store, Track, TrackKind, VideoInfo,
+};
+
+const NAME: &str = "mp4";
+/// How much to read past a box header we need, to save a round trip for small boxes.
+const READAHEAD: u64 = 64 * 1024;
+/// Read size when walking fragments: one `moof` and the next `mdat` header fit in it typically.
+const FRAGMENT_READ: u64 = 8 * 1024;
+
+/// A top-level box header.
+#[derive(Debug, Clone, Copy)]
+struct BoxHeader {
+    kind: [u8; 4],
+    /// Absolute offset of the box start.
+    start: u64,
+    /// Absolute end (exclusive).
+    end: u64,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Walking top-level boxes looking for `moov`.
+    FindMoov { offset: u64 },
+    /// Walking `moof` boxes of a fragmented file.
+    Fragments { offset: u64 },
+}
+
+/// Per-track facts a fragment walk accumulates.
+#[derive(Debug, Clone)]
+struct FragTrack {
+    track_id: u32,
+    timescale: u32,
+    /// Presentation shift from the edit list, in media ticks.
+    shift: i64,
+    trex_duration: u32,
+    trex_size: u32,
+    trex_flags: u32,
+    /// Next decode time when a `traf` has no `tfdt`.
+    next_dts: u64,
+    /// Smallest presentation time seen.
+    min_pts: Option<i64>,
+    /// Largest presentation end seen.
+    max_end: i64,
+}
 
 /// Probe state machine for MP4/MOV and fragmented MP4.
 #[derive(Debug)]
 pub struct Mp4Probe {
     size: u64,
+    state: State,
+    boxes: u64,
+    /// Built from `moov`; finished by the fragment walk for fragmented files.
+    partial: Option<MediaIndex>,
+    frag: Vec<FragTrack>,
 }
 
 impl Mp4Probe {
     /// A probe for a file of `size` bytes.
     pub fn new(size: u64) -> Self {
-        Mp4Probe { size }
+        Mp4Probe {
+            size,
+            state: State::FindMoov { offset: 0 },
+            boxes: 0,
+            partial: None,
+            frag: Vec::new(),
+        }
+    }
+
+    /// Reads the box header at `offset`, or says which bytes are needed. `Ok(None)` at the end.
+    fn header(&self, store: &Store, offset: u64, readahead: u64) -> Result<Got<Option<BoxHeader>>> {
+        if offset + 8 > self.size {
+            return Ok(Got::Ready(None));
+        }
+        let want_end = (offset + 16).min(self.size);
+        let Some(b) = store.get(offset, want_end) else {
+            return Ok(Got::Need(ByteRange::new(offset, (offset + readahead).min(self.size))));
+        };
+        let size32 = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let kind = [b[4], b[5], b[6], b[7]];
+        let end = match size32 {
+            0 => self.size,
+            1 => {
+                if b.len() < 16 {
+                    return Err(ProbeError::Truncated {
+                        container: NAME,
+                        needed: offset + 16,
+                        size: self.size,
+                    });
+                }
+                let mut l = [0u8; 8];
+                l.copy_from_slice(&b[8..16]);
+                let large = u64::from_be_bytes(l);
+                if large < 16 {
+                    return Err(ProbeError::malformed(NAME, offset, "box largesize < 16"));
+                }
+                offset
+                    .checked_add(large)
+                    .ok_or_else(|| ProbeError::malformed(NAME, offset, "box size overflows"))?
+            }
+            s if s < 8 => {
+                return Err(ProbeError::malformed(
+                    NAME,
+                    offset,
+                    format!("box '{}' size {s} < 8", fourcc(kind)),
+                ))
+            }
+            s => offset + s,
+        };
+        if !kind.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+            return Err(ProbeError::malformed(
+                NAME,
+                offset,
+                format!("box type {:02x?} is not a four-character code", kind),
+            ));
+        }
+        Ok(Got::Ready(Some(BoxHeader {
+            kind,
+            start: offset,
+            end,
+        })))
+    }
+
+    /// The whole box `h`, or the range still missing.
+    fn body<'s>(&self, store: &'s Store, h: &BoxHeader, max: u64, what: &'static str) -> Result<Got<&'s [u8]>> {
+        let len = h.end - h.start;
+        if len > max {
+            return Err(ProbeError::limit(what, len, max));
+        }
+        if h.end > self.size {
+            return Err(ProbeError::Truncated {
+                container: NAME,
+                needed: h.end,
+                size: self.size,
+            });
+        }
+        match store.get(h.start, h.end) {
+            Some(b) => Ok(Got::Ready(b)),
+            None => {
+                let from = store.held_until(h.start);
+                Ok(Got::Need(ByteRange::new(from, h.end)))
+            }
+        }
+    }
+
+    fn count_box(&mut self) -> Result<()> {
+        self.boxes += 1;
+        if self.boxes > limits::MAX_TOP_LEVEL_BOXES {
+            return Err(ProbeError::limit(
+                "MAX_TOP_LEVEL_BOXES",
+                self.boxes,
+                limits::MAX_TOP_LEVEL_BOXES,
+            ));
+        }
+        Ok(())
     }
 }
 
+/// Either a value or the bytes needed to compute it.
+enum Got<T> {
+    Ready(T),
+    Need(ByteRange),
+}
+
+macro_rules! ready {
+    ($e:expr) => {
+        match $e? {
+            Got::Ready(v) => v,
+            Got::Need(r) => return Ok(Poll::Need(r)),
+        }
+    };
+}
+
 impl ContainerProbe for Mp4Probe {
-    fn poll(&mut self, _store: &mut Store) -> Result<Poll> {
-        Err(ProbeError::Unsupported {
-            container: "mp4",
-            what: format!("not implemented yet ({} bytes)", self.size),
+    fn poll(&mut self, store: &mut Store) -> Result<Poll> {
+        loop {
+            match self.state {
+                State::FindMoov { offset } => {
+                    let Some(h) = ready!(self.header(store, offset, READAHEAD)) else {
+                        return Err(ProbeError::malformed(NAME, offset, "no moov box in the file"));
+                    };
+                    self.count_box()?;
+                    if &h.kind != b"moov" {
+                        if h.end <= offset {
+                            return Err(ProbeError::malformed(NAME, offset, "box does not advance"));
+                        }
+                        self.state = State::FindMoov { offset: h.end };
+                        continue;
+                    }
+                    let body = ready!(self.body(store, &h, limits::MAX_MOOV_BYTES, "MAX_MOOV_BYTES"));
+                    let mut slice = body;
+                    let moov = Moov::decode(&mut slice).map_err(|e| {
+                        ProbeError::malformed(NAME, h.start, format!("moov: {e}"))
+                    })?;
+                    let (index, frag) = index_from_moov(&moov, self.size)?;
+                    if frag.is_empty() {
+                        return Ok(Poll::Done(index));
+                    }
+                    self.partial = Some(index);
+                    self.frag = frag;
+                    store.clear();
+                    self.state = State::Fragments { offset: h.end };
+                }
+                State::Fragments { offset } => {
+                    let Some(h) = ready!(self.header(store, offset, FRAGMENT_READ)) else {
+                        return self.finish_fragments();
+                    };
+                    self.count_box()?;
+                    if h.end <= offset {
+                        return Err(ProbeError::malformed(NAME, offset, "box does not advance"));
+                    }
+                    if &h.kind == b"moof" {
+                        let body = ready!(self.body(store, &h, limits::MAX_READ_BYTES, "moof size"));
+                        let mut slice = body;
+                        let moof = Moof::decode(&mut slice).map_err(|e| {
+                            ProbeError::malformed(NAME, h.start, format!("moof: {e}"))
+                        })?;
+                        self.add_fragment(&moof, h.start)?;
+                    }
+                    if !store.has(h.end, (h.end + 16).min(self.size)) {
+                        store.clear();
+                    }
+                    self.state = State::Fragments { offset: h.end };
+                }
+            }
+        }
+    }
+}
+
+impl Mp4Probe {
+    /// Adds one `moof`'s samples: keyframes of the main track and a span per `trun`.
+    fn add_fragment(&mut self, moof: &Moof, moof_start: u64) -> Result<()> {
+        let Some(index) = self.partial.as_mut() else {
+            return Err(ProbeError::Driver("fragment before moov".into()));
+        };
+        let main_id = index.main().map(|t| t.id);
+        let index_ts = index.timescale;
+        for traf in &moof.traf {
+            let Some(ft) = self.frag.iter_mut().find(|f| f.track_id == traf.tfhd.track_id) else {
+                continue;
+            };
+            let mut dts = traf
+                .tfdt
+                .as_ref()
+                .map_or(ft.next_dts, |t| t.base_media_decode_time);
+            let base = traf.tfhd.base_data_offset.unwrap_or(moof_start);
+            let mut next_offset = base;
+            for trun in &traf.trun {
+                let mut offset = match trun.data_offset {
+                    Some(d) => base.checked_add_signed(i64::from(d)).ok_or_else(|| {
+                        ProbeError::malformed(NAME, moof_start, "trun data_offset underflows")
+                    })?,
+                    None => next_offset,
+                };
+                let run_start_offset = offset;
+                let run_start_dts = dts;
+                if trun.samples.len() as u64 > limits::MAX_SAMPLES {
+                    return Err(ProbeError::limit(
+                        "MAX_SAMPLES",
+                        trun.samples.len() as u64,
+                        limits::MAX_SAMPLES,
+                    ));
+                }
+                for (i, s) in trun.samples.iter().enumerate() {
+                    let dur = s
+                        .duration
+                        .or(traf.tfhd.default_sample_duration)
+                        .unwrap_or(ft.trex_duration);
+                    let size = s
+                        .size
+                        .or(traf.tfhd.default_sample_size)
+                        .unwrap_or(ft.trex_size);
+                    let flags = s
+                        .flags
+                        .or(if i == 0 { None } else { traf.tfhd.default_sample_flags })
+                        .or(traf.tfhd.default_sample_flags)
+                        .unwrap_or(ft.trex_flags);
+                    let pts = i64::try_from(dts).unwrap_or(i64::MAX) + s.cts.unwrap_or(0) - ft.shift;
+                    ft.min_pts = Some(ft.min_pts.map_or(pts, |m| m.min(pts)));
+                    ft.max_end = ft.max_end.max(pts + i64::from(dur));
+                    let sync = flags & 0x0001_0000 == 0;
+                    if sync && Some(u64::from(ft.track_id)) == main_id {
+                        if index.keyframes.len() >= limits::MAX_KEYFRAMES {
+                            return Err(ProbeError::limit(
+                                "MAX_KEYFRAMES",
+                                index.keyframes.len() as u64,
+                                limits::MAX_KEYFRAMES as u64,
+                            ));
+                        }
+                        index.keyframes.push(Keyframe {
+                            pts: rescale(pts, ft.timescale, index_ts),
+                            offset,
+                        });
+                    }
+                    dts = dts.saturating_add(u64::from(dur));
+                    offset = offset.saturating_add(u64::from(size));
+                }
+                next_offset = offset;
+                if offset > run_start_offset {
+                    let shift = ft.shift;
+                    let t0 = i64::try_from(run_start_dts).unwrap_or(i64::MAX) - shift;
+                    let t1 = i64::try_from(dts).unwrap_or(i64::MAX) - shift;
+                    index.spans.push(Span {
+                        time: rescale(t0, ft.timescale, index_ts),
+                        end_time: rescale(t1, ft.timescale, index_ts),
+                        start: run_start_offset,
+                        end: offset,
+                    });
+                }
+            }
+            ft.next_dts = dts;
+        }
+        Ok(())
+    }
+
+    fn finish_fragments(&mut self) -> Result<Poll> {
+        let Some(mut index) = self.partial.take() else {
+            return Err(ProbeError::Driver("fragments finished before moov".into()));
+        };
+        for ft in &self.frag {
+            if let Some(track) = index.tracks.iter_mut().find(|t| t.id == u64::from(ft.track_id)) {
+                if let Some(min) = ft.min_pts {
+                    track.duration = u64::try_from(ft.max_end - min).ok();
+                }
+            }
+        }
+        let main = index.main().map(|t| t.id);
+        let Some(ft) = self.frag.iter().find(|f| Some(u64::from(f.track_id)) == main) else {
+            return Err(ProbeError::NoTracks("fragmented file without a main track".into()));
+        };
+        let start = ft.min_pts.unwrap_or(0);
+        index.start = rescale(start, ft.timescale, index.timescale);
+        index.duration =
+            u64::try_from(rescale(ft.max_end - start, ft.timescale, index.timescale)).unwrap_or(0);
+        index.keyframes.sort_by_key(|k| k.pts);
+        index.spans.sort_by_key(|s| (s.time, s.start));
+        if index.spans.is_empty() {
+            return Err(ProbeError::malformed(NAME, 0, "fragmented file without samples"));
+        }
+        Ok(Poll::Done(index))
+    }
+}
+
+/// Rescales `t` from timescale `from` to `to`, rounding to nearest.
+pub fn rescale(t: i64, from: u32, to: u32) -> i64 {
+    if from == to || from == 0 {
+        return t;
+    }
+    let n = i128::from(t) * i128::from(to);
+    let d = i128::from(from);
+    let r = if n >= 0 { (n + d / 2) / d } else { (n - d / 2) / d };
+    i64::try_from(r).unwrap_or(if r > 0 { i64::MAX } else { i64::MIN })
+}
+
+fn fourcc(k: [u8; 4]) -> String {
+    k.iter()
+        .map(|&c| if c.is_ascii_graphic() { char::from(c) } else { '?' })
+        .collect()
+}
+
+/// The facts one `trak` yields before sample tables.
+struct TrackFacts {
+    track: Track,
+    /// Presentation shift (edit list), in media ticks: pts = dts + cts − shift.
+    shift: i64,
+}
+
+/// Builds the index from a decoded `moov`. For fragmented files it returns the track list and the
+/// per-track fragment state to walk `moof`s with (non-empty second element).
+fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragTrack>)> {
+    if moov.trak.len() > limits::MAX_TRACKS {
+        return Err(ProbeError::limit(
+            "MAX_TRACKS",
+            moov.trak.len() as u64,
+            limits::MAX_TRACKS as u64,
+        ));
+    }
+    let movie_ts = moov.mvhd.timescale.max(1);
+    let mut facts = Vec::new();
+    for trak in &moov.trak {
+        facts.push(track_facts(trak, movie_ts)?);
+    }
+    let mut tracks: Vec<Track> = facts.iter().map(|f| f.track.clone()).collect();
+    mark_defaults(&mut tracks);
+    let main = choose_main_track(&tracks)
+        .ok_or_else(|| ProbeError::NoTracks("no audio or video track in moov".into()))?;
+    let timescale = tracks[main].timescale;
+    let samples: u64 = moov.trak.iter().map(|t| sample_count(t)).sum();
+    let fragmented = moov.mvex.is_some() && samples == 0;
+
+    let mut index = MediaIndex {
+        container: if fragmented { Container::FragmentedMp4 } else { Container::Mp4 },
+        file_size,
+        timescale,
+        start: 0,
+        duration: 0,
+        tracks,
+        main_track: Some(main),
+        keyframes: Vec::new(),
+        spans: Vec::new(),
+    };
+
+    if fragmented {
+        let trex = moov.mvex.as_ref().map(|m| m.trex.as_slice()).unwrap_or(&[]);
+        let frag = index
+            .tracks
+            .iter()
+            .zip(&facts)
+            .map(|(t, f)| {
+                let x = trex.iter().find(|x| u64::from(x.track_id) == t.id);
+                FragTrack {
+                    track_id: u32::try_from(t.id).unwrap_or(0),
+                    timescale: t.timescale,
+                    shift: f.shift,
+                    trex_duration: x.map_or(0, |x| x.default_sample_duration),
+                    trex_size: x.map_or(0, |x| x.default_sample_size),
+                    trex_flags: x.map_or(0, |x| x.default_sample_flags),
+                    next_dts: 0,
+                    min_pts: None,
+                    max_end: 0,
+                }
+            })
+            .collect();
+        return Ok((index, frag));
+    }
+
+    for (i, (trak, f)) in moov.trak.iter().zip(&facts).enumerate() {
+        let tables = SampleTables::build(trak, f.shift, file_size)?;
+        if let Some(t) = index.tracks.get_mut(i) {
+            if tables.count > 0 {
+                t.duration = u64::try_from(tables.max_end - tables.min_pts).ok();
+            }
+        }
+        for c in &tables.chunks {
+            index.spans.push(Span {
+                time: rescale(c.time, f.track.timescale, timescale),
+                end_time: rescale(c.end_time, f.track.timescale, timescale),
+                start: c.start,
+                end: c.end,
+            });
+        }
+        if i == main {
+            index.start = tables.min_pts;
+            index.duration = u64::try_from(tables.max_end - tables.min_pts).unwrap_or(0);
+            index.keyframes = tables.keyframes;
+            if let Some(v) = index.tracks.get_mut(i).and_then(|t| t.video.as_mut()) {
+                if v.frame_rate.is_none() {
+                    v.frame_rate = tables.frame_rate;
+                }
+            }
+        }
+    }
+    if index.tracks[main].kind != TrackKind::Video {
+        index.keyframes.clear();
+    }
+    index.spans.sort_by_key(|s| (s.time, s.start));
+    Ok((index, Vec::new()))
+}
+
+fn sample_count(trak: &Trak) -> u64 {
+    match &trak.mdia.minf.stbl.stsz.samples {
+        StszSamples::Identical { count, .. } => u64::from(*count),
+        StszSamples::Different { sizes } => sizes.len() as u64,
+    }
+}
+
+/// First audio/video/subtitle track of each kind that is enabled is the default.
+fn mark_defaults(tracks: &mut [Track]) {
+    for kind in [TrackKind::Video, TrackKind::Audio, TrackKind::Subtitle] {
+        if let Some(t) = tracks.iter_mut().find(|t| t.kind == kind && t.default) {
+            t.default = true;
+        }
+        let mut seen = false;
+        for t in tracks.iter_mut().filter(|t| t.kind == kind) {
+            if t.default && !seen {
+                seen = true;
+            } else {
+                t.default = false;
+            }
+        }
+    }
+}
+
+fn track_facts(trak: &Trak, movie_ts: u32) -> Result<TrackFacts> {
+    let mdhd = &trak.mdia.mdhd;
+    let timescale = mdhd.timescale;
+    if timescale == 0 {
+        return Err(ProbeError::malformed(
+            NAME,
+            0,
+            format!("track {}: mdhd timescale is 0", trak.tkhd.track_id),
+        ));
+    }
+    let handler = trak.mdia.hdlr.handler.to_string();
+    let stsd_codec = trak.mdia.minf.stbl.stsd.codecs.first();
+    let (codec, codec_private, mut video, audio) = match stsd_codec {
+        Some(c) => describe_codec(c),
+        None => (Codec::Other("none".into()), Vec::new(), None, None),
+    };
+    let mut kind = match handler.as_str() {
+        "vide" => TrackKind::Video,
+        "soun" => TrackKind::Audio,
+        "text" | "sbtl" | "subt" | "clcp" => TrackKind::Subtitle,
+        _ => TrackKind::Other,
+    };
+    if kind == TrackKind::Other && codec.kind() != TrackKind::Other {
+        kind = codec.kind();
+    }
+    if let Some(v) = video.as_mut() {
+        v.rotation = rotation(&trak.tkhd.matrix);
+    }
+    let language = {
+        let l = mdhd.language.trim().to_string();
+        (!l.is_empty() && l != "und").then_some(l)
+    };
+    let title = trak
+        .mdia
+        .hdlr
+        .name
+        .trim()
+        .trim_matches(char::from(0))
+        .to_string();
+    let title = (!title.is_empty() && !title.ends_with("Handler")).then(|| truncate(title));
+
+    // Edit list (§8.6.6): leading empty edits delay the track, the first media edit's
+    // media_time is where presentation starts.
+    let mut shift = 0i64;
+    if let Some(elst) = trak.edts.as_ref().and_then(|e| e.elst.as_ref()) {
+        let mut empty = 0i64;
+        for e in &elst.entries {
+            match e.media_time {
+                None => {
+                    empty += rescale(
+                        i64::try_from(e.segment_duration).unwrap_or(0),
+                        movie_ts,
+                        timescale,
+                    )
+                }
+                Some(m) => {
+                    shift = i64::try_from(m).unwrap_or(0) - empty;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(TrackFacts {
+        track: Track {
+            id: u64::from(trak.tkhd.track_id),
+            kind,
+            codec,
+            timescale,
+            duration: None,
+            language,
+            title,
+            default: trak.tkhd.enabled,
+            forced: false,
+            codec_private,
+            video,
+            audio,
+        },
+        shift,
+    })
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > limits::MAX_STRING {
+        let mut cut = limits::MAX_STRING;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// Clockwise rotation from the `tkhd` matrix (§8.3.2): only the four right angles.
+fn rotation(m: &mp4_atom::Matrix) -> u16 {
+    const ONE: i32 = 0x0001_0000;
+    match (m.a, m.b, m.c, m.d) {
+        (0, ONE, x, 0) if x == -ONE => 90,
+        (x, 0, 0, y) if x == -ONE && y == -ONE => 180,
+        (0, x, ONE, 0) if x == -ONE => 270,
+        _ => 0,
+    }
+}
+
+/// An atom's body bytes (its encoding without the 8-byte header).
+fn atom_body<T: Encode>(atom: &T) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if atom.encode(&mut buf).is_ok() && buf.len() >= 8 {
+        buf.split_off(8)
+    } else {
+        Vec::new()
+    }
+}
+
+fn visual_info(v: &mp4_atom::Visual) -> VideoInfo {
+    VideoInfo {
+        width: u32::from(v.width),
+        height: u32::from(v.height),
+        ..VideoInfo::default()
+    }
+}
+
+fn with_avcc(avcc: &mp4_atom::Avcc, visual: &mp4_atom::Visual) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
+    let private = atom_body(avcc);
+    let mut v = h264::parse_avcc(&private).map(|(v, _)| v).unwrap_or_default();
+    if v.width == 0 {
+        v.width = u32::from(visual.width);
+        v.height = u32::from(visual.height);
+    }
+    (Codec::H264, private, Some(v), None)
+}
+
+fn with_hvcc(hvcc: &mp4_atom::Hvcc, visual: &mp4_atom::Visual) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
+    let private = atom_body(hvcc);
+    let mut v = hevc::parse_hvcc(&private).unwrap_or_default();
+    if v.width == 0 {
+        v.width = u32::from(visual.width);
+        v.height = u32::from(visual.height);
+    }
+    (Codec::Hevc, private, Some(v), None)
+}
+
+fn audio_info(a: &mp4_atom::Audio) -> AudioInfo {
+    AudioInfo {
+        sample_rate: u32::from(a.sample_rate.integer()),
+        channels: a.channel_count,
+        aac_object_type: None,
+        bits_per_sample: None,
+    }
+}
+
+/// Maps a sample entry to our codec, its private bytes and video/audio facts.
+fn describe_codec(c: &AtomCodec) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
+    match c {
+        AtomCodec::Avc1(x) => with_avcc(&x.avcc, &x.visual),
+        AtomCodec::Avc3(x) => with_avcc(&x.avcc, &x.visual),
+        AtomCodec::Hvc1(x) => with_hvcc(&x.hvcc, &x.visual),
+        AtomCodec::Hev1(x) => with_hvcc(&x.hvcc, &x.visual),
+        AtomCodec::Vp08(x) => (Codec::Vp8, Vec::new(), Some(visual_info(&x.visual)), None),
+        AtomCodec::Vp09(x) => (Codec::Vp9, Vec::new(), Some(visual_info(&x.visual)), None),
+        AtomCodec::Av01(x) => (Codec::Av1, Vec::new(), Some(visual_info(&x.visual)), None),
+        AtomCodec::Mp4a(x) => {
+            let mut info = audio_info(&x.audio);
+            let dc = &x.esds.es_desc.dec_config;
+            let (codec, private) = match dc.object_type_indication {
+                0x40 | 0x66 | 0x67 | 0x68 => {
+                    let raw = dc.dec_specific.as_ref().map(|d| d.raw.clone()).unwrap_or_default();
+                    if let Some(asc) = aac::parse_asc(&raw) {
+                        info.aac_object_type = Some(asc.object_type);
+                        if asc.sample_rate > 0 {
+                            info.sample_rate = asc.sample_rate;
+                        }
+                        if asc.channels > 0 {
+                            info.channels = asc.channels;
+                        }
+                    }
+                    (Codec::Aac, raw)
+                }
+                0x69 | 0x6B => (Codec::Mp3, Vec::new()),
+                0xA5 => (Codec::Ac3, Vec::new()),
+                0xA6 => (Codec::Eac3, Vec::new()),
+                0xA9 | 0xAC => (Codec::Dts, Vec::new()),
+                0xAD => (Codec::Opus, Vec::new()),
+                o => (Codec::Other(format!("mp4a/0x{o:02x}")), Vec::new()),
+            };
+            (codec, private, None, Some(info))
+        }
+        AtomCodec::Mp3(x) => (Codec::Mp3, Vec::new(), None, Some(audio_info(&x.audio))),
+        AtomCodec::Opus(x) => (Codec::Opus, Vec::new(), None, Some(audio_info(&x.audio))),
+        AtomCodec::Flac(x) => (Codec::Flac, Vec::new(), None, Some(audio_info(&x.audio))),
+        AtomCodec::Ac3(x) => (Codec::Ac3, Vec::new(), None, Some(audio_info(&x.audio))),
+        AtomCodec::Eac3(x) => (Codec::Eac3, Vec::new(), None, Some(audio_info(&x.audio))),
+        AtomCodec::Tx3g(_) => (Codec::MovText, Vec::new(), None, None),
+        AtomCodec::Wvtt(_) => (Codec::WebVtt, Vec::new(), None, None),
+        AtomCodec::Ipcm(_)
+        | AtomCodec::Fpcm(_)
+        | AtomCodec::Sowt(_)
+        | AtomCodec::Twos(_)
+        | AtomCodec::Lpcm(_)
+        | AtomCodec::In24(_)
+        | AtomCodec::In32(_)
+        | AtomCodec::Fl32(_)
+        | AtomCodec::Fl64(_)
+        | AtomCodec::S16l(_) => (Codec::Pcm, Vec::new(), None, Some(AudioInfo::default())),
+        AtomCodec::Unknown(k, _) => {
+            let name = k.to_string();
+            let codec = match name.as_str() {
+                "mp4v" => Codec::Mpeg4Part2,
+                "mp2v" | "m2v1" => Codec::Mpeg2Video,
+                "dvh1" | "dvhe" => Codec::Hevc,
+                "text" => Codec::MovText,
+                _ => Codec::Other(name),
+            };
+            (codec, Vec::new(), None, None)
+        }
+        other => (Codec::Other(format!("{other:?}").chars().take(16).collect()), Vec::new(), None, None),
+    }
+}
+
+/// A chunk (§8.7.4) as a span in the track's own timescale.
+struct ChunkSpan {
+    time: i64,
+    end_time: i64,
+    start: u64,
+    end: u64,
+}
+
+/// What the sample tables of one track yield.
+struct SampleTables {
+    count: u64,
+    min_pts: i64,
+    max_end: i64,
+    keyframes: Vec<Keyframe>,
+    chunks: Vec<ChunkSpan>,
+    frame_rate: Option<Rational>,
+}
+
+impl SampleTables {
+    fn build(trak: &Trak, shift: i64, file_size: u64) -> Result<Self> {
+        let stbl = &trak.mdia.minf.stbl;
+        let id = trak.tkhd.track_id;
+        let err = |what: String| ProbeError::malformed(NAME, 0, format!("track {id}: {what}"));
+        let count = sample_count(trak);
+        if count > limits::MAX_SAMPLES {
+            return Err(ProbeError::limit("MAX_SAMPLES", count, limits::MAX_SAMPLES));
+        }
+        let n = usize::try_from(count).map_err(|_| err("sample count".into()))?;
+        let size_of = |i: usize| -> u64 {
+            match &stbl.stsz.samples {
+                StszSamples::Identical { size, .. } => u64::from(*size),
+                StszSamples::Different { sizes } => sizes.get(i).copied().map_or(0, u64::from),
+            }
+        };
+
+        // Decode times (stts) and composition offsets (ctts), one per sample.
+        let mut dts = Vec::with_capacity(n + 1);
+        let mut t: i64 = 0;
+        let mut deltas: Vec<(u32, u64)> = Vec::new();
+        'stts: for e in &stbl.stts.entries {
+            for _ in 0..e.sample_count {
+                if dts.len() >= n {
+                    break 'stts;
+                }
+                dts.push(t);
+                t = t.saturating_add(i64::from(e.sample_delta));
+            }
+            match deltas.iter().position(|(d, _)| *d == e.sample_delta) {
+                Some(p) => deltas[p].1 += u64::from(e.sample_count),
+                None if deltas.len() < 64 => {
+                    deltas.push((e.sample_delta, u64::from(e.sample_count)))
+                }
+                None => {}
+            }
+        }
+        let last_delta = stbl.stts.entries.last().map_or(0, |e| i64::from(e.sample_delta));
+        while dts.len() < n {
+            dts.push(t);
+            t = t.saturating_add(last_delta);
+        }
+        dts.push(t);
+        let mut cts = vec![0i64; 0];
+        if let Some(ctts) = &stbl.ctts {
+            cts.reserve(n);
+            'ctts: for e in &ctts.entries {
+                for _ in 0..e.sample_count {
+                    if cts.len() >= n {
+                        break 'ctts;
+                    }
+                    cts.push(e.sample_offset);
+                }
+            }
+        }
+        let cts_of = |i: usize| cts.get(i).copied().unwrap_or(0);
+
+        let mut min_pts = i64::MAX;
+        let mut max_end = i64::MIN;
+        for i in 0..n {
+            let p = dts[i] + cts_of(i) - shift;
+            min_pts = min_pts.min(p);
+            max_end = max_end.max(p + (dts[i + 1] - dts[i]));
+        }
+        if n == 0 {
+            min_pts = 0;
+            max_end = 0;
+        }
+
+        // Chunk offsets (stco/co64) and samples per chunk (stsc) give every sample's offset.
+        let chunk_offsets: Vec<u64> = match (&stbl.co64, &stbl.stco) {
+            (Some(c), _) => c.entries.clone(),
+            (None, Some(c)) => c.entries.iter().map(|&o| u64::from(o)).collect(),
+            (None, None) => Vec::new(),
+        };
+        if chunk_offsets.len() as u64 > limits::MAX_CHUNKS {
+            return Err(ProbeError::limit(
+                "MAX_CHUNKS",
+                chunk_offsets.len() as u64,
+                limits::MAX_CHUNKS,
+            ));
+        }
+        let mut offsets = Vec::with_capacity(n);
+        let mut chunks = Vec::with_capacity(chunk_offsets.len());
+        let stsc = &stbl.stsc.entries;
+        let mut sample = 0usize;
+        for (ci, &chunk_start) in chunk_offsets.iter().enumerate() {
+            if sample >= n {
+                break;
+            }
+            let chunk_no = u32::try_from(ci + 1).unwrap_or(u32::MAX);
+            let per = stsc
+                .iter()
+                .rev()
+                .find(|e| e.first_chunk <= chunk_no)
+                .map_or(0, |e| e.samples_per_chunk);
+            let per = usize::try_from(per).unwrap_or(usize::MAX).min(n - sample);
+            let mut off = chunk_start;
+            let first = sample;
+            for _ in 0..per {
+                offsets.push(off);
+                off = off.saturating_add(size_of(sample));
+                sample += 1;
+            }
+            if off > file_size {
+                return Err(err(format!(
+                    "chunk {} ends at byte {off}, past the end of the file ({file_size})",
+                    ci + 1
+                )));
+            }
+            if per > 0 {
+                chunks.push(ChunkSpan {
+                    time: dts[first] - shift,
+                    end_time: dts[sample] - shift,
+                    start: chunk_start,
+                    end: off,
+                });
+            }
+        }
+        if offsets.len() < n {
+            return Err(err(format!(
+                "sample tables describe {} of {n} samples (stsc/stco too short)",
+                offsets.len()
+            )));
+        }
+
+        // Sync samples (stss, 1-based); no stss means every sample is a sync sample.
+        let mut keyframes = Vec::new();
+        let push = |keyframes: &mut Vec<Keyframe>, i: usize| {
+            if i < n {
+                keyframes.push(Keyframe {
+                    pts: dts[i] + cts_of(i) - shift,
+                    offset: offsets[i],
+                });
+            }
+        };
+        match &stbl.stss {
+            Some(stss) => {
+                if stss.entries.len() > limits::MAX_KEYFRAMES {
+                    return Err(ProbeError::limit(
+                        "MAX_KEYFRAMES",
+                        stss.entries.len() as u64,
+                        limits::MAX_KEYFRAMES as u64,
+                    ));
+                }
+                for &s in &stss.entries {
+                    if s >= 1 {
+                        push(&mut keyframes, (s - 1) as usize);
+                    }
+                }
+            }
+            None => {
+                if n > limits::MAX_KEYFRAMES {
+                    return Err(ProbeError::limit(
+                        "MAX_KEYFRAMES",
+                        n as u64,
+                        limits::MAX_KEYFRAMES as u64,
+                    ));
+                }
+                for i in 0..n {
+                    push(&mut keyframes, i);
+                }
+            }
+        }
+        keyframes.sort_by_key(|k| k.pts);
+        keyframes.dedup_by_key(|k| k.pts);
+
+        let frame_rate = deltas
+            .iter()
+            .max_by_key(|(_, c)| *c)
+            .filter(|(d, _)| *d > 0)
+            .map(|&(d, _)| {
+                let g = crate::codecs::gcd(trak.mdia.mdhd.timescale, d);
+                Rational {
+                    num: trak.mdia.mdhd.timescale / g,
+                    den: d / g,
+                }
+            });
+
+        Ok(SampleTables {
+            count,
+            min_pts,
+            max_end,
+            keyframes,
+            chunks,
+            frame_rate,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rescale_rounds() {
+        assert_eq!(rescale(1, 3, 6), 2);
+        assert_eq!(rescale(512, 12800, 1000), 40);
+        assert_eq!(rescale(-512, 12800, 1000), -40);
+    }
+
+    #[test]
+    fn box_sizes_are_checked() {
+        // size 4 (< 8)
+        let mut data = vec![0, 0, 0, 4, b'f', b't', b'y', b'p'];
+        data.resize(64, 0);
+        assert!(crate::probe_bytes(&data).is_err());
+        // largesize smaller than the header
+        let mut data = vec![0, 0, 0, 1, b'f', b't', b'y', b'p', 0, 0, 0, 0, 0, 0, 0, 8];
+        data.resize(64, 0);
+        assert!(crate::probe_bytes(&data).is_err());
+        // huge moov size
+        let mut data = vec![0, 0, 0, 16, b'f', b't', b'y', b'p', 0, 0, 0, 0, 0, 0, 0, 0];
+        data.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xF0, b'm', b'o', b'o', b'v']);
+        data.resize(128, 0);
+        assert!(crate::probe_bytes(&data).is_err());
+        // no moov at all
+        let mut data = vec![0, 0, 0, 16, b'f', b't', b'y', b'p', 0, 0, 0, 0, 0, 0, 0, 0];
+        data.extend_from_slice(&[0, 0, 0, 16, b'f', b'r', b'e', b'e', 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            crate::probe_bytes(&data),
+            Err(ProbeError::Malformed { .. })
+        ));
     }
 }

@@ -59,6 +59,14 @@ impl Store {
         })
     }
 
+    /// End of the held bytes that run contiguously from `start` (`start` itself when none).
+    pub fn held_until(&self, start: u64) -> u64 {
+        self.chunks
+            .iter()
+            .find(|(off, d)| *off <= start && start < off + d.len() as u64)
+            .map_or(start, |(off, d)| off + d.len() as u64)
+    }
+
     /// Whether `[start, end)` is held.
     pub fn has(&self, start: u64, end: u64) -> bool {
         self.get(start, end).is_some()

@@ -1,0 +1,371 @@
+//! HTTP(S) upstreams read with `Range` requests (RFC 9110 §14.2, §15.3.7 206, §14.4
+//! Content-Range).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE};
+use reqwest::StatusCode;
+
+use crate::{BoxFuture, ByteRange, ByteSource, Identity, Result, SourceError, Stats};
+
+/// Settings of the shared upstream client.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (headers and body).
+    pub request_timeout: Duration,
+    /// Attempts per read (1 = no retry).
+    pub attempts: u32,
+    /// First retry delay; doubles each time.
+    pub backoff: Duration,
+    /// Idle pooled connections kept per host.
+    pub pool_idle_per_host: usize,
+    /// Bytes read on open (the probe's first read is served from them).
+    pub head_bytes: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            attempts: 3,
+            backoff: Duration::from_millis(100),
+            pool_idle_per_host: 16,
+            head_bytes: probe::HEAD_BYTES,
+        }
+    }
+}
+
+/// The pooled client every [`HttpSource`] shares.
+#[derive(Debug, Clone)]
+pub struct HttpUpstream {
+    client: reqwest::Client,
+    config: HttpConfig,
+}
+
+impl HttpUpstream {
+    /// A client with `config`.
+    pub fn new(config: HttpConfig) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_max_idle_per_host(config.pool_idle_per_host)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| SourceError::BadUrl(format!("cannot build HTTP client: {e}")))?;
+        Ok(HttpUpstream { client, config })
+    }
+}
+
+/// An upstream file read with range requests.
+#[derive(Debug)]
+pub struct HttpSource {
+    upstream: HttpUpstream,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    identity: Identity,
+    /// The bytes read on open, `[0, head.len())`.
+    head: Bytes,
+    stats: Arc<Stats>,
+}
+
+/// A parsed `Content-Range: bytes a-b/total`.
+fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let total = if total == "*" { None } else { Some(total.parse().ok()?) };
+    let (a, b) = range.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?, total))
+}
+
+/// One successful range response.
+struct RangeReply {
+    body: Bytes,
+    total: u64,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// Why one attempt failed, and whether another attempt may help.
+enum Attempt {
+    Retry(String),
+    Fatal(SourceError),
+}
+
+impl HttpSource {
+    /// Opens `url`, forwarding `headers` on every request. Reads the first
+    /// [`HttpConfig::head_bytes`] bytes, which fixes the identity (size, ETag, Last-Modified).
+    pub async fn open(
+        upstream: &HttpUpstream,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Self> {
+        let url = reqwest::Url::parse(url).map_err(|e| SourceError::BadUrl(format!("{e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(SourceError::BadUrl(format!("scheme {} is not http(s)", url.scheme())));
+        }
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| SourceError::BadUrl(format!("bad header name {k:?}")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| SourceError::BadUrl(format!("bad value for header {k}")))?;
+            map.append(name, value);
+        }
+        let mut location = url.clone();
+        location.set_query(None);
+        location.set_fragment(None);
+        let stats = Arc::new(Stats::default());
+        let mut src = HttpSource {
+            upstream: upstream.clone(),
+            url,
+            headers: map,
+            identity: Identity {
+                location: location.to_string(),
+                size: 0,
+                etag: None,
+                last_modified: None,
+                mtime_ns: None,
+            },
+            head: Bytes::new(),
+            stats,
+        };
+        let want = upstream.config.head_bytes.max(1);
+        let reply = src.fetch(0, want, true).await?;
+        src.identity.size = reply.total;
+        src.identity.etag = reply.etag;
+        src.identity.last_modified = reply.last_modified;
+        src.head = reply.body;
+        Ok(src)
+    }
+
+    /// Requests `[start, end)` with retries; `opening` relaxes the identity check (nothing to
+    /// compare with yet) and accepts an empty file.
+    async fn fetch(&self, start: u64, end: u64, opening: bool) -> Result<RangeReply> {
+        let cfg = &self.upstream.config;
+        let attempts = cfg.attempts.max(1);
+        let mut delay = cfg.backoff;
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            match self.attempt(start, end, opening).await {
+                Ok(r) => return Ok(r),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(why)) => {
+                    tracing::debug!(url = %self.identity.location, attempt, %why, "upstream retry");
+                    last = why;
+                    if attempt < attempts {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                }
+            }
+        }
+        Err(SourceError::Unreachable {
+            attempts,
+            reason: last,
+        })
+    }
+
+    async fn attempt(&self, start: u64, end: u64, opening: bool) -> std::result::Result<RangeReply, Attempt> {
+        let what = format!("bytes {}-{}", start, end - 1);
+        let resp = self
+            .upstream
+            .client
+            .get(self.url.clone())
+            .headers(self.headers.clone())
+            .header(RANGE, format!("bytes={}-{}", start, end - 1))
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.record(0);
+                return Err(Attempt::Retry(format!("{what}: {}", error_chain(&e))));
+            }
+        };
+        let status = resp.status();
+        let header = |n: &HeaderName| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header(&ETAG);
+        let last_modified = header(&LAST_MODIFIED);
+        let content_range = header(&CONTENT_RANGE);
+        let declared_len = resp.content_length();
+        match status {
+            StatusCode::PARTIAL_CONTENT => {}
+            StatusCode::OK => {
+                self.stats.record(0);
+                // A small file may legitimately come whole when we asked for more than it has.
+                let whole_fits = opening && declared_len.is_some_and(|l| l <= end - start);
+                if !whole_fits {
+                    return Err(Attempt::Fatal(SourceError::RangeIgnored));
+                }
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| Attempt::Retry(format!("{what}: body: {}", error_chain(&e))))?;
+                let total = body.len() as u64;
+                return Ok(RangeReply {
+                    body,
+                    total,
+                    etag,
+                    last_modified,
+                });
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE if opening => {
+                self.stats.record(0);
+                // `bytes */0`: an empty file.
+                let total = content_range
+                    .as_deref()
+                    .and_then(|v| v.trim().strip_prefix("bytes */"))
+                    .and_then(|t| t.parse::<u64>().ok());
+                return match total {
+                    Some(0) => Ok(RangeReply {
+                        body: Bytes::new(),
+                        total: 0,
+                        etag,
+                        last_modified,
+                    }),
+                    _ => Err(Attempt::Fatal(SourceError::UpstreamStatus {
+                        status: 416,
+                        what,
+                    })),
+                };
+            }
+            StatusCode::NOT_FOUND | StatusCode::GONE => {
+                self.stats.record(0);
+                return Err(Attempt::Fatal(SourceError::NotFound(self.identity.location.clone())));
+            }
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                self.stats.record(0);
+                return Err(Attempt::Retry(format!("{what}: status {}", s.as_u16())));
+            }
+            s => {
+                self.stats.record(0);
+                return Err(Attempt::Fatal(SourceError::UpstreamStatus {
+                    status: s.as_u16(),
+                    what,
+                }));
+            }
+        }
+        let Some((a, b, total)) = content_range.as_deref().and_then(parse_content_range) else {
+            self.stats.record(0);
+            return Err(Attempt::Fatal(SourceError::BadResponse(format!(
+                "206 without a valid Content-Range ({content_range:?})"
+            ))));
+        };
+        let Some(total) = total else {
+            self.stats.record(0);
+            return Err(Attempt::Fatal(SourceError::BadResponse(
+                "Content-Range without the total size".into(),
+            )));
+        };
+        if a != start || b < a || (b != end - 1 && b + 1 != total) {
+            self.stats.record(0);
+            return Err(Attempt::Fatal(SourceError::BadResponse(format!(
+                "asked for {what}, got {a}-{b}/{total}"
+            ))));
+        }
+        if !opening {
+            let id = &self.identity;
+            let changed = total != id.size
+                || (id.etag.is_some() && etag.is_some() && etag != id.etag)
+                || (id.last_modified.is_some()
+                    && last_modified.is_some()
+                    && last_modified != id.last_modified);
+            if changed {
+                self.stats.record(0);
+                return Err(Attempt::Fatal(SourceError::IdentityChanged(format!(
+                    "{}: size {} -> {total}, etag {:?} -> {:?}",
+                    id.location, id.size, id.etag, etag
+                ))));
+            }
+        }
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                self.stats.record(0);
+                return Err(Attempt::Retry(format!("{what}: body: {}", error_chain(&e))));
+            }
+        };
+        self.stats.record(body.len() as u64);
+        let expected = b - a + 1;
+        if body.len() as u64 != expected {
+            return Err(Attempt::Retry(format!(
+                "{what}: short body ({} of {expected} bytes)",
+                body.len()
+            )));
+        }
+        Ok(RangeReply {
+            body,
+            total,
+            etag,
+            last_modified,
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+impl ByteSource for HttpSource {
+    fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    fn read(&self, range: ByteRange) -> BoxFuture<'_, Result<Bytes>> {
+        Box::pin(async move {
+            let size = self.identity.size;
+            if range.start > range.end || range.start > size {
+                return Err(SourceError::BadRange {
+                    start: range.start,
+                    end: range.end,
+                    size,
+                });
+            }
+            let end = range.end.min(size);
+            if end == range.start {
+                return Ok(Bytes::new());
+            }
+            // Served from the bytes read on open: no request.
+            if end <= self.head.len() as u64 {
+                let a = usize::try_from(range.start).unwrap_or(usize::MAX);
+                let b = usize::try_from(end).unwrap_or(usize::MAX);
+                return Ok(self.head.slice(a..b));
+            }
+            Ok(self.fetch(range.start, end, false).await?.body)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_content_range() {
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99, Some(1000))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
+        assert_eq!(parse_content_range("bytes 5-/10"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
+    }
+}
