@@ -29,3 +29,9 @@ pub const MAX_CLUSTERS: u64 = 1_000_000;
 pub const MAX_TOP_LEVEL_BOXES: u64 = 2_000_000;
 /// Length of a string field (language, title, codec id) we keep.
 pub const MAX_STRING: usize = 1024;
+/// Bytes an MPEG-TS scan searches for the next sync byte pattern after losing sync.
+pub const MAX_TS_RESYNC_BYTES: usize = 64 << 10;
+/// Bytes of an MPEG-TS file scanned for its PAT and PMT before giving up.
+pub const MAX_TS_PSI_SCAN_BYTES: u64 = 8 << 20;
+/// Bytes of one PES packet's start kept to read its header, picture type and codec config.
+pub const MAX_PES_HEAD_BYTES: usize = 64 << 10;
