@@ -1,1 +1,270 @@
-fn main() {}
+//! `hlsgate`: on-the-fly HLS from any media file.
+//!
+//! Subcommands today: `probe` (what is inside a file, where its keyframes are, what reading it
+//! cost) and `plan` (the segment table). `serve` arrives with the HTTP front end.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+/// On-the-fly HLS (fMP4) from any media file, local or on an HTTP upstream.
+#[derive(Debug, Parser)]
+#[command(name = "hlsgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Index a file: tracks, codecs, duration, keyframes, and the requests/bytes it took.
+    Probe {
+        /// A local path, or an http(s):// URL read with Range requests.
+        source: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plan the segments of a file and print the segment table.
+    Plan {
+        /// A local path, or an http(s):// URL read with Range requests.
+        source: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Target segment duration in seconds.
+        #[arg(long, default_value_t = 6.0)]
+        target: f64,
+        /// Plan for a transcoded rendition (keyframes may be forced on a grid).
+        #[arg(long)]
+        transcode: bool,
+        /// Print the media playlist instead of the table.
+        #[arg(long)]
+        m3u8: bool,
+    },
+}
+
+/// The JSON `probe` prints: the index, in seconds, for people and scripts.
+#[derive(Debug, Serialize)]
+struct ProbeReport<'a> {
+    source: &'a str,
+    container: &'static str,
+    file_size: u64,
+    /// Seconds.
+    duration: f64,
+    /// Seconds (presentation start of the main track).
+    start: f64,
+    tracks: Vec<TrackReport<'a>>,
+    keyframe_count: usize,
+    keyframes: Vec<KeyframeReport>,
+    upstream: Cost,
+}
+
+#[derive(Debug, Serialize)]
+struct TrackReport<'a> {
+    id: u64,
+    kind: probe::TrackKind,
+    codec: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    default: bool,
+    forced: bool,
+    timescale: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video: Option<&'a probe::VideoInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<&'a probe::AudioInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct KeyframeReport {
+    /// Seconds.
+    pts: f64,
+    /// Byte offset.
+    offset: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Cost {
+    requests: u64,
+    bytes: u64,
+}
+
+async fn index_of(
+    arg: &str,
+) -> anyhow::Result<(probe::MediaIndex, Cost)> {
+    let upstream = source::HttpUpstream::new(source::HttpConfig::default())?;
+    let src = source::open_arg(arg, &upstream).await?;
+    let (index, _) = source::probe(src.as_ref()).await?;
+    // The source's own counter includes an HTTP source's opening request.
+    let stats = src.stats();
+    Ok((
+        index,
+        Cost {
+            requests: stats.requests(),
+            bytes: stats.bytes(),
+        },
+    ))
+}
+
+fn report<'a>(arg: &'a str, ix: &'a probe::MediaIndex, cost: Cost) -> ProbeReport<'a> {
+    ProbeReport {
+        source: arg,
+        container: ix.container.name(),
+        file_size: ix.file_size,
+        duration: ix.duration_secs(),
+        start: ix.secs(ix.start),
+        tracks: ix
+            .tracks
+            .iter()
+            .map(|t| TrackReport {
+                id: t.id,
+                kind: t.kind,
+                codec: t.codec.name(),
+                language: t.language.as_deref(),
+                title: t.title.as_deref(),
+                default: t.default,
+                forced: t.forced,
+                timescale: t.timescale,
+                duration: t
+                    .duration
+                    .map(|d| d as f64 / f64::from(t.timescale.max(1))),
+                video: t.video.as_ref(),
+                audio: t.audio.as_ref(),
+            })
+            .collect(),
+        keyframe_count: ix.keyframes.len(),
+        keyframes: ix
+            .keyframes
+            .iter()
+            .map(|k| KeyframeReport {
+                pts: ix.secs(k.pts),
+                offset: k.offset,
+            })
+            .collect(),
+        upstream: cost,
+    }
+}
+
+fn print_text(r: &ProbeReport<'_>) {
+    println!("source     {}", r.source);
+    println!("container  {}  ({} bytes)", r.container, r.file_size);
+    println!("duration   {:.3} s (start {:.3} s)", r.duration, r.start);
+    for t in &r.tracks {
+        let mut line = format!("track {:<4} {:?} {}", t.id, t.kind, t.codec);
+        if let Some(v) = t.video {
+            line.push_str(&format!(" {}x{}", v.width, v.height));
+            if let Some(f) = v.frame_rate {
+                line.push_str(&format!(" {:.3} fps", f.as_f64()));
+            }
+            if let (Some(p), Some(l)) = (v.profile, v.level) {
+                line.push_str(&format!(" profile {p} level {l}"));
+            }
+            if let Some(b) = v.bit_depth {
+                line.push_str(&format!(" {b}-bit"));
+            }
+            if v.rotation != 0 {
+                line.push_str(&format!(" rotated {}", v.rotation));
+            }
+        }
+        if let Some(a) = t.audio {
+            line.push_str(&format!(" {} Hz {} ch", a.sample_rate, a.channels));
+        }
+        if let Some(l) = t.language {
+            line.push_str(&format!(" [{l}]"));
+        }
+        if let Some(n) = t.title {
+            line.push_str(&format!(" \"{n}\""));
+        }
+        if t.default {
+            line.push_str(" default");
+        }
+        println!("{line}");
+    }
+    let first: Vec<String> = r
+        .keyframes
+        .iter()
+        .take(5)
+        .map(|k| format!("{:.3}@{}", k.pts, k.offset))
+        .collect();
+    println!("keyframes  {} (first: {})", r.keyframe_count, first.join(" "));
+    println!(
+        "upstream   {} requests, {} bytes",
+        r.upstream.requests, r.upstream.bytes
+    );
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Probe { source, json } => {
+            let (ix, cost) = index_of(&source).await?;
+            let r = report(&source, &ix, cost);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_text(&r);
+            }
+        }
+        Command::Plan {
+            source,
+            json,
+            target,
+            transcode,
+            m3u8,
+        } => {
+            let (ix, _) = index_of(&source).await?;
+            let opts = plan::PlanOptions {
+                target_secs: target,
+                mode: if transcode {
+                    plan::VideoMode::Transcode
+                } else {
+                    plan::VideoMode::Passthrough
+                },
+                ..plan::PlanOptions::default()
+            };
+            let p = plan::plan(&ix, &opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else if m3u8 {
+                print!("{}", p.media_playlist("init.mp4", |i| format!("{i}.m4s")));
+            } else {
+                print!("{}", p.table());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hlsgate: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hlsgate: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -50,8 +50,9 @@ pub struct PlanOptions {
     pub target_secs: f64,
     /// Passthrough or transcode.
     pub mode: VideoMode,
-    /// Extra media included on both sides of a segment's byte range, in seconds (audio that is
-    /// muxed slightly before/after the video it plays with, AAC pre-roll).
+    /// Extra media included on both sides of a segment's byte range, in seconds (for AAC
+    /// pre-roll when transcoding). 0 by default: spans overlapping the segment already include
+    /// the chunk/cluster/PES run that straddles each boundary.
     pub range_slack_secs: f64,
 }
 
@@ -60,7 +61,7 @@ impl Default for PlanOptions {
         PlanOptions {
             target_secs: 6.0,
             mode: VideoMode::Passthrough,
-            range_slack_secs: 0.1,
+            range_slack_secs: 0.0,
         }
     }
 }
@@ -463,7 +464,7 @@ mod tests {
         let p = plan(&index(&kf, 60.0), &PlanOptions::default()).unwrap();
         assert_eq!(durations(&p), vec![6.0; 10]);
         assert_eq!(p.target_duration, 6);
-        assert_eq!(p.segments[1].ranges, vec![ByteRange::new(2000, 6000)]);
+        assert_eq!(p.segments[1].ranges, vec![ByteRange::new(3000, 6000)]);
     }
 
     #[test]

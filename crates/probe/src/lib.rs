@@ -83,7 +83,8 @@ pub fn detect(head: &[u8]) -> Option<Container> {
 }
 
 enum Stage {
-    Detect,
+    /// Read the head, then pick the container (or use the forced one).
+    Detect(Option<Container>),
     Probe(Box<dyn ContainerProbe + Send>),
     Finished,
 }
@@ -114,11 +115,19 @@ impl Prober {
         Prober {
             size: file_size,
             store: Store::default(),
-            stage: Stage::Detect,
+            stage: Stage::Detect(None),
             requests: 0,
             bytes: 0,
             pending: None,
         }
+    }
+
+    /// A prober that skips detection and reads the file as `container` (fuzzing, and callers
+    /// that already know the container).
+    pub fn for_container(file_size: u64, container: Container) -> Self {
+        let mut p = Prober::new(file_size);
+        p.stage = Stage::Detect(Some(container));
+        p
     }
 
     /// Requests asked for so far.
@@ -138,14 +147,18 @@ impl Prober {
         }
         loop {
             match &mut self.stage {
-                Stage::Detect => {
+                Stage::Detect(forced) => {
+                    let forced = *forced;
                     let end = HEAD_BYTES.min(self.size);
                     let Some(head) = self.store.get(0, end) else {
                         return self.need(ByteRange::new(0, end));
                     };
-                    let container = detect(head).ok_or_else(|| ProbeError::UnknownFormat {
-                        magic: hex_prefix(head),
-                    })?;
+                    let container = match forced {
+                        Some(c) => c,
+                        None => detect(head).ok_or_else(|| ProbeError::UnknownFormat {
+                            magic: hex_prefix(head),
+                        })?,
+                    };
                     let probe: Box<dyn ContainerProbe + Send> = match container {
                         Container::Mp4 | Container::FragmentedMp4 => {
                             Box::new(mp4::Mp4Probe::new(self.size))
@@ -236,7 +249,18 @@ impl Prober {
 
 /// Probes an in-memory file: the whole loop, for tests, fuzzing and small inputs.
 pub fn probe_bytes(data: &[u8]) -> Result<MediaIndex> {
-    let mut p = Prober::new(data.len() as u64);
+    drive(Prober::new(data.len() as u64), data)
+}
+
+/// Probes an in-memory file as `container`, skipping detection (the fuzz targets use this).
+pub fn probe_bytes_as(container: Container, data: &[u8]) -> Result<MediaIndex> {
+    if data.is_empty() {
+        return Err(ProbeError::Empty);
+    }
+    drive(Prober::for_container(data.len() as u64, container), data)
+}
+
+fn drive(mut p: Prober, data: &[u8]) -> Result<MediaIndex> {
     loop {
         match p.poll()? {
             Step::Need(r) => {

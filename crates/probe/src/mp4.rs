@@ -70,6 +70,8 @@ pub struct Mp4Probe {
     /// Built from `moov`; finished by the fragment walk for fragmented files.
     partial: Option<MediaIndex>,
     frag: Vec<FragTrack>,
+    /// Samples seen in all fragments so far (capped by `MAX_SAMPLES`).
+    frag_samples: u64,
 }
 
 impl Mp4Probe {
@@ -81,6 +83,7 @@ impl Mp4Probe {
             boxes: 0,
             partial: None,
             frag: Vec::new(),
+            frag_samples: 0,
         }
     }
 
@@ -271,10 +274,11 @@ impl Mp4Probe {
                 };
                 let run_start_offset = offset;
                 let run_start_dts = dts;
-                if trun.samples.len() as u64 > limits::MAX_SAMPLES {
+                self.frag_samples = self.frag_samples.saturating_add(trun.samples.len() as u64);
+                if self.frag_samples > limits::MAX_SAMPLES {
                     return Err(ProbeError::limit(
                         "MAX_SAMPLES",
-                        trun.samples.len() as u64,
+                        self.frag_samples,
                         limits::MAX_SAMPLES,
                     ));
                 }
@@ -292,9 +296,12 @@ impl Mp4Probe {
                         .or(if i == 0 { None } else { traf.tfhd.default_sample_flags })
                         .or(traf.tfhd.default_sample_flags)
                         .unwrap_or(ft.trex_flags);
-                    let pts = i64::try_from(dts).unwrap_or(i64::MAX) + s.cts.unwrap_or(0) - ft.shift;
+                    let pts = i64::try_from(dts)
+                        .unwrap_or(i64::MAX)
+                        .saturating_add(s.cts.unwrap_or(0))
+                        .saturating_sub(ft.shift);
                     ft.min_pts = Some(ft.min_pts.map_or(pts, |m| m.min(pts)));
-                    ft.max_end = ft.max_end.max(pts + i64::from(dur));
+                    ft.max_end = ft.max_end.max(pts.saturating_add(i64::from(dur)));
                     let sync = flags & 0x0001_0000 == 0;
                     if sync && Some(u64::from(ft.track_id)) == main_id {
                         if index.keyframes.len() >= limits::MAX_KEYFRAMES {
@@ -315,8 +322,10 @@ impl Mp4Probe {
                 next_offset = offset;
                 if offset > run_start_offset {
                     let shift = ft.shift;
-                    let t0 = i64::try_from(run_start_dts).unwrap_or(i64::MAX) - shift;
-                    let t1 = i64::try_from(dts).unwrap_or(i64::MAX) - shift;
+                    let t0 = i64::try_from(run_start_dts)
+                        .unwrap_or(i64::MAX)
+                        .saturating_sub(shift);
+                    let t1 = i64::try_from(dts).unwrap_or(i64::MAX).saturating_sub(shift);
                     index.spans.push(Span {
                         time: rescale(t0, ft.timescale, index_ts),
                         end_time: rescale(t1, ft.timescale, index_ts),
@@ -337,7 +346,7 @@ impl Mp4Probe {
         for ft in &self.frag {
             if let Some(track) = index.tracks.iter_mut().find(|t| t.id == u64::from(ft.track_id)) {
                 if let Some(min) = ft.min_pts {
-                    track.duration = u64::try_from(ft.max_end - min).ok();
+                    track.duration = u64::try_from(ft.max_end.saturating_sub(min)).ok();
                 }
             }
         }
@@ -347,8 +356,12 @@ impl Mp4Probe {
         };
         let start = ft.min_pts.unwrap_or(0);
         index.start = rescale(start, ft.timescale, index.timescale);
-        index.duration =
-            u64::try_from(rescale(ft.max_end - start, ft.timescale, index.timescale)).unwrap_or(0);
+        index.duration = u64::try_from(rescale(
+            ft.max_end.saturating_sub(start),
+            ft.timescale,
+            index.timescale,
+        ))
+        .unwrap_or(0);
         index.keyframes.sort_by_key(|k| k.pts);
         index.spans.sort_by_key(|s| (s.time, s.start));
         if index.spans.is_empty() {
@@ -445,7 +458,7 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
         let tables = SampleTables::build(trak, f.shift, file_size)?;
         if let Some(t) = index.tracks.get_mut(i) {
             if tables.count > 0 {
-                t.duration = u64::try_from(tables.max_end - tables.min_pts).ok();
+                t.duration = u64::try_from(tables.max_end.saturating_sub(tables.min_pts)).ok();
             }
         }
         for c in &tables.chunks {
@@ -458,7 +471,8 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
         }
         if i == main {
             index.start = tables.min_pts;
-            index.duration = u64::try_from(tables.max_end - tables.min_pts).unwrap_or(0);
+            index.duration =
+                u64::try_from(tables.max_end.saturating_sub(tables.min_pts)).unwrap_or(0);
             index.keyframes = tables.keyframes;
             if let Some(v) = index.tracks.get_mut(i).and_then(|t| t.video.as_mut()) {
                 if v.frame_rate.is_none() {
@@ -547,14 +561,14 @@ fn track_facts(trak: &Trak, movie_ts: u32) -> Result<TrackFacts> {
         for e in &elst.entries {
             match e.media_time {
                 None => {
-                    empty += rescale(
+                    empty = empty.saturating_add(rescale(
                         i64::try_from(e.segment_duration).unwrap_or(0),
                         movie_ts,
                         timescale,
-                    )
+                    ))
                 }
                 Some(m) => {
-                    shift = i64::try_from(m).unwrap_or(0) - empty;
+                    shift = i64::try_from(m).unwrap_or(0).saturating_sub(empty);
                     break;
                 }
             }
@@ -794,9 +808,9 @@ impl SampleTables {
         let mut min_pts = i64::MAX;
         let mut max_end = i64::MIN;
         for i in 0..n {
-            let p = dts[i] + cts_of(i) - shift;
+            let p = dts[i].saturating_add(cts_of(i)).saturating_sub(shift);
             min_pts = min_pts.min(p);
-            max_end = max_end.max(p + (dts[i + 1] - dts[i]));
+            max_end = max_end.max(p.saturating_add(dts[i + 1] - dts[i]));
         }
         if n == 0 {
             min_pts = 0;
@@ -820,15 +834,19 @@ impl SampleTables {
         let mut chunks = Vec::with_capacity(chunk_offsets.len());
         let stsc = &stbl.stsc.entries;
         let mut sample = 0usize;
+        // stsc runs are sorted by first_chunk: walk them alongside the chunks (§8.7.4).
+        let mut run = 0usize;
         for (ci, &chunk_start) in chunk_offsets.iter().enumerate() {
             if sample >= n {
                 break;
             }
             let chunk_no = u32::try_from(ci + 1).unwrap_or(u32::MAX);
+            while stsc.get(run + 1).is_some_and(|e| e.first_chunk <= chunk_no) {
+                run += 1;
+            }
             let per = stsc
-                .iter()
-                .rev()
-                .find(|e| e.first_chunk <= chunk_no)
+                .get(run)
+                .filter(|e| e.first_chunk <= chunk_no)
                 .map_or(0, |e| e.samples_per_chunk);
             let per = usize::try_from(per).unwrap_or(usize::MAX).min(n - sample);
             let mut off = chunk_start;
@@ -839,15 +857,17 @@ impl SampleTables {
                 sample += 1;
             }
             if off > file_size {
-                return Err(err(format!(
-                    "chunk {} ends at byte {off}, past the end of the file ({file_size})",
-                    ci + 1
-                )));
+                // The tables describe media past the end: a truncated file.
+                return Err(ProbeError::Truncated {
+                    container: NAME,
+                    needed: off,
+                    size: file_size,
+                });
             }
             if per > 0 {
                 chunks.push(ChunkSpan {
-                    time: dts[first] - shift,
-                    end_time: dts[sample] - shift,
+                    time: dts[first].saturating_sub(shift),
+                    end_time: dts[sample].saturating_sub(shift),
                     start: chunk_start,
                     end: off,
                 });
@@ -865,7 +885,7 @@ impl SampleTables {
         let push = |keyframes: &mut Vec<Keyframe>, i: usize| {
             if i < n {
                 keyframes.push(Keyframe {
-                    pts: dts[i] + cts_of(i) - shift,
+                    pts: dts[i].saturating_add(cts_of(i)).saturating_sub(shift),
                     offset: offsets[i],
                 });
             }

@@ -192,3 +192,51 @@ impl ByteSource for FileSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn root_cannot_be_escaped() {
+        let base = std::env::temp_dir().join(format!("hlsgate-root-{}", std::process::id()));
+        let root_dir = base.join("media");
+        std::fs::create_dir_all(root_dir.join("sub")).unwrap();
+        std::fs::write(root_dir.join("sub/a.mkv"), b"inside").unwrap();
+        std::fs::write(base.join("secret.txt"), b"outside").unwrap();
+        std::os::unix::fs::symlink(base.join("secret.txt"), root_dir.join("link.mkv")).unwrap();
+        std::os::unix::fs::symlink(root_dir.join("sub/a.mkv"), root_dir.join("inner.mkv")).unwrap();
+        let root = MediaRoot::new(&root_dir).unwrap();
+
+        assert!(root.resolve("sub/a.mkv").is_ok());
+        assert!(root.resolve("./sub/a.mkv").is_ok());
+        assert!(root.resolve("inner.mkv").is_ok(), "a symlink inside the root is fine");
+        for bad in [
+            "../secret.txt",
+            "sub/../../secret.txt",
+            "/etc/passwd",
+            "link.mkv",
+            "",
+            "sub/\0a.mkv",
+        ] {
+            assert!(
+                matches!(root.resolve(bad), Err(SourceError::OutsideRoot(_))),
+                "{bad:?} was not refused"
+            );
+        }
+        assert!(matches!(root.resolve("nope.mkv"), Err(SourceError::NotFound(_))));
+
+        let src = FileSource::open(&root, "sub/a.mkv").await.unwrap();
+        assert_eq!(src.size(), 6);
+        assert_eq!(&src.read(ByteRange::new(1, 4)).await.unwrap()[..], b"nsi");
+        assert_eq!(src.stats().requests(), 1);
+        // Changing the file is noticed on the next read.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(root_dir.join("sub/a.mkv"), b"inside, longer").unwrap();
+        assert!(matches!(
+            src.read(ByteRange::new(0, 2)).await,
+            Err(SourceError::IdentityChanged(_))
+        ));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

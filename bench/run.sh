@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# hlsgate's benchmark command: side by side with the ffmpeg tools doing the same job, same run.
+# Prints a markdown table (median, min, max of N runs, load average) to stdout.
+#
+#   bench/run.sh            # probe benchmarks (this is what exists so far)
+#
+# Figures: time to index a 2-hour MKV (Cues) and the other fixtures from local disk, against
+#   - ffprobe -show_format -show_streams (tracks only: less work than ours), and
+#   - ffprobe listing the video keyframes from packets (the same job as ours: keyframes + offsets).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null; }
+fixtures/make.sh long >/dev/null
+cargo build --release -p hlsgate >/dev/null 2>&1
+bin=target/release/hlsgate
+F=fixtures/out
+runs="${RUNS:-20}"
+out=$(mktemp -d)
+echo "# hlsgate benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+echo
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| job | file | hlsgate median (min–max) | peer | peer median (min–max) | ratio (peer / hlsgate) |"
+echo "|---|---|---|---|---|---|"
+row() { # row JOB FILE PEERNAME HLSGATE_CMD PEER_CMD
+  local job=$1 file=$2 peer=$3 ours=$4 theirs=$5
+  hyperfine -N --warmup 2 --runs "$runs" --export-json "$out/r.json" "$ours" "$theirs" >/dev/null 2>&1
+  python3 - "$out/r.json" "$job" "$file" "$peer" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+def f(x): return f"{x['median']*1000:.1f} ms ({x['min']*1000:.1f}–{x['max']*1000:.1f})"
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {f(r[0])} | {sys.argv[4]} | {f(r[1])} | {r[1]['median']/r[0]['median']:.1f}× |")
+PY
+}
+for f in long_2h.mkv h264_aac_moov_end.mp4 h264_bframes.mkv mkv_no_cues.mkv h264_aac.ts; do
+  row "probe (tracks + all keyframes)" "$f" "ffprobe packets (keyframes)" \
+    "$bin probe --json $F/$f" \
+    "ffprobe -v error -select_streams v:0 -show_entries packet=pts_time,pos,flags -of csv $F/$f"
+done
+row "probe (tracks + all keyframes)" long_2h.mkv "ffprobe -show_streams (tracks only)" \
+  "$bin probe --json $F/long_2h.mkv" "ffprobe -v error -show_format -show_streams $F/long_2h.mkv"
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); bytes read by hlsgate for long_2h.mkv: $($bin probe --json $F/long_2h.mkv | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["upstream"]["bytes"], "of", j["file_size"])')"
+rm -rf "$out"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Seeds each fuzz target's corpus with the head (and a cut-down whole) of the fixtures.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$here/../fixtures/out"
+for t in probe_mp4 probe_mkv probe_ts probe_any; do mkdir -p "$here/corpus/$t"; done
+for f in "$out"/*.mp4; do head -c 65536 "$f" > "$here/corpus/probe_mp4/$(basename "$f")" || true; done
+for f in "$out"/*.mkv "$out"/*.webm; do [ "$(basename "$f")" = long_2h.mkv ] && continue; head -c 65536 "$f" > "$here/corpus/probe_mkv/$(basename "$f")" || true; done
+for f in "$out"/*.ts; do head -c 65424 "$f" > "$here/corpus/probe_ts/$(basename "$f")"; done
+cp "$here"/corpus/probe_mp4/* "$here"/corpus/probe_mkv/* "$here"/corpus/probe_ts/* "$here/corpus/probe_any/"

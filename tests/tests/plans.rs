@@ -1,0 +1,89 @@
+//! Plans for every fixture: boundaries lie on keyframes, EXTINFs sum to the duration (±1 ms),
+//! no segment is under 0.5 s, every segment has one byte range, the playlist parses back, and
+//! the plan is byte-identical to its golden (refresh with `UPDATE_GOLDEN=1`; a change in plans
+//! means bumping `plan::PLAN_VERSION`).
+
+use hlsgate_tests::{fixture, workspace, VIDEO_FIXTURES};
+use plan::{PlanOptions, VideoMode};
+
+async fn index_of(name: &str) -> probe::MediaIndex {
+    let src = source::FileSource::open_path(&fixture(name)).await.unwrap();
+    source::probe(&src).await.unwrap().0
+}
+
+#[tokio::test]
+async fn plans_keep_their_promises() {
+    let golden_dir = workspace().join("fixtures/golden");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut mismatches = Vec::new();
+    for &(name, _) in VIDEO_FIXTURES {
+        let index = index_of(name).await;
+        for mode in [VideoMode::Passthrough, VideoMode::Transcode] {
+            let opts = PlanOptions {
+                mode,
+                ..PlanOptions::default()
+            };
+            let p = plan::plan(&index, &opts).unwrap();
+            let again = plan::plan(&index_of(name).await, &opts).unwrap();
+            assert_eq!(p, again, "{name}: plan differs between runs");
+            let total = p.total_secs();
+            assert!(
+                (total - index.duration_secs()).abs() <= 0.001,
+                "{name}: EXTINF sum {total} vs duration {}",
+                index.duration_secs()
+            );
+            let keyframes: Vec<i64> = index.keyframes.iter().map(|k| k.pts).collect();
+            for (i, s) in p.segments.iter().enumerate() {
+                assert!(s.duration >= 0.5, "{name}: segment {i} is {} s", s.duration);
+                assert_eq!(s.ranges.len(), 1, "{name}: segment {i} needs {:?}", s.ranges);
+                if p.boundaries == plan::Boundaries::Keyframes {
+                    assert!(
+                        i == 0 || keyframes.contains(&s.start),
+                        "{name}: segment {i} starts at {} which is not a keyframe",
+                        s.start
+                    );
+                }
+                if let Some(n) = p.segments.get(i + 1) {
+                    assert_eq!(s.end, n.start, "{name}: gap after segment {i}");
+                }
+            }
+            // The playlist read back by m3u8-rs's parser.
+            let text = p.media_playlist("init.mp4", |i| format!("{i}.m4s"));
+            let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+            let sum: f64 = parsed.segments.iter().map(|s| f64::from(s.duration)).sum();
+            assert!((sum - total).abs() <= 0.001, "{name}: playlist sums to {sum}");
+            assert_eq!(parsed.segments.len(), p.segments.len());
+            assert!(parsed.end_list);
+            for s in &parsed.segments {
+                assert!(
+                    (s.duration.round() as u64) <= parsed.target_duration,
+                    "{name}: EXTINF {} above TARGETDURATION {}",
+                    s.duration,
+                    parsed.target_duration
+                );
+            }
+            let golden = golden_dir.join(format!("{name}.{mode:?}.plan.txt").to_lowercase());
+            let table = p.table();
+            if update {
+                std::fs::create_dir_all(&golden_dir).unwrap();
+                std::fs::write(&golden, &table).unwrap();
+            } else {
+                match std::fs::read_to_string(&golden) {
+                    Ok(want) if want == table => {}
+                    Ok(_) => mismatches.push(format!("{} differs", golden.display())),
+                    Err(_) => mismatches.push(format!("{} is missing", golden.display())),
+                }
+            }
+            eprintln!(
+                "{name} {mode:?}: {} segments, {:?}, target {} s, sum {total:.3} s",
+                p.segments.len(),
+                p.boundaries,
+                p.target_duration
+            );
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "plans changed (bump plan::PLAN_VERSION and rerun with UPDATE_GOLDEN=1): {mismatches:#?}"
+    );
+}

@@ -1,0 +1,126 @@
+//! `hlsgate probe --json` against ffprobe, for every fixture with video: each keyframe we report
+//! is a real keyframe at that time (±1 ms), its offset points at what holds it, and the list is
+//! complete for MP4 and TS (for Matroska: the Cues' keyframes, or the cluster-starting ones).
+
+use hlsgate_tests::{
+    ffprobe_keyframe_times, ffprobe_video_packets, fixture, hlsgate, Family, VIDEO_FIXTURES,
+};
+use serde_json::Value;
+
+fn probe_json(name: &str) -> Value {
+    let path = fixture(name);
+    let (code, out, err) = hlsgate(&["probe", "--json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "probe {name} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{name}: bad JSON ({e}): {out}"))
+}
+
+#[test]
+fn keyframes_agree_with_ffprobe() {
+    for &(name, family) in VIDEO_FIXTURES {
+        let path = fixture(name);
+        let j = probe_json(name);
+        let ours: Vec<(f64, u64)> = j["keyframes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["pts"].as_f64().unwrap(), k["offset"].as_u64().unwrap()))
+            .collect();
+        let truth = ffprobe_keyframe_times(&path);
+        let packets = ffprobe_video_packets(&path);
+        assert!(!ours.is_empty(), "{name}: no keyframes");
+        let bytes = std::fs::read(&path).unwrap();
+        for (i, &(pts, offset)) in ours.iter().enumerate() {
+            let near = truth.iter().any(|t| (t - pts).abs() <= 0.001);
+            assert!(near, "{name}: keyframe {i} at {pts} s is not an ffprobe keyframe");
+            let packet = packets
+                .iter()
+                .find(|p| p.key && (p.pts - pts).abs() <= 0.001)
+                .unwrap_or_else(|| panic!("{name}: no key packet at {pts}"));
+            match family {
+                Family::Mp4 | Family::Ts => assert_eq!(
+                    offset, packet.pos,
+                    "{name}: keyframe at {pts} s: offset {offset}, ffprobe pos {}",
+                    packet.pos
+                ),
+                Family::Mkv => {
+                    let o = offset as usize;
+                    assert_eq!(
+                        bytes.get(o..o + 4),
+                        Some(&[0x1F, 0x43, 0xB6, 0x75][..]),
+                        "{name}: offset {offset} of keyframe {pts} is not a Cluster"
+                    );
+                    assert!(offset <= packet.pos, "{name}: cluster after its block");
+                    if let Some(&(_, next)) = ours.get(i + 1) {
+                        assert!(
+                            packet.pos < next,
+                            "{name}: block of {pts} is past the next cluster"
+                        );
+                    }
+                }
+            }
+        }
+        match family {
+            Family::Mp4 | Family::Ts => assert_eq!(
+                ours.len(),
+                truth.len(),
+                "{name}: {} keyframes, ffprobe decodes {}",
+                ours.len(),
+                truth.len()
+            ),
+            Family::Mkv => assert!(ours.len() * 2 >= truth.len(), "{name}: too few keyframes"),
+        }
+        let dur = j["duration"].as_f64().unwrap();
+        assert!((dur - 60.0).abs() < 0.2, "{name}: duration {dur}");
+        eprintln!(
+            "{name}: {} keyframes agree with ffprobe ({} decoded)",
+            ours.len(),
+            truth.len()
+        );
+    }
+}
+
+#[test]
+fn tracks_are_described() {
+    let j = probe_json("multi_audio_subs.mkv");
+    let tracks = j["tracks"].as_array().unwrap();
+    let kinds: Vec<&str> = tracks.iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["video", "audio", "audio", "subtitle"]);
+    assert_eq!(tracks[1]["language"], "eng");
+    assert_eq!(tracks[2]["language"], "fra");
+    assert_eq!(tracks[1]["title"], "English");
+    assert_eq!(tracks[3]["codec"], "subrip");
+    let j = probe_json("hevc_ac3.mkv");
+    assert_eq!(j["tracks"][0]["codec"], "hevc");
+    assert_eq!(j["tracks"][1]["codec"], "ac3");
+    assert_eq!(j["tracks"][1]["audio"]["channels"], 6);
+    let j = probe_json("h264_aac_faststart.mp4");
+    let v = &j["tracks"][0]["video"];
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(v["profile"], 100);
+    assert_eq!(j["tracks"][1]["audio"]["sample_rate"], 48000);
+    let j = probe_json("h264_aac.ts");
+    assert_eq!(j["container"], "mpeg-ts");
+    assert_eq!(j["tracks"][0]["video"]["width"], 320);
+}
+
+#[test]
+fn bad_inputs_fail_cleanly() {
+    for (name, needle) in [
+        ("truncated.mp4", "truncated"),
+        ("truncated.mkv", ""),
+        ("random.bin", "not a media file"),
+        ("empty.mp4", "empty"),
+        ("text.mp4", "not a media file"),
+    ] {
+        let path = fixture(name);
+        let (code, _out, err) = hlsgate(&["probe", path.to_str().unwrap()]);
+        assert_eq!(code, 1, "{name}: exit {code} (101 would be a panic): {err}");
+        assert!(err.starts_with("hlsgate: "), "{name}: {err}");
+        assert!(err.contains(needle), "{name}: message {err:?} lacks {needle:?}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        eprintln!("{name}: {}", err.trim());
+    }
+}

@@ -1,0 +1,152 @@
+//! Probing through a real Range-capable HTTP server (nginx on 127.0.0.1): how many requests and
+//! bytes each container costs, counted by our source and by nginx's access log; and the
+//! upstream failure cases (Range ignored, file changed, 404, connection refused).
+
+use hlsgate_tests::{fixture, fixtures, Nginx, NoRangeServer};
+use source::{ByteSource, HttpConfig, HttpSource, HttpUpstream, SourceError};
+
+fn upstream() -> HttpUpstream {
+    HttpUpstream::new(HttpConfig::default()).unwrap()
+}
+
+/// Probes `name` through nginx; returns (requests, bytes, file size) as counted by the source,
+/// after checking nginx logged the same number of requests.
+async fn cost(nginx: &Nginx, name: &str) -> (u64, u64, u64) {
+    let before = nginx.logged_requests();
+    let src = HttpSource::open(&upstream(), &nginx.url(name), &[])
+        .await
+        .unwrap();
+    let (index, _) = source::probe(&src).await.unwrap();
+    assert!(!index.tracks.is_empty());
+    let s = src.stats();
+    // nginx writes its log line after the response; give it a moment.
+    let mut logged = 0;
+    for _ in 0..50 {
+        logged = nginx.logged_requests() - before;
+        if logged as u64 == s.requests() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        logged as u64,
+        s.requests(),
+        "{name}: nginx logged {logged}, we counted {}",
+        s.requests()
+    );
+    eprintln!(
+        "{name}: {} requests, {} bytes of {}",
+        s.requests(),
+        s.bytes(),
+        src.size()
+    );
+    (s.requests(), s.bytes(), src.size())
+}
+
+#[tokio::test]
+async fn probe_costs_through_http() {
+    let nginx = Nginx::start(fixtures());
+    const KIB: u64 = 1024;
+    for name in [
+        "h264_aac_faststart.mp4",
+        "h264_bframes.mkv",
+        "hevc_ac3.mkv",
+        "multi_audio_subs.mkv",
+        "vp9_opus.webm",
+    ] {
+        let (req, bytes, _) = cost(&nginx, name).await;
+        assert!(req <= 3, "{name}: {req} requests");
+        assert!(bytes <= 512 * KIB, "{name}: {bytes} bytes");
+    }
+    // moov at the end: ≤ 3 requests, bytes ≤ 512 KiB + the moov itself.
+    let (req, bytes, _) = cost(&nginx, "h264_aac_moov_end.mp4").await;
+    let moov = moov_size(&fixture("h264_aac_moov_end.mp4"));
+    assert!(req <= 3, "moov at end: {req} requests");
+    assert!(
+        bytes <= 512 * KIB + moov,
+        "moov at end: {bytes} bytes (moov {moov})"
+    );
+    // No Cues: a cluster scan reading ≤ 2 % of the file.
+    let (_, bytes, size) = cost(&nginx, "mkv_no_cues.mkv").await;
+    assert!(bytes * 50 <= size, "no cues: {bytes} of {size} bytes");
+    // 2-hour MKV: < 1 % of its bytes.
+    let (req, bytes, size) = cost(&nginx, "long_2h.mkv").await;
+    assert!(bytes * 100 < size, "2 h: {bytes} of {size} bytes");
+    assert!(req <= 3, "2 h: {req} requests");
+    // MPEG-TS has no index: one sequential pass, every byte read exactly once (the issue's
+    // 2 % goal is not met; see docs/probe.md).
+    let (_, bytes, size) = cost(&nginx, "h264_aac.ts").await;
+    assert!(
+        bytes <= size,
+        "ts: {bytes} of {size} bytes: something was read twice"
+    );
+}
+
+/// The size of the top-level moov box, read independently of our parser.
+fn moov_size(path: &std::path::Path) -> u64 {
+    let data = std::fs::read(path).unwrap();
+    let mut off = 0usize;
+    while off + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[off..off + 4].try_into().unwrap()) as usize;
+        if &data[off + 4..off + 8] == b"moov" {
+            return size as u64;
+        }
+        off += size.max(8);
+    }
+    panic!("no moov");
+}
+
+#[tokio::test]
+async fn upstream_that_ignores_range_is_refused() {
+    let server = NoRangeServer::start(fixtures());
+    let url = format!("http://127.0.0.1:{}/h264_bframes.mkv", server.port);
+    let err = HttpSource::open(&upstream(), &url, &[]).await.unwrap_err();
+    assert!(matches!(err, SourceError::RangeIgnored), "{err}");
+    assert!(err.to_string().contains("ignores Range"));
+}
+
+#[tokio::test]
+async fn file_changed_between_reads_is_detected() {
+    let dir = std::env::temp_dir().join(format!("hlsgate-changed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.mkv");
+    std::fs::copy(fixture("h264_bframes.mkv"), &path).unwrap();
+    let nginx = Nginx::start(&dir);
+    let src = HttpSource::open(&upstream(), &nginx.url("a.mkv"), &[])
+        .await
+        .unwrap();
+    // Change the file: nginx's ETag (mtime + size) and the size change.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut data = std::fs::read(&path).unwrap();
+    data.extend_from_slice(&[0u8; 100]);
+    std::fs::write(&path, data).unwrap();
+    let err = src
+        .read(source::ByteRange::new(1_000_000, 1_001_000))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::IdentityChanged(_)), "{err}");
+    // Missing object: 404 → NotFound, no retries.
+    let err = HttpSource::open(&upstream(), &nginx.url("missing.mkv"), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::NotFound(_)), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_then_reported() {
+    let port = hlsgate_tests::free_port();
+    let cfg = HttpConfig {
+        attempts: 3,
+        backoff: std::time::Duration::from_millis(10),
+        ..HttpConfig::default()
+    };
+    let up = HttpUpstream::new(cfg).unwrap();
+    let err = HttpSource::open(&up, &format!("http://127.0.0.1:{port}/x.mkv"), &[])
+        .await
+        .unwrap_err();
+    match err {
+        SourceError::Unreachable { attempts, .. } => assert_eq!(attempts, 3),
+        other => panic!("expected Unreachable, got {other}"),
+    }
+}
