@@ -95,9 +95,7 @@ struct Cost {
     bytes: u64,
 }
 
-async fn index_of(
-    arg: &str,
-) -> anyhow::Result<(probe::MediaIndex, Cost)> {
+async fn index_of(arg: &str) -> anyhow::Result<(probe::MediaIndex, Cost)> {
     let upstream = source::HttpUpstream::new(source::HttpConfig::default())?;
     let src = source::open_arg(arg, &upstream).await?;
     let (index, _) = source::probe(src.as_ref()).await?;
@@ -131,9 +129,7 @@ fn report<'a>(arg: &'a str, ix: &'a probe::MediaIndex, cost: Cost) -> ProbeRepor
                 default: t.default,
                 forced: t.forced,
                 timescale: t.timescale,
-                duration: t
-                    .duration
-                    .map(|d| d as f64 / f64::from(t.timescale.max(1))),
+                duration: t.duration.map(|d| d as f64 / f64::from(t.timescale.max(1))),
                 video: t.video.as_ref(),
                 audio: t.audio.as_ref(),
             })
@@ -192,7 +188,11 @@ fn print_text(r: &ProbeReport<'_>) {
         .take(5)
         .map(|k| format!("{:.3}@{}", k.pts, k.offset))
         .collect();
-    println!("keyframes  {} (first: {})", r.keyframe_count, first.join(" "));
+    println!(
+        "keyframes  {} (first: {})",
+        r.keyframe_count,
+        first.join(" ")
+    );
     println!(
         "upstream   {} requests, {} bytes",
         r.upstream.requests, r.upstream.bytes

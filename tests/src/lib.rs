@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test-support crate: failing loudly is its job
 //! Shared helpers for the end-to-end tests: the fixtures (made once, under a file lock, by
 //! `fixtures/make.sh`), a real nginx serving files with Range support on a free loopback port,
 //! the real `hlsgate` binary, and ffprobe.
@@ -258,7 +257,13 @@ impl NoRangeServer {
     pub fn start(root: &Path) -> NoRangeServer {
         let port = free_port();
         let mut child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
             .current_dir(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -274,4 +279,45 @@ impl Drop for NoRangeServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One packet of any stream, per ffprobe.
+#[derive(Debug, Clone, Copy)]
+pub struct FfAnyPacket {
+    /// Stream index.
+    pub stream: u32,
+    /// Presentation time in seconds.
+    pub pts: f64,
+    /// Byte position.
+    pub pos: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Every packet of every stream that has a pts and a position, per ffprobe.
+pub fn ffprobe_all_packets(path: &Path) -> Vec<FfAnyPacket> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=stream_index,pts_time,pos,size",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some(FfAnyPacket {
+                stream: f.first()?.parse().ok()?,
+                pts: f.get(1)?.parse().ok()?,
+                size: f.get(2)?.parse().ok()?,
+                pos: f.get(3)?.parse().ok()?,
+            })
+        })
+        .collect()
 }

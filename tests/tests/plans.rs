@@ -35,7 +35,12 @@ async fn plans_keep_their_promises() {
             let keyframes: Vec<i64> = index.keyframes.iter().map(|k| k.pts).collect();
             for (i, s) in p.segments.iter().enumerate() {
                 assert!(s.duration >= 0.5, "{name}: segment {i} is {} s", s.duration);
-                assert_eq!(s.ranges.len(), 1, "{name}: segment {i} needs {:?}", s.ranges);
+                assert_eq!(
+                    s.ranges.len(),
+                    1,
+                    "{name}: segment {i} needs {:?}",
+                    s.ranges
+                );
                 if p.boundaries == plan::Boundaries::Keyframes {
                     assert!(
                         i == 0 || keyframes.contains(&s.start),
@@ -51,7 +56,10 @@ async fn plans_keep_their_promises() {
             let text = p.media_playlist("init.mp4", |i| format!("{i}.m4s"));
             let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
             let sum: f64 = parsed.segments.iter().map(|s| f64::from(s.duration)).sum();
-            assert!((sum - total).abs() <= 0.001, "{name}: playlist sums to {sum}");
+            assert!(
+                (sum - total).abs() <= 0.001,
+                "{name}: playlist sums to {sum}"
+            );
             assert_eq!(parsed.segments.len(), p.segments.len());
             assert!(parsed.end_list);
             for s in &parsed.segments {
@@ -86,4 +94,39 @@ async fn plans_keep_their_promises() {
         mismatches.is_empty(),
         "plans changed (bump plan::PLAN_VERSION and rerun with UPDATE_GOLDEN=1): {mismatches:#?}"
     );
+}
+
+/// The byte ranges a segment names must hold every packet (of every stream, per ffprobe) that
+/// presents inside the segment: that is what lets the pipeline fetch a segment in one request.
+#[tokio::test]
+async fn segment_ranges_hold_their_packets() {
+    for &(name, _) in VIDEO_FIXTURES {
+        let index = index_of(name).await;
+        let p = plan::plan(&index, &PlanOptions::default()).unwrap();
+        let ts = f64::from(p.timescale);
+        let packets = hlsgate_tests::ffprobe_all_packets(&fixture(name));
+        let mut checked = 0;
+        for seg in &p.segments {
+            let (t0, t1) = (seg.start as f64 / ts, seg.end as f64 / ts);
+            for pk in packets.iter().filter(|k| k.pts >= t0 && k.pts < t1) {
+                let inside = seg
+                    .ranges
+                    .iter()
+                    .any(|r| r.start <= pk.pos && pk.pos + pk.size <= r.end);
+                assert!(
+                    inside,
+                    "{name}: segment {} [{t0:.3}, {t1:.3}) ranges {:?} miss stream {} packet at \
+                     {:.3} s, bytes {}..{}",
+                    seg.index,
+                    seg.ranges,
+                    pk.stream,
+                    pk.pts,
+                    pk.pos,
+                    pk.pos + pk.size
+                );
+                checked += 1;
+            }
+        }
+        eprintln!("{name}: {checked} packets inside their segment's byte range");
+    }
 }

@@ -73,13 +73,14 @@ async fn probe_costs_through_http() {
     let (req, bytes, size) = cost(&nginx, "long_2h.mkv").await;
     assert!(bytes * 100 < size, "2 h: {bytes} of {size} bytes");
     assert!(req <= 3, "2 h: {req} requests");
-    // MPEG-TS has no index: one sequential pass, every byte read exactly once (the issue's
-    // 2 % goal is not met; see docs/probe.md).
-    let (_, bytes, size) = cost(&nginx, "h264_aac.ts").await;
+    // MPEG-TS has no index: one sequential pass in large reads; each read re-fetches at most the
+    // partial packet at its edge (the 2 % goal is not met; see docs/probe.md).
+    let (req, bytes, size) = cost(&nginx, "h264_aac.ts").await;
     assert!(
-        bytes <= size,
-        "ts: {bytes} of {size} bytes: something was read twice"
+        bytes <= size + 188 * req,
+        "ts: {bytes} of {size} bytes in {req} requests: more than one pass"
     );
+    assert!(req <= 1 + size.div_ceil(1 << 20), "ts: {req} requests");
 }
 
 /// The size of the top-level moov box, read independently of our parser.

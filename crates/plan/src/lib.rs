@@ -151,14 +151,20 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let (cuts, kind) = if main_is_video && !index.keyframes.is_empty() {
         let cuts = keyframe_cuts(start, end, &keyframes, target, min_tail);
         if opts.mode == VideoMode::Transcode && !within_rules(start, end, &cuts, target, min_tail) {
-            (grid_cuts(start, end, target, quantum(index), min_tail), Boundaries::Grid)
+            (
+                grid_cuts(start, end, target, quantum(index), min_tail),
+                Boundaries::Grid,
+            )
         } else {
             (cuts, Boundaries::Keyframes)
         }
     } else if main_is_video && opts.mode == VideoMode::Passthrough {
         return Err(PlanError::NoKeyframes);
     } else {
-        (grid_cuts(start, end, target, quantum(index), min_tail), Boundaries::Grid)
+        (
+            grid_cuts(start, end, target, quantum(index), min_tail),
+            Boundaries::Grid,
+        )
     };
 
     let slack = secs_to_ticks(opts.range_slack_secs.max(0.0), ts);
@@ -208,12 +214,20 @@ fn keyframe_cuts(start: i64, end: i64, kf: &[i64], target: i64, min_tail: i64) -
         }
         let lo = cur + target / 2;
         let hi = cur + 2 * target;
-        // The end itself is a fine boundary when it is close enough.
-        if end - cur <= hi && end - cur <= target + target / 2 {
+        let rest = end - cur;
+        // The end itself is the boundary when what is left is about one target long (within
+        // 1/12: 6.5 s for 6 s, which still rounds to the same TARGETDURATION).
+        if rest <= target + target / 12 {
             break;
         }
-        // Keyframe in [lo, hi] closest to cur + target (earlier wins a tie).
-        let want = cur + target;
+        // Aim at the target; when at most two targets are left, split them evenly so the last
+        // segment is neither a sliver nor stretched (which would raise TARGETDURATION).
+        let want = if rest <= 2 * target {
+            cur + rest / 2
+        } else {
+            cur + target
+        };
+        // Keyframe in [lo, hi] closest to `want` (earlier wins a tie).
         let mut best: Option<i64> = None;
         for &k in kf[i..].iter().take_while(|&&k| k <= hi) {
             if k >= lo && best.is_none_or(|b| (k - want).abs() < (b - want).abs()) {
@@ -229,8 +243,8 @@ fn keyframe_cuts(start: i64, end: i64, kf: &[i64], target: i64, min_tail: i64) -
                 None => break,
             },
         };
-        if end - next < min_tail.max(target / 2) && end - cur <= 2 * target {
-            break; // the tail would be a sliver: end here instead
+        if end - next < min_tail.max(target / 2) && rest <= 2 * target {
+            break; // the tail would be too short: end here instead
         }
         if end - next < min_tail {
             break;
@@ -300,13 +314,34 @@ fn grid_cuts(start: i64, end: i64, target: i64, q: i64, min_tail: i64) -> Vec<i6
 }
 
 /// The byte ranges holding media with times overlapping `[t0, t1)`, merged across small gaps.
+///
+/// Spans overlapping the window count whole. When the index says packets may be stored up to
+/// `interleave` ticks outside their span's times (Matroska clusters), the spans just before and
+/// just after the window also count, from/to the byte position linearly interpolated at
+/// `t0 − interleave` / `t1 + interleave`, rather than whole.
 fn byte_ranges(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
+    let m = i64::try_from(index.interleave).unwrap_or(0);
+    let overlaps =
+        |s: &probe::Span, a: i64, b: i64| s.end_time > a && s.time < b && s.end > s.start;
     let mut parts: Vec<ByteRange> = index
         .spans
         .iter()
-        .filter(|s| s.end_time > t0 && s.time < t1 && s.end > s.start)
+        .filter(|s| overlaps(s, t0, t1))
         .map(|s| ByteRange::new(s.start, s.end))
         .collect();
+    if m > 0 {
+        for s in &index.spans {
+            if overlaps(s, t0, t1) {
+                continue;
+            }
+            if overlaps(s, t0 - m, t0) {
+                parts.push(ByteRange::new(interpolate(s, t0 - m), s.end));
+            }
+            if overlaps(s, t1, t1 + m) {
+                parts.push(ByteRange::new(s.start, interpolate(s, t1 + m)));
+            }
+        }
+    }
     parts.sort_by_key(|r| (r.start, r.end));
     let mut out: Vec<ByteRange> = Vec::new();
     for r in parts {
@@ -318,6 +353,18 @@ fn byte_ranges(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
         }
     }
     out
+}
+
+/// The byte of span `s` at time `t`, assuming a constant byte rate inside the span.
+fn interpolate(s: &probe::Span, t: i64) -> u64 {
+    if t <= s.time || s.end_time <= s.time {
+        return s.start;
+    }
+    if t >= s.end_time {
+        return s.end;
+    }
+    let frac = (t - s.time) as f64 / (s.end_time - s.time) as f64;
+    s.start + ((s.end - s.start) as f64 * frac).ceil() as u64
 }
 
 impl Plan {
@@ -437,7 +484,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &s)| Keyframe {
-                    pts: (s * 1000.0) as i64,
+                    pts: (s * 1000.0).round() as i64,
                     offset: i as u64 * 1000,
                 })
                 .collect(),
@@ -445,12 +492,17 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &s)| Span {
-                    time: (s * 1000.0) as i64,
-                    end_time: kf_secs.get(i + 1).map_or((dur * 1000.0) as i64, |&n| (n * 1000.0) as i64),
+                    time: (s * 1000.0).round() as i64,
+                    end_time: kf_secs
+                        .get(i + 1)
+                        .map_or((dur * 1000.0).round() as i64, |&n| {
+                            (n * 1000.0).round() as i64
+                        }),
                     start: i as u64 * 1000,
                     end: (i as u64 + 1) * 1000,
                 })
                 .collect(),
+            interleave: 0,
         }
     }
 
@@ -480,7 +532,11 @@ mod tests {
 
     #[test]
     fn long_gop_is_one_segment() {
-        let p = plan(&index(&[0.0, 16.0, 32.0, 48.0], 60.0), &PlanOptions::default()).unwrap();
+        let p = plan(
+            &index(&[0.0, 16.0, 32.0, 48.0], 60.0),
+            &PlanOptions::default(),
+        )
+        .unwrap();
         assert_eq!(durations(&p), vec![16.0, 16.0, 16.0, 12.0]);
         assert_eq!(p.target_duration, 16);
         assert_eq!(p.boundaries, Boundaries::Keyframes);
@@ -515,6 +571,26 @@ mod tests {
             assert_eq!(w[0].end, w[1].start);
             assert!(kf.contains(&(w[1].start as f64 / 1000.0)));
         }
+    }
+
+    #[test]
+    fn short_gops_leave_a_balanced_tail() {
+        // Keyframes every 0.48 s over 60 s: the last 8.16 s are split, not one stretched segment.
+        let kf: Vec<f64> = (0..125).map(|i| f64::from(i) * 0.48).collect();
+        let p = plan(&index(&kf, 60.0), &PlanOptions::default()).unwrap();
+        let d = durations(&p);
+        assert!(d.iter().all(|&x| (3.0..=7.5).contains(&x)), "{d:?}");
+        assert_eq!(p.target_duration, 6, "{d:?}");
+    }
+
+    #[test]
+    fn interleave_widens_ranges_into_neighbour_spans() {
+        let kf: Vec<f64> = (0..30).map(|i| f64::from(i) * 2.0).collect();
+        let mut ix = index(&kf, 60.0);
+        ix.interleave = 500; // 0.5 s: a quarter of a 2 s span of 1000 bytes
+        let p = plan(&ix, &PlanOptions::default()).unwrap();
+        // Segment 1 is [6 s, 12 s): spans 3..5 whole, 3/4 of span 2's bytes's end, 1/4 of span 6.
+        assert_eq!(p.segments[1].ranges, vec![ByteRange::new(2750, 6250)]);
     }
 
     #[test]
@@ -560,7 +636,10 @@ mod tests {
     #[test]
     fn video_without_keyframes_needs_transcode() {
         let ix = index(&[], 10.0);
-        assert_eq!(plan(&ix, &PlanOptions::default()), Err(PlanError::NoKeyframes));
+        assert_eq!(
+            plan(&ix, &PlanOptions::default()),
+            Err(PlanError::NoKeyframes)
+        );
         let opts = PlanOptions {
             mode: VideoMode::Transcode,
             ..PlanOptions::default()

@@ -39,7 +39,11 @@ pub fn annexb_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let n = starts.len();
     (0..n).map(move |k| {
         let s = starts[k];
-        let mut e = if k + 1 < n { starts[k + 1] - 3 } else { data.len() };
+        let mut e = if k + 1 < n {
+            starts[k + 1] - 3
+        } else {
+            data.len()
+        };
         // Trailing zero of a 4-byte start code belongs to the next start code.
         while e > s && data[e - 1] == 0 && k + 1 < n {
             e -= 1;
@@ -372,11 +376,13 @@ pub mod hevc {
         let mut pos = 23usize;
         for _ in 0..arrays {
             let ty = hvcc.get(pos)? & 0x3f;
-            let n = usize::from(u16::from_be_bytes([*hvcc.get(pos + 1)?, *hvcc.get(pos + 2)?]));
+            let n = usize::from(u16::from_be_bytes([
+                *hvcc.get(pos + 1)?,
+                *hvcc.get(pos + 2)?,
+            ]));
             pos += 3;
             for _ in 0..n {
-                let len =
-                    usize::from(u16::from_be_bytes([*hvcc.get(pos)?, *hvcc.get(pos + 1)?]));
+                let len = usize::from(u16::from_be_bytes([*hvcc.get(pos)?, *hvcc.get(pos + 1)?]));
                 let nal = hvcc.get(pos + 2..pos + 2 + len)?;
                 pos += 2 + len;
                 if ty == 33 {
@@ -463,7 +469,10 @@ pub mod aac {
     impl Adts {
         /// Sample rate in Hz.
         pub fn sample_rate(&self) -> u32 {
-            RATES.get(usize::from(self.rate_index)).copied().unwrap_or(0)
+            RATES
+                .get(usize::from(self.rate_index))
+                .copied()
+                .unwrap_or(0)
         }
 
         /// Channel count.
@@ -536,7 +545,10 @@ mod tests {
     fn parses_asc_and_adts() {
         // AAC-LC, 48 kHz, stereo.
         let asc = aac::parse_asc(&[0x11, 0x90]).unwrap();
-        assert_eq!((asc.object_type, asc.sample_rate, asc.channels), (2, 48000, 2));
+        assert_eq!(
+            (asc.object_type, asc.sample_rate, asc.channels),
+            (2, 48000, 2)
+        );
         let adts = aac::parse_adts(&[0xFF, 0xF1, 0x4C, 0x80, 0x2E, 0x7F, 0xFC]).unwrap();
         assert_eq!(adts.sample_rate(), 48000);
         assert_eq!(adts.channels(), 2);

@@ -49,7 +49,10 @@ impl<'a> Cursor<'a> {
     /// The next `n` bytes.
     pub fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).ok_or_else(|| self.err(n, what))?;
-        let s = self.data.get(self.pos..end).ok_or_else(|| self.err(n, what))?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or_else(|| self.err(n, what))?;
         self.pos = end;
         Ok(s)
     }

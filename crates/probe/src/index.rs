@@ -275,14 +275,15 @@ pub struct Keyframe {
     pub offset: u64,
 }
 
-/// A stretch of the file: media whose decode times lie in `[time, end_time)` (index timescale)
-/// is stored in bytes `[start, end)`. Spans are sorted by `time`; the planner unions the spans
-/// that overlap a segment to know which bytes the segment needs.
+/// A stretch of the file: media whose presentation times lie in `[time, end_time)` (index
+/// timescale) is stored in bytes `[start, end)`. Spans are sorted by `time` and may overlap in
+/// time (one per track and chunk in MP4); the planner unions the spans that overlap a segment
+/// to know which bytes the segment needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {
-    /// First decode time covered.
+    /// Earliest presentation time of the media in the span.
     pub time: i64,
-    /// End of the decode times covered (exclusive).
+    /// End of the latest presented sample in the span (exclusive).
     pub end_time: i64,
     /// First byte.
     pub start: u64,
@@ -312,6 +313,12 @@ pub struct MediaIndex {
     pub keyframes: Vec<Keyframe>,
     /// Where the media of each time range is stored, for the segment byte ranges.
     pub spans: Vec<Span>,
+    /// How far (in `timescale` ticks) a packet may be stored outside the time range of the span
+    /// that holds it. 0 when spans are exact (MP4 chunks, the TS scan); for Matroska, whose
+    /// clusters are known only by their first timestamp, muxers store blocks a little before or
+    /// after (ffmpeg: audio ~90 ms late). The planner widens a segment's byte range by this much.
+    #[serde(default)]
+    pub interleave: u64,
 }
 
 impl MediaIndex {

@@ -34,7 +34,7 @@ pub use index::{
 pub use store::{ByteRange, Store};
 
 /// Bytes read first to recognise the container (and, usually, to find its header structures).
-pub const HEAD_BYTES: u64 = 64 * 1024;
+pub const HEAD_BYTES: u64 = 16 * 1024;
 
 /// What the prober wants next.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +70,8 @@ pub fn detect(head: &[u8]) -> Option<Container> {
     if head.len() >= 8 {
         let t = &head[4..8];
         const BOXES: [&[u8; 4]; 10] = [
-            b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"sidx", b"moof",
+            b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"sidx",
+            b"moof",
         ];
         if BOXES.iter().any(|b| t == &b[..]) {
             return Some(Container::Mp4);
@@ -264,7 +265,9 @@ fn drive(mut p: Prober, data: &[u8]) -> Result<MediaIndex> {
     loop {
         match p.poll()? {
             Step::Need(r) => {
-                let a = usize::try_from(r.start).unwrap_or(usize::MAX).min(data.len());
+                let a = usize::try_from(r.start)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
                 let b = usize::try_from(r.end).unwrap_or(usize::MAX).min(data.len());
                 p.push(r.start, data[a..b].to_vec())?;
             }

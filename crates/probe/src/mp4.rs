@@ -94,7 +94,10 @@ impl Mp4Probe {
         }
         let want_end = (offset + 16).min(self.size);
         let Some(b) = store.get(offset, want_end) else {
-            return Ok(Got::Need(ByteRange::new(offset, (offset + readahead).min(self.size))));
+            return Ok(Got::Need(ByteRange::new(
+                offset,
+                (offset + readahead).min(self.size),
+            )));
         };
         let size32 = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
         let kind = [b[4], b[5], b[6], b[7]];
@@ -142,7 +145,13 @@ impl Mp4Probe {
     }
 
     /// The whole box `h`, or the range still missing.
-    fn body<'s>(&self, store: &'s Store, h: &BoxHeader, max: u64, what: &'static str) -> Result<Got<&'s [u8]>> {
+    fn body<'s>(
+        &self,
+        store: &'s Store,
+        h: &BoxHeader,
+        max: u64,
+        what: &'static str,
+    ) -> Result<Got<&'s [u8]>> {
         let len = h.end - h.start;
         if len > max {
             return Err(ProbeError::limit(what, len, max));
@@ -197,21 +206,29 @@ impl ContainerProbe for Mp4Probe {
             match self.state {
                 State::FindMoov { offset } => {
                     let Some(h) = ready!(self.header(store, offset, READAHEAD)) else {
-                        return Err(ProbeError::malformed(NAME, offset, "no moov box in the file"));
+                        return Err(ProbeError::malformed(
+                            NAME,
+                            offset,
+                            "no moov box in the file",
+                        ));
                     };
                     self.count_box()?;
                     if &h.kind != b"moov" {
                         if h.end <= offset {
-                            return Err(ProbeError::malformed(NAME, offset, "box does not advance"));
+                            return Err(ProbeError::malformed(
+                                NAME,
+                                offset,
+                                "box does not advance",
+                            ));
                         }
                         self.state = State::FindMoov { offset: h.end };
                         continue;
                     }
-                    let body = ready!(self.body(store, &h, limits::MAX_MOOV_BYTES, "MAX_MOOV_BYTES"));
+                    let body =
+                        ready!(self.body(store, &h, limits::MAX_MOOV_BYTES, "MAX_MOOV_BYTES"));
                     let mut slice = body;
-                    let moov = Moov::decode(&mut slice).map_err(|e| {
-                        ProbeError::malformed(NAME, h.start, format!("moov: {e}"))
-                    })?;
+                    let moov = Moov::decode(&mut slice)
+                        .map_err(|e| ProbeError::malformed(NAME, h.start, format!("moov: {e}")))?;
                     let (index, frag) = index_from_moov(&moov, self.size)?;
                     if frag.is_empty() {
                         return Ok(Poll::Done(index));
@@ -230,7 +247,8 @@ impl ContainerProbe for Mp4Probe {
                         return Err(ProbeError::malformed(NAME, offset, "box does not advance"));
                     }
                     if &h.kind == b"moof" {
-                        let body = ready!(self.body(store, &h, limits::MAX_READ_BYTES, "moof size"));
+                        let body =
+                            ready!(self.body(store, &h, limits::MAX_READ_BYTES, "moof size"));
                         let mut slice = body;
                         let moof = Moof::decode(&mut slice).map_err(|e| {
                             ProbeError::malformed(NAME, h.start, format!("moof: {e}"))
@@ -256,7 +274,11 @@ impl Mp4Probe {
         let main_id = index.main().map(|t| t.id);
         let index_ts = index.timescale;
         for traf in &moof.traf {
-            let Some(ft) = self.frag.iter_mut().find(|f| f.track_id == traf.tfhd.track_id) else {
+            let Some(ft) = self
+                .frag
+                .iter_mut()
+                .find(|f| f.track_id == traf.tfhd.track_id)
+            else {
                 continue;
             };
             let mut dts = traf
@@ -273,7 +295,7 @@ impl Mp4Probe {
                     None => next_offset,
                 };
                 let run_start_offset = offset;
-                let run_start_dts = dts;
+                let (mut run_t0, mut run_t1) = (i64::MAX, i64::MIN);
                 self.frag_samples = self.frag_samples.saturating_add(trun.samples.len() as u64);
                 if self.frag_samples > limits::MAX_SAMPLES {
                     return Err(ProbeError::limit(
@@ -293,7 +315,11 @@ impl Mp4Probe {
                         .unwrap_or(ft.trex_size);
                     let flags = s
                         .flags
-                        .or(if i == 0 { None } else { traf.tfhd.default_sample_flags })
+                        .or(if i == 0 {
+                            None
+                        } else {
+                            traf.tfhd.default_sample_flags
+                        })
                         .or(traf.tfhd.default_sample_flags)
                         .unwrap_or(ft.trex_flags);
                     let pts = i64::try_from(dts)
@@ -302,6 +328,8 @@ impl Mp4Probe {
                         .saturating_sub(ft.shift);
                     ft.min_pts = Some(ft.min_pts.map_or(pts, |m| m.min(pts)));
                     ft.max_end = ft.max_end.max(pts.saturating_add(i64::from(dur)));
+                    run_t0 = run_t0.min(pts);
+                    run_t1 = run_t1.max(pts.saturating_add(i64::from(dur)));
                     let sync = flags & 0x0001_0000 == 0;
                     if sync && Some(u64::from(ft.track_id)) == main_id {
                         if index.keyframes.len() >= limits::MAX_KEYFRAMES {
@@ -320,15 +348,10 @@ impl Mp4Probe {
                     offset = offset.saturating_add(u64::from(size));
                 }
                 next_offset = offset;
-                if offset > run_start_offset {
-                    let shift = ft.shift;
-                    let t0 = i64::try_from(run_start_dts)
-                        .unwrap_or(i64::MAX)
-                        .saturating_sub(shift);
-                    let t1 = i64::try_from(dts).unwrap_or(i64::MAX).saturating_sub(shift);
+                if offset > run_start_offset && run_t0 <= run_t1 {
                     index.spans.push(Span {
-                        time: rescale(t0, ft.timescale, index_ts),
-                        end_time: rescale(t1, ft.timescale, index_ts),
+                        time: rescale(run_t0, ft.timescale, index_ts),
+                        end_time: rescale(run_t1, ft.timescale, index_ts),
                         start: run_start_offset,
                         end: offset,
                     });
@@ -344,15 +367,25 @@ impl Mp4Probe {
             return Err(ProbeError::Driver("fragments finished before moov".into()));
         };
         for ft in &self.frag {
-            if let Some(track) = index.tracks.iter_mut().find(|t| t.id == u64::from(ft.track_id)) {
+            if let Some(track) = index
+                .tracks
+                .iter_mut()
+                .find(|t| t.id == u64::from(ft.track_id))
+            {
                 if let Some(min) = ft.min_pts {
                     track.duration = u64::try_from(ft.max_end.saturating_sub(min)).ok();
                 }
             }
         }
         let main = index.main().map(|t| t.id);
-        let Some(ft) = self.frag.iter().find(|f| Some(u64::from(f.track_id)) == main) else {
-            return Err(ProbeError::NoTracks("fragmented file without a main track".into()));
+        let Some(ft) = self
+            .frag
+            .iter()
+            .find(|f| Some(u64::from(f.track_id)) == main)
+        else {
+            return Err(ProbeError::NoTracks(
+                "fragmented file without a main track".into(),
+            ));
         };
         let start = ft.min_pts.unwrap_or(0);
         index.start = rescale(start, ft.timescale, index.timescale);
@@ -365,7 +398,11 @@ impl Mp4Probe {
         index.keyframes.sort_by_key(|k| k.pts);
         index.spans.sort_by_key(|s| (s.time, s.start));
         if index.spans.is_empty() {
-            return Err(ProbeError::malformed(NAME, 0, "fragmented file without samples"));
+            return Err(ProbeError::malformed(
+                NAME,
+                0,
+                "fragmented file without samples",
+            ));
         }
         Ok(Poll::Done(index))
     }
@@ -378,13 +415,23 @@ pub fn rescale(t: i64, from: u32, to: u32) -> i64 {
     }
     let n = i128::from(t) * i128::from(to);
     let d = i128::from(from);
-    let r = if n >= 0 { (n + d / 2) / d } else { (n - d / 2) / d };
+    let r = if n >= 0 {
+        (n + d / 2) / d
+    } else {
+        (n - d / 2) / d
+    };
     i64::try_from(r).unwrap_or(if r > 0 { i64::MAX } else { i64::MIN })
 }
 
 fn fourcc(k: [u8; 4]) -> String {
     k.iter()
-        .map(|&c| if c.is_ascii_graphic() { char::from(c) } else { '?' })
+        .map(|&c| {
+            if c.is_ascii_graphic() {
+                char::from(c)
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -415,11 +462,15 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
     let main = choose_main_track(&tracks)
         .ok_or_else(|| ProbeError::NoTracks("no audio or video track in moov".into()))?;
     let timescale = tracks[main].timescale;
-    let samples: u64 = moov.trak.iter().map(|t| sample_count(t)).sum();
+    let samples: u64 = moov.trak.iter().map(sample_count).sum();
     let fragmented = moov.mvex.is_some() && samples == 0;
 
     let mut index = MediaIndex {
-        container: if fragmented { Container::FragmentedMp4 } else { Container::Mp4 },
+        container: if fragmented {
+            Container::FragmentedMp4
+        } else {
+            Container::Mp4
+        },
         file_size,
         timescale,
         start: 0,
@@ -428,6 +479,7 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
         main_track: Some(main),
         keyframes: Vec::new(),
         spans: Vec::new(),
+        interleave: 0,
     };
 
     if fragmented {
@@ -633,9 +685,14 @@ fn visual_info(v: &mp4_atom::Visual) -> VideoInfo {
     }
 }
 
-fn with_avcc(avcc: &mp4_atom::Avcc, visual: &mp4_atom::Visual) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
+fn with_avcc(
+    avcc: &mp4_atom::Avcc,
+    visual: &mp4_atom::Visual,
+) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
     let private = atom_body(avcc);
-    let mut v = h264::parse_avcc(&private).map(|(v, _)| v).unwrap_or_default();
+    let mut v = h264::parse_avcc(&private)
+        .map(|(v, _)| v)
+        .unwrap_or_default();
     if v.width == 0 {
         v.width = u32::from(visual.width);
         v.height = u32::from(visual.height);
@@ -643,7 +700,10 @@ fn with_avcc(avcc: &mp4_atom::Avcc, visual: &mp4_atom::Visual) -> (Codec, Vec<u8
     (Codec::H264, private, Some(v), None)
 }
 
-fn with_hvcc(hvcc: &mp4_atom::Hvcc, visual: &mp4_atom::Visual) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
+fn with_hvcc(
+    hvcc: &mp4_atom::Hvcc,
+    visual: &mp4_atom::Visual,
+) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
     let private = atom_body(hvcc);
     let mut v = hevc::parse_hvcc(&private).unwrap_or_default();
     if v.width == 0 {
@@ -677,7 +737,11 @@ fn describe_codec(c: &AtomCodec) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<A
             let dc = &x.esds.es_desc.dec_config;
             let (codec, private) = match dc.object_type_indication {
                 0x40 | 0x66 | 0x67 | 0x68 => {
-                    let raw = dc.dec_specific.as_ref().map(|d| d.raw.clone()).unwrap_or_default();
+                    let raw = dc
+                        .dec_specific
+                        .as_ref()
+                        .map(|d| d.raw.clone())
+                        .unwrap_or_default();
                     if let Some(asc) = aac::parse_asc(&raw) {
                         info.aac_object_type = Some(asc.object_type);
                         if asc.sample_rate > 0 {
@@ -726,7 +790,12 @@ fn describe_codec(c: &AtomCodec) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<A
             };
             (codec, Vec::new(), None, None)
         }
-        other => (Codec::Other(format!("{other:?}").chars().take(16).collect()), Vec::new(), None, None),
+        other => (
+            Codec::Other(format!("{other:?}").chars().take(16).collect()),
+            Vec::new(),
+            None,
+            None,
+        ),
     }
 }
 
@@ -785,7 +854,11 @@ impl SampleTables {
                 None => {}
             }
         }
-        let last_delta = stbl.stts.entries.last().map_or(0, |e| i64::from(e.sample_delta));
+        let last_delta = stbl
+            .stts
+            .entries
+            .last()
+            .map_or(0, |e| i64::from(e.sample_delta));
         while dts.len() < n {
             dts.push(t);
             t = t.saturating_add(last_delta);
@@ -850,10 +923,17 @@ impl SampleTables {
                 .map_or(0, |e| e.samples_per_chunk);
             let per = usize::try_from(per).unwrap_or(usize::MAX).min(n - sample);
             let mut off = chunk_start;
-            let first = sample;
+            // Presentation range of the chunk's samples (with B-frames, wider than its decode
+            // range: the keyframe that opens a segment presents after it is decoded).
+            let (mut t0, mut t1) = (i64::MAX, i64::MIN);
             for _ in 0..per {
                 offsets.push(off);
                 off = off.saturating_add(size_of(sample));
+                let p = dts[sample]
+                    .saturating_add(cts_of(sample))
+                    .saturating_sub(shift);
+                t0 = t0.min(p);
+                t1 = t1.max(p.saturating_add(dts[sample + 1] - dts[sample]));
                 sample += 1;
             }
             if off > file_size {
@@ -866,8 +946,8 @@ impl SampleTables {
             }
             if per > 0 {
                 chunks.push(ChunkSpan {
-                    time: dts[first].saturating_sub(shift),
-                    end_time: dts[sample].saturating_sub(shift),
+                    time: t0,
+                    end_time: t1,
                     start: chunk_start,
                     end: off,
                 });

@@ -175,9 +175,8 @@ impl ByteSource for FileSource {
                         now.mtime_ns != expected.mtime_ns
                     )));
                 }
-                let len = usize::try_from(end - range.start).map_err(|_| {
-                    io(std::io::Error::other("range too large for this platform"))
-                })?;
+                let len = usize::try_from(end - range.start)
+                    .map_err(|_| io(std::io::Error::other("range too large for this platform")))?;
                 let mut buf = vec![0u8; len];
                 file.read_exact_at(&mut buf, range.start).map_err(io)?;
                 Ok(buf)
@@ -210,7 +209,10 @@ mod tests {
 
         assert!(root.resolve("sub/a.mkv").is_ok());
         assert!(root.resolve("./sub/a.mkv").is_ok());
-        assert!(root.resolve("inner.mkv").is_ok(), "a symlink inside the root is fine");
+        assert!(
+            root.resolve("inner.mkv").is_ok(),
+            "a symlink inside the root is fine"
+        );
         for bad in [
             "../secret.txt",
             "sub/../../secret.txt",
@@ -224,7 +226,10 @@ mod tests {
                 "{bad:?} was not refused"
             );
         }
-        assert!(matches!(root.resolve("nope.mkv"), Err(SourceError::NotFound(_))));
+        assert!(matches!(
+            root.resolve("nope.mkv"),
+            Err(SourceError::NotFound(_))
+        ));
 
         let src = FileSource::open(&root, "sub/a.mkv").await.unwrap();
         assert_eq!(src.size(), 6);

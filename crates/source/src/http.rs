@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE,
+};
 use reqwest::StatusCode;
 
 use crate::{BoxFuture, ByteRange, ByteSource, Identity, Result, SourceError, Stats};
@@ -77,7 +79,11 @@ pub struct HttpSource {
 fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     let rest = v.trim().strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
-    let total = if total == "*" { None } else { Some(total.parse().ok()?) };
+    let total = if total == "*" {
+        None
+    } else {
+        Some(total.parse().ok()?)
+    };
     let (a, b) = range.split_once('-')?;
     Some((a.parse().ok()?, b.parse().ok()?, total))
 }
@@ -106,7 +112,10 @@ impl HttpSource {
     ) -> Result<Self> {
         let url = reqwest::Url::parse(url).map_err(|e| SourceError::BadUrl(format!("{e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(SourceError::BadUrl(format!("scheme {} is not http(s)", url.scheme())));
+            return Err(SourceError::BadUrl(format!(
+                "scheme {} is not http(s)",
+                url.scheme()
+            )));
         }
         let mut map = HeaderMap::new();
         for (k, v) in headers {
@@ -170,7 +179,12 @@ impl HttpSource {
         })
     }
 
-    async fn attempt(&self, start: u64, end: u64, opening: bool) -> std::result::Result<RangeReply, Attempt> {
+    async fn attempt(
+        &self,
+        start: u64,
+        end: u64,
+        opening: bool,
+    ) -> std::result::Result<RangeReply, Attempt> {
         let what = format!("bytes {}-{}", start, end - 1);
         let resp = self
             .upstream
@@ -241,7 +255,9 @@ impl HttpSource {
             }
             StatusCode::NOT_FOUND | StatusCode::GONE => {
                 self.stats.record(0);
-                return Err(Attempt::Fatal(SourceError::NotFound(self.identity.location.clone())));
+                return Err(Attempt::Fatal(SourceError::NotFound(
+                    self.identity.location.clone(),
+                )));
             }
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                 self.stats.record(0);
@@ -363,7 +379,10 @@ mod tests {
 
     #[test]
     fn parses_content_range() {
-        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99, Some(1000))));
+        assert_eq!(
+            parse_content_range("bytes 0-99/1000"),
+            Some((0, 99, Some(1000)))
+        );
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
         assert_eq!(parse_content_range("bytes 5-/10"), None);
         assert_eq!(parse_content_range("items 0-1/2"), None);

@@ -203,6 +203,8 @@ pub async fn open_arg(arg: &str, http: &HttpUpstream) -> Result<Arc<dyn ByteSour
     if arg.starts_with("http://") || arg.starts_with("https://") {
         Ok(Arc::new(HttpSource::open(http, arg, &[]).await?))
     } else {
-        Ok(Arc::new(FileSource::open_path(std::path::Path::new(arg)).await?))
+        Ok(Arc::new(
+            FileSource::open_path(std::path::Path::new(arg)).await?,
+        ))
     }
 }

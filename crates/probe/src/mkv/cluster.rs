@@ -16,9 +16,11 @@ use super::ebml::{
 };
 use crate::{limits, ProbeError, Result, Store};
 
-/// Bytes read at a cluster's start: its header, CRC-32 and Timestamp, the first block's header
+/// Bytes read at a cluster's start: its header, CRC-32, Timestamp and the first block's header
 /// and, when that block is a small audio frame (~250 bytes at 96 kb/s AAC), the next header.
-const SCAN_WINDOW: u64 = 384;
+/// Measured on `mkv_no_cues.mkv` (88 clusters): 128 bytes → 284 requests, 320 → 198 requests
+/// and 1.8 % of the file, 384 → 197 requests and 2.0 %.
+const SCAN_WINDOW: u64 = 320;
 /// Bytes read to reach one more child header inside a cluster: an element header (≤ 12), a
 /// BlockGroup's Block header (≤ 12) and the block header (≤ 11) fit in 64.
 const HOP_WINDOW: u64 = 64;

@@ -558,6 +558,9 @@ impl MkvProbe {
             tracks,
             keyframes,
             spans,
+            // Cluster timestamps bound the cluster's first block only; blocks of other tracks
+            // are stored up to a few hundred ms away from their time.
+            interleave: u64::from(plan.timescale) / 2,
         })
     }
 }

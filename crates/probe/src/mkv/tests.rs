@@ -793,7 +793,15 @@ fn synthetic_scan_with_block_groups_and_no_duration() {
     assert_eq!(ix.duration, 7000);
     assert_eq!(ix.keyframes.len(), 4);
     assert_eq!(ix.spans.len(), 4);
-    assert!(cost.requests <= 4, "{}", cost.requests);
+    // The 16 KiB head does not hold this file: the uncued clusters' blocks are visited with one
+    // small header read each (3 clusters × ~8 blocks), never a whole cluster.
+    assert!(cost.requests <= 32, "{}", cost.requests);
+    assert!(
+        cost.bytes < data.len() as u64,
+        "{} of {}",
+        cost.bytes,
+        data.len()
+    );
     // SimpleBlocks: the last frame at 5960 plus DefaultDuration 40.
     let data = synth(Synth {
         clusters: 6,

@@ -98,6 +98,7 @@ pub(crate) fn build(file_size: u64, streams: Vec<TrackData>) -> Result<MediaInde
         main_track: Some(main),
         keyframes,
         spans,
+        interleave: 0,
     })
 }
 
