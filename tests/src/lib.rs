@@ -98,6 +98,23 @@ pub fn hlsgate(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `ffprobe -v error ARGS -of csv=p=0 PATH` and returns its output.
+pub fn ffprobe_csv(path: &Path, args: &[&str]) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {args:?} failed on {}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// One packet as ffprobe sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct FfPacket {
@@ -111,55 +128,42 @@ pub struct FfPacket {
 
 /// Every packet of the first video stream, per ffprobe.
 pub fn ffprobe_video_packets(path: &Path) -> Vec<FfPacket> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    ffprobe_csv(
+        path,
+        &[
             "-select_streams",
             "v:0",
             "-show_entries",
             "packet=pts_time,pos,flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe failed on {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split(',');
-            let pts = f.next()?.parse().ok()?;
-            let pos = f.next()?.parse().ok()?;
-            let key = f.next()?.starts_with('K');
-            Some(FfPacket { pts, pos, key })
-        })
-        .collect()
+        ],
+    )
+    .lines()
+    .filter_map(|l| {
+        let mut f = l.split(',');
+        let pts = f.next()?.parse().ok()?;
+        let pos = f.next()?.parse().ok()?;
+        let key = f.next()?.starts_with('K');
+        Some(FfPacket { pts, pos, key })
+    })
+    .collect()
 }
 
 /// Presentation times of the decoded keyframes of the first video stream, per ffprobe.
 pub fn ffprobe_keyframe_times(path: &Path) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    ffprobe_csv(
+        path,
+        &[
             "-select_streams",
             "v:0",
             "-skip_frame",
             "nokey",
             "-show_entries",
             "frame=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect()
+        ],
+    )
+    .lines()
+    .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+    .collect()
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -296,28 +300,19 @@ pub struct FfAnyPacket {
 
 /// Every packet of every stream that has a pts and a position, per ffprobe.
 pub fn ffprobe_all_packets(path: &Path) -> Vec<FfAnyPacket> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=stream_index,pts_time,pos,size",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            Some(FfAnyPacket {
-                stream: f.first()?.parse().ok()?,
-                pts: f.get(1)?.parse().ok()?,
-                size: f.get(2)?.parse().ok()?,
-                pos: f.get(3)?.parse().ok()?,
-            })
+    ffprobe_csv(
+        path,
+        &["-show_entries", "packet=stream_index,pts_time,pos,size"],
+    )
+    .lines()
+    .filter_map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        Some(FfAnyPacket {
+            stream: f.first()?.parse().ok()?,
+            pts: f.get(1)?.parse().ok()?,
+            size: f.get(2)?.parse().ok()?,
+            pos: f.get(3)?.parse().ok()?,
         })
-        .collect()
+    })
+    .collect()
 }

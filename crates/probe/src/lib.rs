@@ -236,12 +236,12 @@ impl Prober {
             });
         }
         self.bytes += data.len() as u64;
-        if self.bytes > limits::MAX_TOTAL_READ_BYTES + limits::MAX_MOOV_BYTES {
-            return Err(ProbeError::limit(
-                "MAX_TOTAL_READ_BYTES",
-                self.bytes,
-                limits::MAX_TOTAL_READ_BYTES + limits::MAX_MOOV_BYTES,
-            ));
+        // An index-less container (MPEG-TS) is read once in full; nothing needs more than twice
+        // the file, and small files keep the fixed cap.
+        let cap = (limits::MAX_TOTAL_READ_BYTES + limits::MAX_MOOV_BYTES)
+            .max(self.size.saturating_mul(2));
+        if self.bytes > cap {
+            return Err(ProbeError::limit("MAX_TOTAL_READ_BYTES", self.bytes, cap));
         }
         self.pending = None;
         self.store.push(offset, data)

@@ -5,7 +5,8 @@
 pub const MAX_MOOV_BYTES: u64 = 256 << 20;
 /// Largest single read the probe asks for (other than `moov`).
 pub const MAX_READ_BYTES: u64 = 16 << 20;
-/// Total bytes the probe may ask for over a whole probe (moov excluded).
+/// Total bytes a probe may ask for (moov excluded), or twice the file size when that is larger
+/// (an MPEG-TS scan reads the whole file once).
 pub const MAX_TOTAL_READ_BYTES: u64 = 512 << 20;
 /// Total requests one probe may make (a cluster scan makes one per cluster).
 pub const MAX_REQUESTS: u64 = 200_000;

@@ -22,8 +22,9 @@ use crate::{
 const NAME: &str = "mp4";
 /// How much to read past a box header we need, to save a round trip for small boxes.
 const READAHEAD: u64 = 64 * 1024;
-/// Read size when walking fragments: one `moof` and the next `mdat` header fit in it typically.
-const FRAGMENT_READ: u64 = 8 * 1024;
+/// Smallest read when walking fragments. Each read is sized to the previous `moof` plus the
+/// next `mdat` header, so one request per fragment is the norm.
+const FRAGMENT_READ_MIN: u64 = 2 * 1024;
 
 /// A top-level box header.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +73,8 @@ pub struct Mp4Probe {
     frag: Vec<FragTrack>,
     /// Samples seen in all fragments so far (capped by `MAX_SAMPLES`).
     frag_samples: u64,
+    /// Size of the last `moof`, to size the next fragment's read.
+    last_moof: u64,
 }
 
 impl Mp4Probe {
@@ -84,6 +87,7 @@ impl Mp4Probe {
             partial: None,
             frag: Vec::new(),
             frag_samples: 0,
+            last_moof: 0,
         }
     }
 
@@ -239,7 +243,8 @@ impl ContainerProbe for Mp4Probe {
                     self.state = State::Fragments { offset: h.end };
                 }
                 State::Fragments { offset } => {
-                    let Some(h) = ready!(self.header(store, offset, FRAGMENT_READ)) else {
+                    let read = FRAGMENT_READ_MIN.max(self.last_moof + self.last_moof / 4 + 32);
+                    let Some(h) = ready!(self.header(store, offset, read)) else {
                         return self.finish_fragments();
                     };
                     self.count_box()?;
@@ -254,6 +259,7 @@ impl ContainerProbe for Mp4Probe {
                             ProbeError::malformed(NAME, h.start, format!("moof: {e}"))
                         })?;
                         self.add_fragment(&moof, h.start)?;
+                        self.last_moof = h.end - h.start;
                     }
                     if !store.has(h.end, (h.end + 16).min(self.size)) {
                         store.clear();

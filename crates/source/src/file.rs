@@ -148,15 +148,7 @@ impl ByteSource for FileSource {
 
     fn read(&self, range: ByteRange) -> BoxFuture<'_, Result<Bytes>> {
         Box::pin(async move {
-            let size = self.identity.size;
-            if range.start > range.end || range.start > size {
-                return Err(SourceError::BadRange {
-                    start: range.start,
-                    end: range.end,
-                    size,
-                });
-            }
-            let end = range.end.min(size);
+            let end = crate::clamp_range(range, self.identity.size)?;
             let file = Arc::clone(&self.file);
             let expected = self.identity.clone();
             let data = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {

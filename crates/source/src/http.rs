@@ -350,15 +350,7 @@ impl ByteSource for HttpSource {
 
     fn read(&self, range: ByteRange) -> BoxFuture<'_, Result<Bytes>> {
         Box::pin(async move {
-            let size = self.identity.size;
-            if range.start > range.end || range.start > size {
-                return Err(SourceError::BadRange {
-                    start: range.start,
-                    end: range.end,
-                    size,
-                });
-            }
-            let end = range.end.min(size);
+            let end = crate::clamp_range(range, self.identity.size)?;
             if end == range.start {
                 return Ok(Bytes::new());
             }

@@ -166,6 +166,18 @@ pub trait ByteSource: Send + Sync {
     }
 }
 
+/// Checks `range` against a file of `size` bytes and returns its end clamped to the size.
+pub(crate) fn clamp_range(range: ByteRange, size: u64) -> Result<u64> {
+    if range.start > range.end || range.start > size {
+        return Err(SourceError::BadRange {
+            start: range.start,
+            end: range.end,
+            size,
+        });
+    }
+    Ok(range.end.min(size))
+}
+
 /// What a probe cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeCost {

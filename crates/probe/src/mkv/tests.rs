@@ -2,9 +2,6 @@
 //! ffprobe when it is installed), the cost of each probe in requests and bytes, hand-built files
 //! for the paths the fixtures do not take, and hostile byte strings that must fail cleanly.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use super::ebml::id;
 use super::MkvProbe;
 use crate::{
@@ -15,20 +12,10 @@ use crate::{
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/// The fixture's bytes. Always `Some`: the fixtures are made if missing (a test never skips).
 fn fixture(name: &str) -> Option<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/out")
-        .join(name);
-    match std::fs::read(&path) {
-        Ok(d) => Some(d),
-        Err(_) => {
-            eprintln!(
-                "SKIP: fixture {} missing (run fixtures/make.sh)",
-                path.display()
-            );
-            None
-        }
-    }
+    let path = hlsgate_tests::fixture(name);
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
 /// What one probe cost.
@@ -81,40 +68,13 @@ fn assert_spans_sane(ix: &MediaIndex) {
 }
 
 /// `(pts seconds, pos, keyframe)` of every packet of the first video stream, per ffprobe.
+/// Always `Some`: ffprobe is required (a missing one fails the test).
 fn ffprobe_packets(name: &str) -> Option<Vec<(f64, u64, bool)>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/out")
-        .join(name);
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time,pos,flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output();
-    let out = match out {
-        Ok(o) if o.status.success() => o,
-        _ => {
-            eprintln!("SKIP: ffprobe not available");
-            return None;
-        }
-    };
-    let text = String::from_utf8(out.stdout).unwrap();
+    let path = hlsgate_tests::fixture(name);
     Some(
-        text.lines()
-            .filter_map(|l| {
-                let mut f = l.split(',');
-                let pts = f.next()?.parse().ok()?;
-                let pos = f.next()?.parse().ok()?;
-                let key = f.next()?.starts_with('K');
-                Some((pts, pos, key))
-            })
+        hlsgate_tests::ffprobe_video_packets(&path)
+            .into_iter()
+            .map(|p| (p.pts, p.pos, p.key))
             .collect(),
     )
 }

@@ -5,15 +5,10 @@ use super::psi::tests::section;
 use super::*;
 use crate::{probe_bytes, Container, Keyframe, MediaIndex, Prober, Step, TrackKind};
 
+/// The fixture's bytes. Always `Some`: the fixtures are made if missing (a test never skips).
 fn fixture(name: &str) -> Option<Vec<u8>> {
-    let path = format!("{}/../../fixtures/out/{name}", env!("CARGO_MANIFEST_DIR"));
-    match std::fs::read(&path) {
-        Ok(d) => Some(d),
-        Err(_) => {
-            eprintln!("skipping: {path} is missing (run fixtures/make.sh)");
-            None
-        }
-    }
+    let path = hlsgate_tests::fixture(name);
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
 /// Probes `data` through the real driver loop; returns the index, requests and bytes read.
