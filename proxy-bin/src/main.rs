@@ -147,10 +147,17 @@ fn report<'a>(arg: &'a str, ix: &'a probe::MediaIndex, cost: Cost) -> ProbeRepor
     }
 }
 
-fn print_text(r: &ProbeReport<'_>) {
-    println!("source     {}", r.source);
-    println!("container  {}  ({} bytes)", r.container, r.file_size);
-    println!("duration   {:.3} s (start {:.3} s)", r.duration, r.start);
+fn probe_text(r: &ProbeReport<'_>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    // Writing to a String cannot fail: the results are ignored.
+    let _ = writeln!(out, "source     {}", r.source);
+    let _ = writeln!(out, "container  {}  ({} bytes)", r.container, r.file_size);
+    let _ = writeln!(
+        out,
+        "duration   {:.3} s (start {:.3} s)",
+        r.duration, r.start
+    );
     for t in &r.tracks {
         let mut line = format!("track {:<4} {:?} {}", t.id, t.kind, t.codec);
         if let Some(v) = t.video {
@@ -180,7 +187,7 @@ fn print_text(r: &ProbeReport<'_>) {
         if t.default {
             line.push_str(" default");
         }
-        println!("{line}");
+        let _ = writeln!(out, "{line}");
     }
     let first: Vec<String> = r
         .keyframes
@@ -188,15 +195,31 @@ fn print_text(r: &ProbeReport<'_>) {
         .take(5)
         .map(|k| format!("{:.3}@{}", k.pts, k.offset))
         .collect();
-    println!(
+    let _ = writeln!(
+        out,
         "keyframes  {} (first: {})",
         r.keyframe_count,
         first.join(" ")
     );
-    println!(
+    let _ = writeln!(
+        out,
         "upstream   {} requests, {} bytes",
         r.upstream.requests, r.upstream.bytes
     );
+    out
+}
+
+/// Writes to stdout; a reader that went away (`| head`) ends the output quietly.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -205,9 +228,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (ix, cost) = index_of(&source).await?;
             let r = report(&source, &ix, cost);
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                emit(&(serde_json::to_string_pretty(&r)? + "\n"))?;
             } else {
-                print_text(&r);
+                emit(&probe_text(&r))?;
             }
         }
         Command::Plan {
@@ -229,11 +252,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let p = plan::plan(&ix, &opts)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&p)?);
+                emit(&(serde_json::to_string_pretty(&p)? + "\n"))?;
             } else if m3u8 {
-                print!("{}", p.media_playlist("init.mp4", |i| format!("{i}.m4s")));
+                emit(&p.media_playlist("init.mp4", |i| format!("{i}.m4s")))?;
             } else {
-                print!("{}", p.table());
+                emit(&p.table())?;
             }
         }
     }

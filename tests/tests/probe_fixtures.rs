@@ -135,3 +135,24 @@ fn bad_inputs_fail_cleanly() {
         eprintln!("{name}: {}", err.trim());
     }
 }
+
+#[test]
+fn closed_stdout_is_not_a_crash() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    // `hlsgate probe --json big.mkv | head -c 16`: the reader leaves after a few bytes.
+    let mut child = Command::new(hlsgate_tests::hlsgate_bin())
+        .args(["probe", "--json"])
+        .arg(fixture("long_2h.mkv"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is dropped here: the pipe is closed.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

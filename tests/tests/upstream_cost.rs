@@ -151,3 +151,90 @@ async fn connection_refused_is_retried_then_reported() {
         other => panic!("expected Unreachable, got {other}"),
     }
 }
+
+/// A real HTTP/1.1 listener on 127.0.0.1 that misbehaves on purpose: the first request gets
+/// 503, the second a 206 whose body is cut short, the rest a correct 206 for a 100 000-byte
+/// file. Returns the port and a counter of requests served.
+async fn flaky_upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    const SIZE: u64 = 100_000;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut req = vec![0u8; 4096];
+                let len = sock.read(&mut req).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&req[..len]).to_lowercase();
+                let range = req
+                    .lines()
+                    .find_map(|l| l.strip_prefix("range: bytes="))
+                    .and_then(|r| r.trim().split_once('-'))
+                    .map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()))
+                    .unwrap_or((0, SIZE - 1));
+                let (a, b) = (range.0, range.1.min(SIZE - 1));
+                let body: Vec<u8> = (a..=b).map(|i| (i % 251) as u8).collect();
+                let head = |status: &str, len: usize| {
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {len}\r\nContent-Range: bytes {a}-{b}/{SIZE}\r\n\
+                         ETag: \"v1\"\r\nConnection: close\r\n\r\n"
+                    )
+                };
+                let reply = match n {
+                    0 => "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_string()
+                        .into_bytes(),
+                    1 => {
+                        // Announces the full length, sends half, closes: a short body.
+                        let mut r = head("206 Partial Content", body.len()).into_bytes();
+                        r.extend_from_slice(&body[..body.len() / 2]);
+                        r
+                    }
+                    _ => {
+                        let mut r = head("206 Partial Content", body.len()).into_bytes();
+                        r.extend_from_slice(&body);
+                        r
+                    }
+                };
+                let _ = sock.write_all(&reply).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (port, served)
+}
+
+#[tokio::test]
+async fn server_errors_and_short_bodies_are_retried() {
+    let (port, served) = flaky_upstream().await;
+    let cfg = HttpConfig {
+        attempts: 3,
+        backoff: std::time::Duration::from_millis(10),
+        ..HttpConfig::default()
+    };
+    let up = HttpUpstream::new(cfg).unwrap();
+    let src = HttpSource::open(&up, &format!("http://127.0.0.1:{port}/f.bin"), &[])
+        .await
+        .unwrap();
+    // 503, then a short body, then success: three attempts for the opening read.
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(src.size(), 100_000);
+    assert_eq!(src.stats().requests(), 3);
+    let bytes = src
+        .read(source::ByteRange::new(50_000, 50_010))
+        .await
+        .unwrap();
+    assert_eq!(
+        &bytes[..],
+        &(50_000u64..50_010)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>()[..]
+    );
+}
