@@ -25,6 +25,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// A header sent with every upstream request, `Name: value` (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
     },
     /// Plan the segments of a file and print the segment table.
     Plan {
@@ -42,6 +45,9 @@ enum Command {
         /// Print the media playlist instead of the table.
         #[arg(long)]
         m3u8: bool,
+        /// A header sent with every upstream request, `Name: value` (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
     },
 }
 
@@ -95,9 +101,17 @@ struct Cost {
     bytes: u64,
 }
 
-async fn index_of(arg: &str) -> anyhow::Result<(probe::MediaIndex, Cost)> {
+async fn index_of(arg: &str, headers: &[String]) -> anyhow::Result<(probe::MediaIndex, Cost)> {
+    let headers = headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--header {h:?} is not `Name: value`"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let upstream = source::HttpUpstream::new(source::HttpConfig::default())?;
-    let src = source::open_arg(arg, &upstream).await?;
+    let src = source::open_arg(arg, &upstream, &headers).await?;
     let (index, _) = source::probe(src.as_ref()).await?;
     // The source's own counter includes an HTTP source's opening request.
     let stats = src.stats();
@@ -224,8 +238,12 @@ fn emit(text: &str) -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Probe { source, json } => {
-            let (ix, cost) = index_of(&source).await?;
+        Command::Probe {
+            source,
+            json,
+            headers,
+        } => {
+            let (ix, cost) = index_of(&source, &headers).await?;
             let r = report(&source, &ix, cost);
             if json {
                 emit(&(serde_json::to_string_pretty(&r)? + "\n"))?;
@@ -239,8 +257,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             target,
             transcode,
             m3u8,
+            headers,
         } => {
-            let (ix, _) = index_of(&source).await?;
+            let (ix, _) = index_of(&source, &headers).await?;
             let opts = plan::PlanOptions {
                 target_secs: target,
                 mode: if transcode {

@@ -200,6 +200,11 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx serving `root`.
     pub fn start(root: &Path) -> Nginx {
+        Self::start_with(root, "")
+    }
+
+    /// Starts nginx serving `root`, with `extra` directives in its `location /` block.
+    pub fn start_with(root: &Path, extra: &str) -> Nginx {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("hlsgate-nginx-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("logs")).expect("nginx dir");
@@ -209,7 +214,7 @@ impl Nginx {
              access_log {d}/logs/access.log;\nclient_body_temp_path {d}/cb;\nproxy_temp_path {d}/px;\n\
              fastcgi_temp_path {d}/fc;\nuwsgi_temp_path {d}/uw;\nscgi_temp_path {d}/sc;\n\
              default_type application/octet-stream;\n\
-             server {{ listen 127.0.0.1:{port}; root {root}; location / {{ }} }}\n}}\n",
+             server {{ listen 127.0.0.1:{port}; root {root}; location / {{ {extra} }} }}\n}}\n",
             d = dir.display(),
             root = root.display()
         );

@@ -238,3 +238,28 @@ async fn server_errors_and_short_bodies_are_retried() {
             .collect::<Vec<_>>()[..]
     );
 }
+
+/// nginx in front of the fixtures that answers 403 unless the request carries the cookie and
+/// the bearer token: the headers given to the CLI must reach every upstream request.
+#[test]
+fn forwarded_headers_reach_the_upstream() {
+    let nginx = Nginx::start_with(
+        fixtures(),
+        "if ($http_authorization != \"Bearer s3cret\") { return 403; }\n\
+         if ($http_cookie != \"session=abc\") { return 403; }",
+    );
+    let url = nginx.url("h264_bframes.mkv");
+    let (code, out, err) = hlsgate_tests::hlsgate(&[
+        "probe",
+        &url,
+        "-H",
+        "Authorization: Bearer s3cret",
+        "--header",
+        "Cookie: session=abc",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("keyframes  30"), "{out}");
+    let (code, _, err) = hlsgate_tests::hlsgate(&["probe", &url]);
+    assert_eq!(code, 1);
+    assert!(err.contains("403"), "{err}");
+}

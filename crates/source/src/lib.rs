@@ -209,11 +209,16 @@ pub async fn probe(source: &dyn ByteSource) -> Result<(probe::MediaIndex, ProbeC
     }
 }
 
-/// Opens a source from a CLI-style argument: `http://` / `https://` URLs go upstream, anything
-/// else is a local file path (trusted: the CLI user chose it, so no media root applies).
-pub async fn open_arg(arg: &str, http: &HttpUpstream) -> Result<Arc<dyn ByteSource>> {
+/// Opens a source from a CLI-style argument: `http://` / `https://` URLs go upstream (with
+/// `headers` on every request), anything else is a local file path (trusted: the CLI user
+/// chose it, so no media root applies).
+pub async fn open_arg(
+    arg: &str,
+    http: &HttpUpstream,
+    headers: &[(String, String)],
+) -> Result<Arc<dyn ByteSource>> {
     if arg.starts_with("http://") || arg.starts_with("https://") {
-        Ok(Arc::new(HttpSource::open(http, arg, &[]).await?))
+        Ok(Arc::new(HttpSource::open(http, arg, headers).await?))
     } else {
         Ok(Arc::new(
             FileSource::open_path(std::path::Path::new(arg)).await?,
