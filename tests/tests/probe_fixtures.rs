@@ -118,6 +118,7 @@ fn tracks_are_described() {
 fn bad_inputs_fail_cleanly() {
     for (name, needle) in [
         ("truncated.mp4", "truncated"),
+        ("truncated_moov_end.mp4", "truncated"),
         ("truncated.mkv", ""),
         ("random.bin", "not a media file"),
         ("empty.mp4", "empty"),
@@ -155,4 +156,32 @@ fn closed_stdout_is_not_a_crash() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+/// A cut file whose container is a sequence of self-contained pieces (fMP4 fragments, TS
+/// packets) indexes the complete pieces: a file still being written plays up to where it is.
+#[test]
+fn cut_streams_index_what_is_complete() {
+    for (name, whole) in [
+        ("truncated_fragmented.mp4", "h264_aac_fragmented.mp4"),
+        ("truncated.ts", "h264_aac.ts"),
+    ] {
+        let j = probe_json(name);
+        let size = j["file_size"].as_u64().unwrap();
+        let dur = j["duration"].as_f64().unwrap();
+        assert!(dur > 5.0 && dur < 59.0, "{name}: duration {dur}");
+        let whole_j = probe_json(whole);
+        let whole_kf = whole_j["keyframes"].as_array().unwrap();
+        for (i, k) in j["keyframes"].as_array().unwrap().iter().enumerate() {
+            assert!(
+                k["offset"].as_u64().unwrap() < size,
+                "{name}: keyframe past the end"
+            );
+            assert_eq!(
+                k, &whole_kf[i],
+                "{name}: keyframe {i} differs from the whole file's"
+            );
+        }
+        eprintln!("{name}: {dur:.3} s indexed of {size} bytes");
+    }
 }

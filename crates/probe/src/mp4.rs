@@ -225,6 +225,15 @@ impl ContainerProbe for Mp4Probe {
                                 "box does not advance",
                             ));
                         }
+                        if h.end > self.size {
+                            // A box (usually mdat) runs past the end before any moov: a cut
+                            // download of a file whose moov was at the end.
+                            return Err(ProbeError::Truncated {
+                                container: NAME,
+                                needed: h.end,
+                                size: self.size,
+                            });
+                        }
                         self.state = State::FindMoov { offset: h.end };
                         continue;
                     }
@@ -258,7 +267,29 @@ impl ContainerProbe for Mp4Probe {
                         let moof = Moof::decode(&mut slice).map_err(|e| {
                             ProbeError::malformed(NAME, h.start, format!("moof: {e}"))
                         })?;
+                        // A fragment whose samples run past the end of the file was cut off (a
+                        // file still being written, or a cut download): index the complete
+                        // fragments before it and stop.
+                        let (kf, sp, frag) = match &self.partial {
+                            Some(ix) => (ix.keyframes.len(), ix.spans.len(), self.frag.clone()),
+                            None => (0, 0, self.frag.clone()),
+                        };
                         self.add_fragment(&moof, h.start)?;
+                        let cut = self.partial.as_ref().is_some_and(|ix| {
+                            ix.spans
+                                .get(sp..)
+                                .unwrap_or(&[])
+                                .iter()
+                                .any(|s| s.end > self.size)
+                        });
+                        if cut {
+                            if let Some(ix) = self.partial.as_mut() {
+                                ix.keyframes.truncate(kf);
+                                ix.spans.truncate(sp);
+                            }
+                            self.frag = frag;
+                            return self.finish_fragments();
+                        }
                         self.last_moof = h.end - h.start;
                     }
                     if !store.has(h.end, (h.end + 16).min(self.size)) {
