@@ -594,6 +594,18 @@ mod tests {
     }
 
     #[test]
+    fn segment_at_finds_the_holder() {
+        let kf: Vec<f64> = (0..30).map(|i| f64::from(i) * 2.0).collect();
+        let p = plan(&index(&kf, 60.0), &PlanOptions::default()).unwrap();
+        assert_eq!(p.segment_at(0.0).unwrap().index, 0);
+        assert_eq!(p.segment_at(5.999).unwrap().index, 0);
+        assert_eq!(p.segment_at(6.0).unwrap().index, 1);
+        assert_eq!(p.segment_at(30.0).unwrap().index, 5);
+        assert_eq!(p.segment_at(1e6).unwrap().index, 9);
+        assert_eq!(p.segment_at(-3.0).unwrap().index, 0);
+    }
+
+    #[test]
     fn playlist_is_rfc8216_vod() {
         let kf: Vec<f64> = (0..30).map(|i| i as f64 * 2.0).collect();
         let p = plan(&index(&kf, 60.0), &PlanOptions::default()).unwrap();

@@ -584,12 +584,9 @@ fn sample_count(trak: &Trak) -> u64 {
     }
 }
 
-/// First audio/video/subtitle track of each kind that is enabled is the default.
+/// Of the enabled tracks of each kind (tkhd `enabled`), only the first stays the default.
 fn mark_defaults(tracks: &mut [Track]) {
     for kind in [TrackKind::Video, TrackKind::Audio, TrackKind::Subtitle] {
-        if let Some(t) = tracks.iter_mut().find(|t| t.kind == kind && t.default) {
-            t.default = true;
-        }
         let mut seen = false;
         for t in tracks.iter_mut().filter(|t| t.kind == kind) {
             if t.default && !seen {
