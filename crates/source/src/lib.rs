@@ -196,7 +196,8 @@ pub async fn probe(source: &dyn ByteSource) -> Result<(probe::MediaIndex, ProbeC
         match p.poll()? {
             probe::Step::Need(r) => {
                 let bytes = source.read(r).await?;
-                p.push(r.start, bytes.to_vec())?;
+                // No copy when the buffer is uniquely owned (file reads, HTTP bodies).
+                p.push(r.start, Vec::from(bytes))?;
             }
             probe::Step::Done(index) => {
                 let cost = ProbeCost {
