@@ -185,3 +185,47 @@ fn cut_streams_index_what_is_complete() {
         eprintln!("{name}: {dur:.3} s indexed of {size} bytes");
     }
 }
+
+/// The index duration is what the main (video) track presents, per ffprobe: from the first
+/// frame's pts to the last frame's pts + duration, ±1 ms. The plan's EXTINFs sum to it, so this
+/// is what makes the last EXTINF true. (Matroska's Info Duration is the longest track's, often
+/// the audio; it must not leak into the video's timeline.)
+#[test]
+fn duration_is_the_main_tracks_presented_length() {
+    for &(name, _) in VIDEO_FIXTURES {
+        let j = probe_json(name);
+        let ours = j["duration"].as_f64().unwrap();
+        let csv = hlsgate_tests::ffprobe_csv(
+            &fixture(name),
+            &[
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=pts_time,duration_time",
+            ],
+        );
+        let frames: Vec<(f64, f64)> = csv
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(',');
+                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+            })
+            .collect();
+        let first = frames.iter().map(|f| f.0).fold(f64::INFINITY, f64::min);
+        let end = frames
+            .iter()
+            .map(|f| f.0 + f.1)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let truth = end - first;
+        assert!(
+            (ours - truth).abs() <= 0.001,
+            "{name}: index duration {ours} s, ffprobe's video presents {truth} s"
+        );
+        let start = j["start"].as_f64().unwrap();
+        assert!(
+            (start - first).abs() <= 0.001,
+            "{name}: start {start} vs {first}"
+        );
+        eprintln!("{name}: duration {ours:.3} s = ffprobe video {truth:.3} s");
+    }
+}

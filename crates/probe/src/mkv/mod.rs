@@ -62,6 +62,9 @@ const MAX_OTHERS: usize = 256;
 const META_GUESS: u64 = 64 * 1024;
 /// First read of the Cues: with the 64 KiB head, one probe stays within 512 KiB.
 const CUES_GUESS: u64 = 448 * 1024;
+/// Bytes read past the end of the last cluster region, so the tail walk's last header read
+/// (at most a 64-byte window) is inside what one request fetched.
+const TAIL_SLACK: u64 = 64;
 
 /// Where the Segment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,7 +411,9 @@ impl MkvProbe {
                 .default_duration
                 .map(|ns| ns.saturating_add(info.timestamp_scale / 2) / info.timestamp_scale),
             use_cues,
-            need_tail: info.duration.is_none(),
+            // The main track's own end is always wanted: Info's Duration is the longest
+            // track's (often audio), and EXTINF must be what the main track presents.
+            need_tail: true,
             last_cued,
         })
     }
@@ -433,7 +438,24 @@ impl MkvProbe {
             }
             self.layout.first_cluster
         } else if plan.need_tail {
-            plan.last_cued.or(self.layout.first_cluster)
+            let from = plan.last_cued.or(self.layout.first_cluster);
+            // One read of the last cued cluster(s), up to the next known element (the Cues,
+            // for ffmpeg and mkvmerge files): the scan and the tail walk then run in memory,
+            // so a file with Cues still costs three requests.
+            if let Some(f) = from {
+                let end = self
+                    .layout
+                    .next_after(f)
+                    .unwrap_or(seg.end)
+                    .min(seg.end)
+                    .saturating_add(TAIL_SLACK)
+                    .min(self.size);
+                let held = store.held_until(f);
+                if end > held && end - f <= limits::MAX_READ_BYTES {
+                    return Ok(Fetch::Need(crate::ByteRange::new(held, end)));
+                }
+            }
+            from
         } else {
             None
         };
@@ -496,12 +518,20 @@ impl MkvProbe {
         }
         let start = keyframes.first().map_or(0, |k| k.pts);
 
-        // Duration: Info's, else the last block's end, else the last cluster's start.
-        let duration = match (info.duration, self.tail_end.flatten()) {
-            (Some(d), _) => d,
-            (None, Some(end)) => u64::try_from(end).unwrap_or(0),
-            (None, None) => scanned.last().map_or(0, |c| c.timestamp),
+        // Duration: from the first keyframe to the end of the main track's last block; Info's
+        // Duration (an end time, of the longest track) when the blocks gave nothing; else the
+        // last cluster's start.
+        let last_key = keyframes.last().map_or(i64::MIN, |k| k.pts);
+        let end = match (self.tail_end.flatten(), info.duration) {
+            // Blocks that end before the last keyframe contradict the Cues: trust Info then.
+            (Some(end), Some(d)) if end <= last_key => i64::try_from(d).unwrap_or(i64::MAX),
+            (Some(end), _) => end,
+            (None, Some(d)) => i64::try_from(d).unwrap_or(i64::MAX),
+            (None, None) => scanned
+                .last()
+                .map_or(0, |c| i64::try_from(c.timestamp).unwrap_or(i64::MAX)),
         };
+        let duration = u64::try_from(end.saturating_sub(start)).unwrap_or(0);
 
         // Spans: (time, start, end) per cluster, in file order first.
         let mut spans: Vec<(i64, u64, u64)> = Vec::new();

@@ -160,7 +160,9 @@ fn h264_with_cues() {
     assert_eq!((ix.keyframes[0].pts, ix.keyframes[0].offset), (21, 636));
     assert_eq!(ix.keyframes[1].pts, 2021);
     assert_eq!(ix.start, 21);
-    assert_eq!(ix.duration, 60021);
+    // The video's own length (last frame at 59.981 s + 40 ms − 21 ms), not Info's Duration
+    // (60.021 s, the end of the audio).
+    assert_eq!(ix.duration, 60000);
     assert_eq!(ix.spans.len(), 30);
     assert_spans_sane(&ix);
     assert_eq!(ix.spans[0].start, 636);
@@ -193,8 +195,8 @@ fn no_cues_cluster_scan() {
     assert_eq!(ix.keyframes.len(), 28);
     assert_eq!((ix.keyframes[0].pts, ix.keyframes[0].offset), (21, 550));
     assert_eq!(ix.start, 21);
-    // No Duration in Info: the last video frame (59.981 s) plus its 40 ms.
-    assert_eq!(ix.duration, 60021);
+    // No Duration in Info: the last video frame (59.981 s) plus its 40 ms, from 21 ms.
+    assert_eq!(ix.duration, 60000);
     assert_spans_sane(&ix);
     assert_eq!(ix.spans[0].start, 550);
     assert_eq!(ix.spans.last().unwrap().end, ix.file_size);
@@ -238,7 +240,7 @@ fn hevc_ac3() {
     // 2.4 s GOP over 60 s.
     assert_eq!(ix.keyframes.len(), 25);
     assert_eq!(ix.keyframes[1].pts, 2405);
-    assert_eq!(ix.duration, 60005);
+    assert_eq!(ix.duration, 60000);
     assert_spans_sane(&ix);
     assert!(cost.requests <= 3 && cost.bytes <= 512 * 1024);
     if let Some((n, diff)) = compare_with_ffprobe("hevc_ac3.mkv", &ix, true) {
@@ -259,7 +261,7 @@ fn vp9_opus_webm() {
     assert_eq!(ix.tracks[1].audio.as_ref().unwrap().sample_rate, 48000);
     assert_eq!(ix.keyframes.len(), 30);
     assert_eq!(ix.start, 7);
-    assert_eq!(ix.duration, 60008);
+    assert_eq!(ix.duration, 60000);
     assert_spans_sane(&ix);
     assert!(cost.requests <= 3 && cost.bytes <= 512 * 1024);
     if let Some((n, diff)) = compare_with_ffprobe("vp9_opus.webm", &ix, true) {
@@ -712,7 +714,8 @@ fn synthetic_timestamp_scales() {
     let ix = probe_bytes(&data).unwrap();
     assert_eq!(ix.timescale, 10_000);
     assert_eq!(ix.tracks[0].timescale, 10_000);
-    assert_eq!(ix.duration, 4000);
+    // The main track's last block ends at 4360 (Info says 4000): the blocks are the truth.
+    assert_eq!(ix.duration, 4360);
     // A scale that does not divide one second.
     let data = synth(Synth {
         clusters: 2,
@@ -826,9 +829,11 @@ fn synthetic_large_cues_take_one_more_read() {
     let (ix, cost) = probe_counted(&data);
     let ix = ix.unwrap();
     assert_eq!(ix.keyframes.len(), 20_000);
+    // The one cluster's blocks end long before the last cue: Info's Duration is used.
     assert_eq!(ix.duration, 20_000);
     assert_eq!(ix.spans.len(), 1);
-    assert_eq!(cost.requests, 3);
+    // Head, Cues, the rest of the Cues, and the last cluster for the end time.
+    assert_eq!(cost.requests, 4);
 }
 
 // ---------------------------------------------------------------------------------------------
