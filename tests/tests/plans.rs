@@ -130,3 +130,38 @@ async fn segment_ranges_hold_their_packets() {
         eprintln!("{name}: {checked} packets inside their segment's byte range");
     }
 }
+
+/// An audio-only file: presented from 0 for its edit-list duration (the AAC priming is
+/// pre-roll), planned on the AAC frame grid, and no segment needs the whole file even though
+/// the muxer wrote every sample as one chunk.
+#[tokio::test]
+async fn audio_only_file_plans_on_the_aac_grid() {
+    let name = "aac_only.m4a";
+    let index = index_of(name).await;
+    let ffprobe = hlsgate_tests::ffprobe_csv(&fixture(name), &["-show_entries", "format=duration"]);
+    let truth: f64 = ffprobe.trim().parse().unwrap();
+    assert!(
+        (index.duration_secs() - truth).abs() <= 0.001,
+        "duration {} vs ffprobe {truth}",
+        index.duration_secs()
+    );
+    assert_eq!(index.start, 0);
+    let p = plan::plan(&index, &PlanOptions::default()).unwrap();
+    assert_eq!(p.boundaries, plan::Boundaries::Grid);
+    for s in &p.segments[..p.segments.len() - 1] {
+        assert_eq!(
+            (s.end - p.segments[0].start) % 1024,
+            0,
+            "{s:?} is off the AAC grid"
+        );
+    }
+    for s in &p.segments {
+        let bytes: u64 = s.ranges.iter().map(|r| r.end - r.start).sum();
+        assert!(
+            bytes * 2 < index.file_size,
+            "segment {} needs {bytes} of {} bytes",
+            s.index,
+            index.file_size
+        );
+    }
+}

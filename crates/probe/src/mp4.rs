@@ -20,6 +20,9 @@ use crate::{
 };
 
 const NAME: &str = "mp4";
+/// Largest span cut from one chunk (see [`SampleTables::build`]); a second of media is the
+/// other bound.
+const SPAN_MAX_BYTES: u64 = 1 << 20;
 /// How much to read past a box header we need, to save a round trip for small boxes.
 const READAHEAD: u64 = 64 * 1024;
 /// Smallest read when walking fragments. Each read is sized to the previous `moof` plus the
@@ -51,6 +54,8 @@ struct FragTrack {
     timescale: u32,
     /// Presentation shift from the edit list, in media ticks.
     shift: i64,
+    /// The edit list's presented window.
+    window: Window,
     trex_duration: u32,
     trex_size: u32,
     trex_flags: u32,
@@ -410,7 +415,8 @@ impl Mp4Probe {
                 .find(|t| t.id == u64::from(ft.track_id))
             {
                 if let Some(min) = ft.min_pts {
-                    track.duration = u64::try_from(ft.max_end.saturating_sub(min)).ok();
+                    let (a, b) = presented(ft.window, min, ft.max_end);
+                    track.duration = u64::try_from(b.saturating_sub(a)).ok();
                 }
             }
         }
@@ -424,10 +430,10 @@ impl Mp4Probe {
                 "fragmented file without a main track".into(),
             ));
         };
-        let start = ft.min_pts.unwrap_or(0);
+        let (start, end) = presented(ft.window, ft.min_pts.unwrap_or(0), ft.max_end);
         index.start = rescale(start, ft.timescale, index.timescale);
         index.duration = u64::try_from(rescale(
-            ft.max_end.saturating_sub(start),
+            end.saturating_sub(start),
             ft.timescale,
             index.timescale,
         ))
@@ -477,6 +483,24 @@ struct TrackFacts {
     track: Track,
     /// Presentation shift (edit list), in media ticks: pts = dts + cts − shift.
     shift: i64,
+    /// The presented window `[start, end)` the edit list declares, in media ticks (after the
+    /// shift); samples outside it are pre-roll (AAC priming) or trimmed padding.
+    window: Window,
+}
+
+/// An edit window: presented `[start, end)` in media ticks; `end` `None` = to the end.
+type Window = Option<(i64, Option<i64>)>;
+
+/// Clamps a track's sample range `[min_pts, max_end)` to its edit window.
+fn presented(window: Window, min_pts: i64, max_end: i64) -> (i64, i64) {
+    match window {
+        None => (min_pts, max_end),
+        Some((a, b)) => {
+            let start = min_pts.max(a);
+            let end = b.map_or(max_end, |b| max_end.min(b)).max(start);
+            (start, end)
+        }
+    }
 }
 
 /// Builds the index from a decoded `moov`. For fragmented files it returns the track list and the
@@ -531,6 +555,7 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
                     track_id: u32::try_from(t.id).unwrap_or(0),
                     timescale: t.timescale,
                     shift: f.shift,
+                    window: f.window,
                     trex_duration: x.map_or(0, |x| x.default_sample_duration),
                     trex_size: x.map_or(0, |x| x.default_sample_size),
                     trex_flags: x.map_or(0, |x| x.default_sample_flags),
@@ -545,9 +570,10 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
 
     for (i, (trak, f)) in moov.trak.iter().zip(&facts).enumerate() {
         let tables = SampleTables::build(trak, f.shift, file_size)?;
+        let (start, end) = presented(f.window, tables.min_pts, tables.max_end);
         if let Some(t) = index.tracks.get_mut(i) {
             if tables.count > 0 {
-                t.duration = u64::try_from(tables.max_end.saturating_sub(tables.min_pts)).ok();
+                t.duration = u64::try_from(end.saturating_sub(start)).ok();
             }
         }
         for c in &tables.chunks {
@@ -559,9 +585,8 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
             });
         }
         if i == main {
-            index.start = tables.min_pts;
-            index.duration =
-                u64::try_from(tables.max_end.saturating_sub(tables.min_pts)).unwrap_or(0);
+            index.start = start;
+            index.duration = u64::try_from(end.saturating_sub(start)).unwrap_or(0);
             index.keyframes = tables.keyframes;
             if let Some(v) = index.tracks.get_mut(i).and_then(|t| t.video.as_mut()) {
                 if v.frame_rate.is_none() {
@@ -642,19 +667,21 @@ fn track_facts(trak: &Trak, movie_ts: u32) -> Result<TrackFacts> {
     // Edit list (§8.6.6): leading empty edits delay the track, the first media edit's
     // media_time is where presentation starts.
     let mut shift = 0i64;
+    let mut window = None;
     if let Some(elst) = trak.edts.as_ref().and_then(|e| e.elst.as_ref()) {
         let mut empty = 0i64;
         for e in &elst.entries {
+            let dur = rescale(
+                i64::try_from(e.segment_duration).unwrap_or(0),
+                movie_ts,
+                timescale,
+            );
             match e.media_time {
-                None => {
-                    empty = empty.saturating_add(rescale(
-                        i64::try_from(e.segment_duration).unwrap_or(0),
-                        movie_ts,
-                        timescale,
-                    ))
-                }
+                None => empty = empty.saturating_add(dur),
                 Some(m) => {
                     shift = i64::try_from(m).unwrap_or(0).saturating_sub(empty);
+                    // A zero duration (fragmented files) means "to the end of the media".
+                    window = Some((empty, (dur > 0).then(|| empty.saturating_add(dur))));
                     break;
                 }
             }
@@ -676,6 +703,7 @@ fn track_facts(trak: &Trak, movie_ts: u32) -> Result<TrackFacts> {
             audio,
         },
         shift,
+        window,
     })
 }
 
@@ -957,10 +985,13 @@ impl SampleTables {
                 .map_or(0, |e| e.samples_per_chunk);
             let per = usize::try_from(per).unwrap_or(usize::MAX).min(n - sample);
             let mut off = chunk_start;
-            // Presentation range of the chunk's samples (with B-frames, wider than its decode
-            // range: the keyframe that opens a segment presents after it is decoded).
-            let (mut t0, mut t1) = (i64::MAX, i64::MIN);
-            for _ in 0..per {
+            // Presentation range of each run of samples (with B-frames, wider than its decode
+            // range: the keyframe that opens a segment presents after it is decoded). A chunk
+            // is cut into runs of at most a second or a MiB: a single-track file may be one
+            // chunk, and a segment must not need all of it.
+            let max_run = i64::from(trak.mdia.mdhd.timescale);
+            let (mut t0, mut t1, mut run_start) = (i64::MAX, i64::MIN, off);
+            for k in 0..per {
                 offsets.push(off);
                 off = off.saturating_add(size_of(sample));
                 let p = dts[sample]
@@ -969,6 +1000,16 @@ impl SampleTables {
                 t0 = t0.min(p);
                 t1 = t1.max(p.saturating_add(dts[sample + 1] - dts[sample]));
                 sample += 1;
+                let long = t1.saturating_sub(t0) >= max_run || off - run_start >= SPAN_MAX_BYTES;
+                if long && k + 1 < per {
+                    chunks.push(ChunkSpan {
+                        time: t0,
+                        end_time: t1,
+                        start: run_start,
+                        end: off,
+                    });
+                    (t0, t1, run_start) = (i64::MAX, i64::MIN, off);
+                }
             }
             if off > file_size {
                 // The tables describe media past the end: a truncated file.
@@ -982,7 +1023,7 @@ impl SampleTables {
                 chunks.push(ChunkSpan {
                     time: t0,
                     end_time: t1,
-                    start: chunk_start,
+                    start: run_start,
                     end: off,
                 });
             }
