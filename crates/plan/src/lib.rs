@@ -20,11 +20,14 @@
 //! EXT-X-MAP, ENDLIST). [`PLAN_VERSION`] goes into cache keys; bump it whenever a plan for the same
 //! index could change.
 
+mod audio;
+
+pub use audio::{audio_plan, rescale, AudioGrid, AudioPlan, AudioSegment, AAC_FRAME};
 use probe::{ByteRange, MediaIndex, TrackKind};
 use serde::{Deserialize, Serialize};
 
 /// Version of the planning rules; part of every cache key and ETag derived from a plan.
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
 
 /// Spans closer than this are fetched as one range (cheaper than a second request).
 pub const MERGE_GAP: u64 = 1 << 20;
@@ -176,7 +179,7 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
             start: a,
             end: b,
             duration: (b - a) as f64 / ts as f64,
-            ranges: byte_ranges(index, a - slack, b + slack),
+            ranges: ranges_for(index, a - slack, b + slack),
         });
         a = b;
     }
@@ -317,9 +320,12 @@ fn grid_cuts(start: i64, end: i64, target: i64, q: i64, min_tail: i64) -> Vec<i6
 ///
 /// Spans overlapping the window count whole. When the index says packets may be stored up to
 /// `interleave` ticks outside their span's times (Matroska clusters), the spans just before and
-/// just after the window also count, from/to the byte position linearly interpolated at
-/// `t0 − interleave` / `t1 + interleave`, rather than whole.
-fn byte_ranges(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
+/// just after the window also count: the one before whole (a demuxer can only start reading at a
+/// span's start, where the cluster's timestamp is), the one after up to the byte position
+/// linearly interpolated at `t1 + interleave` (a frame cut there is dropped by the demuxer).
+///
+/// Every range returned starts at a span start, so it can be demuxed on its own.
+pub fn ranges_for(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
     let m = i64::try_from(index.interleave).unwrap_or(0);
     let overlaps =
         |s: &probe::Span, a: i64, b: i64| s.end_time > a && s.time < b && s.end > s.start;
@@ -335,7 +341,7 @@ fn byte_ranges(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
                 continue;
             }
             if overlaps(s, t0 - m, t0) {
-                parts.push(ByteRange::new(interpolate(s, t0 - m), s.end));
+                parts.push(ByteRange::new(s.start, s.end));
             }
             if overlaps(s, t1, t1 + m) {
                 parts.push(ByteRange::new(s.start, interpolate(s, t1 + m)));
@@ -386,34 +392,13 @@ impl Plan {
     /// The media playlist (RFC 8216 §4.3.3): VOD, VERSION 7, INDEPENDENT-SEGMENTS, one
     /// EXT-X-MAP, every segment with its exact EXTINF, ENDLIST. URIs are relative.
     pub fn media_playlist(&self, init_uri: &str, segment_uri: impl Fn(u32) -> String) -> String {
-        let segments = self
-            .segments
-            .iter()
-            .enumerate()
-            .map(|(i, s)| m3u8_rs::MediaSegment {
-                uri: segment_uri(s.index),
-                duration: s.duration as f32,
-                map: (i == 0).then(|| m3u8_rs::Map {
-                    uri: init_uri.to_string(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .collect();
-        let pl = m3u8_rs::MediaPlaylist {
-            version: Some(7),
-            target_duration: self.target_duration,
-            media_sequence: 0,
-            segments,
-            end_list: true,
-            playlist_type: Some(m3u8_rs::MediaPlaylistType::Vod),
-            independent_segments: true,
-            ..Default::default()
-        };
-        let mut out = Vec::new();
-        // Writing to a Vec cannot fail.
-        let _ = pl.write_to(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
+        render_playlist(
+            self.target_duration,
+            init_uri,
+            self.segments
+                .iter()
+                .map(|s| (segment_uri(s.index), s.duration)),
+        )
     }
 
     /// A human-readable table (the CLI's `plan` output and `plan.txt`).
@@ -445,6 +430,40 @@ impl Plan {
         }
         s
     }
+}
+
+/// A VOD media playlist of `(uri, duration)` segments with one EXT-X-MAP (RFC 8216 §4.3.3).
+pub(crate) fn render_playlist(
+    target_duration: u64,
+    init_uri: &str,
+    segments: impl Iterator<Item = (String, f64)>,
+) -> String {
+    let segments = segments
+        .enumerate()
+        .map(|(i, (uri, duration))| m3u8_rs::MediaSegment {
+            uri,
+            duration: duration as f32,
+            map: (i == 0).then(|| m3u8_rs::Map {
+                uri: init_uri.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let pl = m3u8_rs::MediaPlaylist {
+        version: Some(7),
+        target_duration,
+        media_sequence: 0,
+        segments,
+        end_list: true,
+        playlist_type: Some(m3u8_rs::MediaPlaylistType::Vod),
+        independent_segments: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = pl.write_to(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -589,8 +608,9 @@ mod tests {
         let mut ix = index(&kf, 60.0);
         ix.interleave = 500; // 0.5 s: a quarter of a 2 s span of 1000 bytes
         let p = plan(&ix, &PlanOptions::default()).unwrap();
-        // Segment 1 is [6 s, 12 s): spans 3..5 whole, 3/4 of span 2's bytes's end, 1/4 of span 6.
-        assert_eq!(p.segments[1].ranges, vec![ByteRange::new(2750, 6250)]);
+        // Segment 1 is [6 s, 12 s): spans 3..5 whole, span 2 whole (a range can only start where
+        // a span starts), 1/4 of span 6.
+        assert_eq!(p.segments[1].ranges, vec![ByteRange::new(2000, 6250)]);
     }
 
     #[test]

@@ -1,0 +1,289 @@
+//! Audio segments on the AAC frame grid.
+//!
+//! An AAC frame is 1024 samples, and an audio segment can only begin and end between frames.
+//! Each audio rendition therefore gets its own segment list, derived from the video plan: segment
+//! `n` holds the grid frames `[K(n), K(n+1))`, where `K(n)` is the frame boundary nearest to the
+//! video boundary `n` (so audio and video segment edges differ by at most half a frame, ~10.7 ms
+//! at 48 kHz, which keeps players that seek onto a boundary happy).
+//!
+//! The grid is absolute: frame `k` starts at sample `origin + k·1024` of the output rate, with
+//! the same origin for every segment. So segment `n+1` starts exactly where `n` ends — by
+//! construction, whichever instance makes them and in whatever order — and the EXTINF of every
+//! audio segment is `frames · 1024 / rate` exactly.
+//!
+//! - Passthrough AAC: the origin is the source track's first frame, so source frames sit on the
+//!   grid (frame `k` is the source frame whose timestamp rounds to slot `k`).
+//! - Transcoded audio: the origin is 0 (sample 0 of the source timeline).
+
+use crate::{ranges_for, render_playlist, Plan};
+use probe::{ByteRange, MediaIndex};
+use serde::{Deserialize, Serialize};
+
+/// Samples in one AAC-LC frame.
+pub const AAC_FRAME: i64 = 1024;
+
+/// One audio segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioSegment {
+    /// Position in the playlist (0-based), the same as the video segment it pairs with.
+    pub index: u32,
+    /// First grid frame (absolute: frame `k` starts at `origin + k·1024`).
+    pub first_frame: i64,
+    /// Number of frames.
+    pub frames: u32,
+    /// First sample (`origin + first_frame·1024`, at [`AudioPlan::rate`]): the tfdt.
+    pub start: i64,
+    /// `frames · 1024 / rate`: the EXTINF.
+    pub duration: f64,
+    /// The source bytes holding the frames (with the requested pre- and post-roll).
+    pub ranges: Vec<ByteRange>,
+}
+
+/// The audio segments of one audio rendition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioPlan {
+    /// Output sample rate: ticks per second of [`AudioSegment::start`].
+    pub rate: u32,
+    /// Sample of frame 0.
+    pub origin: i64,
+    /// `EXT-X-TARGETDURATION`.
+    pub target_duration: u64,
+    /// Contiguous segments, one per video segment.
+    pub segments: Vec<AudioSegment>,
+}
+
+/// Where audio rendition frames come from, for [`audio_plan`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioGrid {
+    /// Output sample rate.
+    pub rate: u32,
+    /// Sample (at `rate`) where frame 0 starts.
+    pub origin: i64,
+    /// Frames of source needed before a segment's first frame (encoder pre-roll); 0 for
+    /// passthrough.
+    pub preroll_frames: u32,
+    /// Frames of source needed after a segment's last frame (encoder look-ahead).
+    pub postroll_frames: u32,
+}
+
+impl AudioGrid {
+    /// The grid of an AAC passthrough: frame 0 at the track's first frame (`start`, in
+    /// `timescale` ticks).
+    pub fn passthrough(rate: u32, start: i64, timescale: u32) -> AudioGrid {
+        AudioGrid {
+            rate,
+            origin: rescale(start, i64::from(rate), i64::from(timescale.max(1))),
+            preroll_frames: 0,
+            postroll_frames: 0,
+        }
+    }
+}
+
+/// `v · num / den`, rounded to nearest, without overflow for media-sized values.
+pub fn rescale(v: i64, num: i64, den: i64) -> i64 {
+    let den = den.max(1);
+    let p = i128::from(v) * i128::from(num);
+    let d = i128::from(den);
+    let q = if p >= 0 {
+        (p + d / 2) / d
+    } else {
+        (p - d / 2) / d
+    };
+    i64::try_from(q).unwrap_or(if q > 0 { i64::MAX } else { i64::MIN })
+}
+
+/// The audio segments pairing with the video `plan` of `index` on `grid`.
+pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPlan {
+    let rate = i64::from(grid.rate.max(1));
+    let ts = i64::from(plan.timescale.max(1));
+    // Grid frame nearest to a video boundary (in plan ticks).
+    let slot = |t: i64| {
+        let s = rescale(t, rate, ts) - grid.origin;
+        s.div_euclid(AAC_FRAME) + i64::from(s.rem_euclid(AAC_FRAME) * 2 >= AAC_FRAME)
+    };
+    let mut bounds: Vec<i64> = Vec::with_capacity(plan.segments.len() + 1);
+    for seg in &plan.segments {
+        bounds.push(slot(seg.start));
+    }
+    if let Some(last) = plan.segments.last() {
+        bounds.push(slot(last.end));
+    }
+    // Never before the grid's frame 0 when the grid starts at the source's first frame, and
+    // strictly increasing (a segment has at least one frame).
+    if grid.preroll_frames == 0 {
+        if let Some(b) = bounds.first_mut() {
+            *b = (*b).max(0);
+        }
+    }
+    for i in 1..bounds.len() {
+        if bounds[i] <= bounds[i - 1] {
+            bounds[i] = bounds[i - 1] + 1;
+        }
+    }
+    let frame_ticks = |k: i64| rescale(grid.origin + k * AAC_FRAME, ts, rate);
+    let segments: Vec<AudioSegment> = bounds
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let (k0, k1) = (w[0], w[1]);
+            let frames = u32::try_from(k1 - k0).unwrap_or(u32::MAX);
+            // One frame of margin on each side for timestamps that round (Matroska's ms).
+            let a = frame_ticks(k0 - i64::from(grid.preroll_frames) - 1);
+            let b = frame_ticks(k1 + i64::from(grid.postroll_frames) + 1);
+            AudioSegment {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                first_frame: k0,
+                frames,
+                start: grid.origin + k0 * AAC_FRAME,
+                duration: (k1 - k0) as f64 * AAC_FRAME as f64 / rate as f64,
+                ranges: ranges_for(index, a, b),
+            }
+        })
+        .collect();
+    let target_duration = segments
+        .iter()
+        .map(|s| s.duration.round() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    AudioPlan {
+        rate: grid.rate,
+        origin: grid.origin,
+        target_duration,
+        segments,
+    }
+}
+
+impl AudioPlan {
+    /// The media playlist (same shape as [`Plan::media_playlist`]).
+    pub fn media_playlist(&self, init_uri: &str, segment_uri: impl Fn(u32) -> String) -> String {
+        render_playlist(
+            self.target_duration,
+            init_uri,
+            self.segments
+                .iter()
+                .map(|s| (segment_uri(s.index), s.duration)),
+        )
+    }
+
+    /// Sum of all EXTINFs, in seconds.
+    pub fn total_secs(&self) -> f64 {
+        self.segments.iter().map(|s| s.duration).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{plan, PlanOptions};
+    use probe::{Codec, Container, Keyframe, Span, Track, TrackKind};
+
+    /// A 60 s video at 25 fps (timescale 1000) with keyframes every 2 s and one audio track.
+    fn index() -> MediaIndex {
+        let track = |id, kind, codec| Track {
+            id,
+            kind,
+            codec,
+            timescale: 1000,
+            duration: Some(60_000),
+            language: None,
+            title: None,
+            default: true,
+            forced: false,
+            codec_private: vec![],
+            video: None,
+            audio: None,
+        };
+        MediaIndex {
+            container: Container::Matroska,
+            file_size: 6_000_000,
+            timescale: 1000,
+            start: 0,
+            duration: 60_000,
+            tracks: vec![
+                track(1, TrackKind::Video, Codec::H264),
+                track(2, TrackKind::Audio, Codec::Aac),
+            ],
+            main_track: Some(0),
+            keyframes: (0..30)
+                .map(|i| Keyframe {
+                    pts: i * 2000,
+                    offset: i as u64 * 200_000,
+                })
+                .collect(),
+            spans: (0..30)
+                .map(|i| Span {
+                    time: i * 2000,
+                    end_time: i * 2000 + 2000,
+                    start: i as u64 * 200_000,
+                    end: i as u64 * 200_000 + 200_000,
+                })
+                .collect(),
+            interleave: 500,
+        }
+    }
+
+    #[test]
+    fn segments_tile_the_grid_and_follow_video_boundaries() {
+        let idx = index();
+        let p = plan(&idx, &PlanOptions::default()).unwrap();
+        let a = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 0, 1000));
+        assert_eq!(a.segments.len(), p.segments.len());
+        let mut next = a.segments[0].first_frame;
+        assert_eq!(next, 0);
+        for (s, v) in a.segments.iter().zip(&p.segments) {
+            assert_eq!(s.first_frame, next, "joins are exact");
+            assert_eq!(s.start, a.origin + s.first_frame * AAC_FRAME);
+            next = s.first_frame + i64::from(s.frames);
+            // Edges within half a frame of the video boundary.
+            let video_start = v.start as f64 / 1000.0;
+            let audio_start = s.start as f64 / 48_000.0;
+            assert!((video_start - audio_start).abs() <= 512.0 / 48_000.0 + 1e-9);
+            assert!((s.duration - s.frames as f64 * 1024.0 / 48_000.0).abs() < 1e-12);
+            assert!(!s.ranges.is_empty());
+        }
+        let total = a.total_secs();
+        assert!((total - 60.0).abs() <= 512.0 / 48_000.0, "{total}");
+    }
+
+    #[test]
+    fn transcode_grid_has_preroll_in_ranges_and_origin_zero() {
+        let idx = index();
+        let p = plan(&idx, &PlanOptions::default()).unwrap();
+        let grid = AudioGrid {
+            rate: 48_000,
+            origin: 0,
+            preroll_frames: 8,
+            postroll_frames: 4,
+        };
+        let a = audio_plan(&idx, &p, &grid);
+        // Segment 1 starts near 6 s; its range must begin at or before the cluster holding
+        // 6 s − 9 frames (≈ 5.81 s), i.e. the span starting at 4 s.
+        let s1 = &a.segments[1];
+        assert!(s1.ranges[0].start <= 400_000, "{:?}", s1.ranges);
+    }
+
+    #[test]
+    fn a_passthrough_origin_off_the_zero_grid_is_respected() {
+        let idx = index();
+        let p = plan(&idx, &PlanOptions::default()).unwrap();
+        // Source audio starting 7 ms late.
+        let a = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 7, 1000));
+        assert_eq!(a.origin, 336);
+        assert_eq!(a.segments[0].start, 336);
+        for w in a.segments.windows(2) {
+            assert_eq!(
+                w[0].start + i64::from(w[0].frames) * AAC_FRAME,
+                w[1].start
+            );
+        }
+    }
+
+    #[test]
+    fn rescale_rounds_to_nearest() {
+        assert_eq!(rescale(1, 48_000, 1000), 48);
+        assert_eq!(rescale(21, 1000, 48_000), 0);
+        assert_eq!(rescale(-1, 1, 2), -1);
+        assert_eq!(rescale(3, 1, 2), 2);
+    }
+}
