@@ -1,9 +1,59 @@
-//! # pipeline — segment jobs (not built yet)
+//! # pipeline — init, segments, WebVTT and thumbnails, each made on its own
 //!
-//! Will own the fMP4 init/media writer (mp4-atom), remux, FFmpeg transcode, audio tiling, WebVTT
-//! and thumbnails, and `OUTPUT_VERSION`; the only crate that links FFmpeg. See the issue
-//! "Segment pipeline". Nothing is implemented here yet: the crate exists so the workspace has its
-//! final shape and dependency direction.
+//! Given a source's [`probe::MediaIndex`], its [`plan::Plan`] and renditions, [`Media`] makes
+//! any output — init, media segment `n` of any rendition, a WebVTT segment, a fragment of the
+//! continuous stream, a thumbnail — from just the source bytes that output needs, so any
+//! instance can make any segment in any order and get the same bytes.
+//!
+//! - [`media`]: the jobs (what bytes each needs, and making it);
+//! - [`timing`]: the one rule that gives every sample its decode time, duration and
+//!   composition offset, so `tfdt(n+1) = tfdt(n) + Σ durations(n)` exactly;
+//! - [`av`]: FFmpeg (decode, scale, x264, AAC encode on the absolute frame grid, JPEG) — the
+//!   only module with `unsafe`;
+//! - [`vtt`]: subtitles as WebVTT with a correct `X-TIMESTAMP-MAP`.
+//!
+//! The fMP4 boxes are written by the `fmp4` crate, samples are read by the `demux` crate.
+//! [`OUTPUT_VERSION`] goes into every cache key and ETag: bump it whenever the bytes made for the
+//! same inputs change.
+
+pub mod av;
+pub mod media;
+pub mod timing;
+pub mod vtt;
+
+pub use media::{Fetched, Media, MediaOptions, Output};
 
 /// Version of the bytes this crate writes; goes into cache keys and ETags.
-pub const OUTPUT_VERSION: u32 = 0;
+pub const OUTPUT_VERSION: u32 = 1;
+
+/// Why an output could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The window holds nothing to write.
+    #[error("nothing to write: {0}")]
+    Empty(&'static str),
+    /// Timestamps that cannot be written.
+    #[error("timing: {0}")]
+    Timing(&'static str),
+    /// The rendition does not exist (or has no such output).
+    #[error("no rendition {0:?}")]
+    NoSuchRendition(String),
+    /// The segment index is beyond the plan.
+    #[error("no segment {0}")]
+    NoSuchSegment(u32),
+    /// Something this source has that hlsgate cannot make.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The plan could not be made.
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    /// The source bytes could not be demuxed.
+    #[error(transparent)]
+    Demux(#[from] demux::DemuxError),
+    /// Writing fMP4 failed.
+    #[error(transparent)]
+    Fmp4(#[from] fmp4::Fmp4Error),
+    /// FFmpeg failed.
+    #[error(transparent)]
+    Av(#[from] av::AvError),
+}

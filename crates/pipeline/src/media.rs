@@ -1,0 +1,830 @@
+//! [`Media`]: one source, planned, with its renditions — and every output it can make.
+//!
+//! The flow of every job is the same three steps, which is what makes each output a pure
+//! function of (source bytes, plan, rendition, n):
+//!
+//! 1. [`Media::needs`] says which byte ranges of the source the output needs (normally one);
+//! 2. the caller fetches them (from a file or an upstream, through its cache);
+//! 3. [`Media::make`] demuxes those bytes, times the samples ([`crate::timing`]), transcodes
+//!    where the rendition says so ([`crate::av`]) and writes fMP4 ([`fmp4`]) or WebVTT.
+//!
+//! `make` is blocking (FFmpeg runs in it for transcodes): call it on a blocking pool.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use demux::{Demuxer, Frame};
+use plan::{
+    audio_plan, rescale, AudioGrid, AudioOutput, AudioPlan, Plan, PlanOptions, Rendition,
+    RenditionKind, RenditionOptions, VideoMode, VideoOutput, AAC_FRAME,
+};
+use probe::{ByteRange, Codec, MediaIndex, Track};
+
+use crate::av;
+use crate::timing::{aac_run, audio_run, video_run, window, Timed, TrackRun};
+use crate::vtt;
+use crate::PipelineError;
+
+/// Settings that shape the outputs (all of them are part of the cache key via
+/// [`Media::params_key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaOptions {
+    /// Segment target duration, seconds.
+    pub target_secs: f64,
+    /// Which renditions to offer.
+    pub renditions: RenditionOptions,
+    /// x264 preset of transcoded video.
+    pub x264_preset: String,
+    /// Encoder threads (fixed, so output bytes do not depend on the machine).
+    pub encoder_threads: u32,
+}
+
+impl Default for MediaOptions {
+    fn default() -> Self {
+        MediaOptions {
+            target_secs: 6.0,
+            renditions: RenditionOptions::default(),
+            x264_preset: "veryfast".into(),
+            encoder_threads: 2,
+        }
+    }
+}
+
+/// Something [`Media`] can make.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Output {
+    /// `init.mp4` of a video or audio rendition.
+    Init(String),
+    /// `{n}.m4s` of a video or audio rendition.
+    Segment(String, u32),
+    /// `{n}.vtt` of a subtitle rendition.
+    Subtitle(String, u32),
+    /// A JPEG of the frame at `ms`, `width` pixels wide.
+    Thumbnail {
+        /// Presentation time, milliseconds from the start.
+        ms: u64,
+        /// Width in pixels.
+        width: u32,
+    },
+    /// The init of the continuous stream (video + default audio in one file).
+    StreamInit,
+    /// Fragment `n` of the continuous stream (video segment `n` + audio segment `n`).
+    StreamFragment(u32),
+}
+
+impl Output {
+    /// Short kind for metrics and cache keys.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Output::Init(_) | Output::StreamInit => "init",
+            Output::Segment(..) | Output::StreamFragment(_) => "segment",
+            Output::Subtitle(..) => "vtt",
+            Output::Thumbnail { .. } => "thumb",
+        }
+    }
+}
+
+/// Source bytes fetched for a job: `(file offset, bytes)` pieces.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// The pieces, one per range of [`Media::needs`].
+    pub pieces: Vec<(u64, Bytes)>,
+}
+
+/// A source ready to make outputs.
+pub struct Media {
+    index: MediaIndex,
+    plan: Plan,
+    renditions: Vec<Rendition>,
+    audio_plans: BTreeMap<String, AudioPlan>,
+    demuxer: Demuxer,
+    opts: MediaOptions,
+}
+
+impl std::fmt::Debug for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Media")
+            .field("container", &self.index.container)
+            .field("segments", &self.plan.segments.len())
+            .field("renditions", &self.renditions.len())
+            .finish()
+    }
+}
+
+/// The output track id of single-track renditions (and of video in the stream).
+const TRACK: u32 = 1;
+/// The audio track id in the continuous stream.
+const STREAM_AUDIO: u32 = 2;
+
+impl Media {
+    /// Plans `index`. `moov` is the bytes of `index.moov` for MP4 sources (sample tables).
+    pub fn new(
+        index: MediaIndex,
+        moov: Option<&[u8]>,
+        opts: MediaOptions,
+    ) -> Result<Media, PipelineError> {
+        let renditions = plan::renditions(&index, &opts.renditions);
+        // One plan per source: keyframe boundaries when any rendition copies the video (the
+        // transcoded rungs force keyframes at the same boundaries, so players switch cleanly),
+        // else whatever the transcode rules give.
+        let passthrough = renditions
+            .iter()
+            .any(|r| matches!(r.video, Some(VideoOutput::Passthrough)));
+        let has_video = renditions.iter().any(|r| r.kind == RenditionKind::Video);
+        let mode = if passthrough || !has_video {
+            VideoMode::Passthrough
+        } else {
+            VideoMode::Transcode
+        };
+        let plan = plan::plan(
+            &index,
+            &PlanOptions {
+                target_secs: opts.target_secs,
+                mode,
+                range_slack_secs: 0.0,
+            },
+        )?;
+        let mut audio_plans = BTreeMap::new();
+        for r in renditions.iter().filter(|r| r.kind == RenditionKind::Audio) {
+            let track = track(&index, r.track_id)?;
+            let grid = match r.audio {
+                Some(AudioOutput::Aac { sample_rate, .. }) => AudioGrid {
+                    rate: sample_rate,
+                    origin: 0,
+                    preroll_frames: av::PREROLL_FRAMES,
+                    postroll_frames: av::POSTROLL_FRAMES,
+                },
+                _ => AudioGrid::passthrough(
+                    track.audio.as_ref().map_or(0, |a| a.sample_rate),
+                    track.start.unwrap_or(0),
+                    track.timescale,
+                ),
+            };
+            if grid.rate == 0 {
+                return Err(PipelineError::Unsupported(format!(
+                    "audio track {} has no sample rate",
+                    track.id
+                )));
+            }
+            audio_plans.insert(r.id.clone(), audio_plan(&index, &plan, &grid));
+        }
+        let demuxer = Demuxer::new(&index, moov)?;
+        Ok(Media {
+            index,
+            plan,
+            renditions,
+            audio_plans,
+            demuxer,
+            opts,
+        })
+    }
+
+    /// The index.
+    pub fn index(&self) -> &MediaIndex {
+        &self.index
+    }
+
+    /// The (video) plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// All renditions, in master-playlist order.
+    pub fn renditions(&self) -> &[Rendition] {
+        &self.renditions
+    }
+
+    /// A rendition by id.
+    pub fn rendition(&self, id: &str) -> Result<&Rendition, PipelineError> {
+        self.renditions
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| PipelineError::NoSuchRendition(id.to_string()))
+    }
+
+    /// The audio segments of an audio rendition.
+    pub fn audio_plan(&self, id: &str) -> Option<&AudioPlan> {
+        self.audio_plans.get(id)
+    }
+
+    /// What, besides source identity and the output versions, changes the bytes of outputs:
+    /// put it into cache keys.
+    pub fn params_key(&self) -> String {
+        format!(
+            "t{}:{}:th{}:{:?}",
+            self.opts.target_secs,
+            self.opts.x264_preset,
+            self.opts.encoder_threads,
+            self.opts.renditions
+        )
+    }
+
+    /// The multivariant playlist; `uri` gives each rendition's media playlist URI.
+    pub fn master_playlist(&self, uri: impl Fn(&Rendition) -> String) -> String {
+        plan::master_playlist(&self.index, &self.renditions, &self.plan, uri)
+    }
+
+    /// The media playlist of a rendition (relative URIs `init.mp4`, `{n}.m4s` / `{n}.vtt`).
+    pub fn media_playlist(&self, id: &str) -> Result<String, PipelineError> {
+        let r = self.rendition(id)?;
+        Ok(match r.kind {
+            RenditionKind::Video => self
+                .plan
+                .media_playlist("init.mp4", |n| format!("{n}.m4s")),
+            RenditionKind::Audio => self
+                .audio_plans
+                .get(id)
+                .ok_or_else(|| PipelineError::NoSuchRendition(id.to_string()))?
+                .media_playlist("init.mp4", |n| format!("{n}.m4s")),
+            RenditionKind::Subtitle => subtitle_playlist(&self.plan),
+        })
+    }
+
+    /// Number of segments of every rendition (they pair one to one).
+    pub fn segment_count(&self) -> u32 {
+        u32::try_from(self.plan.segments.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The segment holding `secs` seconds from the start (for the continuous stream).
+    pub fn segment_at(&self, secs: f64) -> u32 {
+        self.plan.segment_at(secs.max(0.0)).map_or(0, |s| s.index)
+    }
+
+    /// The video rendition of the continuous stream (the first, which is the browser-safe
+    /// one) and its default audio rendition.
+    pub fn stream_renditions(&self) -> (Option<&Rendition>, Option<&Rendition>) {
+        let video = self
+            .renditions
+            .iter()
+            .find(|r| r.kind == RenditionKind::Video);
+        let audio = self
+            .renditions
+            .iter()
+            .filter(|r| r.kind == RenditionKind::Audio)
+            .find(|r| r.default)
+            .or_else(|| {
+                self.renditions
+                    .iter()
+                    .find(|r| r.kind == RenditionKind::Audio)
+            });
+        (video, audio)
+    }
+
+    /// The source byte ranges `out` needs.
+    pub fn needs(&self, out: &Output) -> Result<Vec<ByteRange>, PipelineError> {
+        match out {
+            Output::Init(id) => {
+                let r = self.rendition(id)?;
+                match r.video {
+                    // The encoder's avcC comes from encoding segment 0.
+                    Some(VideoOutput::H264 { .. }) => self.needs(&Output::Segment(id.clone(), 0)),
+                    _ => Ok(Vec::new()),
+                }
+            }
+            Output::Segment(id, n) => {
+                let r = self.rendition(id)?;
+                match r.kind {
+                    RenditionKind::Video => {
+                        let seg = self.video_segment(*n)?;
+                        match r.video {
+                            Some(VideoOutput::H264 { .. }) => {
+                                // Decode from the keyframe at or before the start.
+                                let from = self.keyframe_before(seg.start);
+                                Ok(plan::ranges_for(&self.index, from, seg.end))
+                            }
+                            _ => Ok(seg.ranges.clone()),
+                        }
+                    }
+                    RenditionKind::Audio => Ok(self.audio_segment(id, *n)?.ranges.clone()),
+                    RenditionKind::Subtitle => Err(PipelineError::NoSuchRendition(id.clone())),
+                }
+            }
+            Output::Subtitle(id, n) => {
+                self.rendition(id)?;
+                Ok(self.video_segment(*n)?.ranges.clone())
+            }
+            Output::Thumbnail { ms, .. } => {
+                let at = self.thumb_time(*ms);
+                let from = self.keyframe_before(at);
+                Ok(plan::ranges_for(&self.index, from, at + 1))
+            }
+            Output::StreamInit => match self.stream_renditions().0 {
+                Some(v) => self.needs(&Output::Init(v.id.clone())),
+                None => Ok(Vec::new()),
+            },
+            Output::StreamFragment(n) => {
+                let (v, a) = self.stream_renditions();
+                let mut all = Vec::new();
+                for r in [v, a].into_iter().flatten() {
+                    all.extend(self.needs(&Output::Segment(r.id.clone(), *n))?);
+                }
+                Ok(merge(all))
+            }
+        }
+    }
+
+    /// Makes `out` from the bytes of [`Media::needs`]. Blocking.
+    pub fn make(&self, out: &Output, data: &Fetched) -> Result<Vec<u8>, PipelineError> {
+        match out {
+            Output::Init(id) => {
+                let r = self.rendition(id)?;
+                let spec = self.track_spec(r, TRACK, data)?;
+                Ok(fmp4::init_segment(&[spec])?)
+            }
+            Output::Segment(id, n) => {
+                let r = self.rendition(id)?;
+                let run = self.run(r, *n, data)?;
+                fragment(*n, &[(TRACK, run)])
+            }
+            Output::Subtitle(id, n) => Ok(self.subtitle(id, *n, data)?.into_bytes()),
+            Output::Thumbnail { ms, width } => self.thumbnail(*ms, *width, data),
+            Output::StreamInit => {
+                let (v, a) = self.stream_renditions();
+                let mut specs = Vec::new();
+                if let Some(v) = v {
+                    specs.push(self.track_spec(v, TRACK, data)?);
+                }
+                if let Some(a) = a {
+                    let id = if v.is_some() { STREAM_AUDIO } else { TRACK };
+                    specs.push(self.track_spec(a, id, data)?);
+                }
+                Ok(fmp4::init_segment(&specs)?)
+            }
+            Output::StreamFragment(n) => {
+                let (v, a) = self.stream_renditions();
+                let mut runs = Vec::new();
+                if let Some(v) = v {
+                    runs.push((TRACK, self.run(v, *n, data)?));
+                }
+                if let Some(a) = a {
+                    let id = if v.is_some() { STREAM_AUDIO } else { TRACK };
+                    runs.push((id, self.run(a, *n, data)?));
+                }
+                fragment(*n, &runs)
+            }
+        }
+    }
+
+    fn video_segment(&self, n: u32) -> Result<&plan::Segment, PipelineError> {
+        self.plan
+            .segments
+            .get(n as usize)
+            .ok_or(PipelineError::NoSuchSegment(n))
+    }
+
+    fn audio_segment(&self, id: &str, n: u32) -> Result<&plan::AudioSegment, PipelineError> {
+        self.audio_plans
+            .get(id)
+            .ok_or_else(|| PipelineError::NoSuchRendition(id.to_string()))?
+            .segments
+            .get(n as usize)
+            .ok_or(PipelineError::NoSuchSegment(n))
+    }
+
+    /// The last keyframe at or before `t` (index ticks), or the start.
+    fn keyframe_before(&self, t: i64) -> i64 {
+        self.index
+            .keyframes
+            .iter()
+            .map(|k| k.pts)
+            .filter(|&p| p <= t)
+            .next_back()
+            .unwrap_or(self.index.start)
+    }
+
+    /// Presentation time (index ticks) of thumbnail `ms`, clamped into the source.
+    fn thumb_time(&self, ms: u64) -> i64 {
+        let ticks = rescale(
+            i64::try_from(ms).unwrap_or(i64::MAX),
+            i64::from(self.index.timescale),
+            1000,
+        );
+        let last = self.index.start + i64::try_from(self.index.duration).unwrap_or(0) - 1;
+        (self.index.start + ticks).min(last).max(self.index.start)
+    }
+
+    /// Frames of track `id` in the fetched bytes, in storage order.
+    fn frames(&self, data: &Fetched, id: u64) -> Result<Vec<Frame>, PipelineError> {
+        let mut pieces: Vec<&(u64, Bytes)> = data.pieces.iter().collect();
+        pieces.sort_by_key(|(o, _)| *o);
+        let mut out = Vec::new();
+        for (offset, bytes) in pieces {
+            let mut d = self.demuxer.frames(bytes, *offset)?;
+            if let Some(f) = d.tracks.remove(&id) {
+                out.extend(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The samples rendition `r` contributes to segment `n`.
+    fn run(&self, r: &Rendition, n: u32, data: &Fetched) -> Result<TrackRun, PipelineError> {
+        let track = track(&self.index, r.track_id)?;
+        let frames = self.frames(data, track.id)?;
+        match r.kind {
+            RenditionKind::Video => {
+                let seg = self.video_segment(n)?;
+                let ts = i64::from(track.timescale);
+                let its = i64::from(self.index.timescale);
+                let (start, end) = (rescale(seg.start, ts, its), rescale(seg.end, ts, its));
+                match &r.video {
+                    Some(VideoOutput::H264 { .. }) => {
+                        let out = self.transcode_video(r, track, &frames, start, end)?;
+                        let timed = out
+                            .samples
+                            .into_iter()
+                            .map(|s| Timed {
+                                pts: s.pts,
+                                keyframe: s.keyframe,
+                                data: s.data,
+                            })
+                            .collect();
+                        video_run(timed, start, end)
+                    }
+                    _ => video_run(window(timed(frames), start, end), start, end),
+                }
+            }
+            RenditionKind::Audio => {
+                let seg = self.audio_segment(&r.id, n)?;
+                let ap = self
+                    .audio_plans
+                    .get(&r.id)
+                    .ok_or_else(|| PipelineError::NoSuchRendition(r.id.clone()))?;
+                match &r.audio {
+                    Some(AudioOutput::Aac {
+                        sample_rate,
+                        channels,
+                        bitrate,
+                    }) => {
+                        let packets: Vec<av::Packet<'_>> = frames.iter().map(packet).collect();
+                        let out = av::transcode_audio(
+                            &stream_params(track),
+                            &packets,
+                            seg.first_frame,
+                            seg.frames,
+                            &av::AudioEncode {
+                                sample_rate: *sample_rate,
+                                channels: *channels,
+                                bitrate: *bitrate,
+                            },
+                        )?;
+                        if out.frames.len() != seg.frames as usize {
+                            return Err(PipelineError::Timing("encoder gave a wrong frame count"));
+                        }
+                        aac_run(out.frames, seg.first_frame, ap.origin)
+                    }
+                    _ => {
+                        let rate = i64::from(ap.rate);
+                        let ts = i64::from(track.timescale);
+                        let origin = ap.origin;
+                        let slot = move |pts: i64| {
+                            let s = rescale(pts, rate, ts) - origin;
+                            (s + AAC_FRAME / 2).div_euclid(AAC_FRAME)
+                        };
+                        audio_run(timed(frames), slot, seg.first_frame, seg.frames, origin)
+                    }
+                }
+            }
+            RenditionKind::Subtitle => Err(PipelineError::NoSuchRendition(r.id.clone())),
+        }
+    }
+
+    fn video_encode(&self, r: &Rendition, track: &Track) -> av::VideoEncode {
+        let (width, height, crf, maxrate) = match r.video {
+            Some(VideoOutput::H264 {
+                width,
+                height,
+                crf,
+                maxrate_kbps,
+            }) => (width, height, crf, maxrate_kbps),
+            _ => (r.width, r.height, 23, 0),
+        };
+        av::VideoEncode {
+            width,
+            height,
+            preset: self.opts.x264_preset.clone(),
+            crf,
+            maxrate_kbps: maxrate,
+            bufsize_kbps: maxrate.saturating_mul(2),
+            threads: self.opts.encoder_threads,
+            deinterlace: track
+                .video
+                .as_ref()
+                .and_then(|v| v.interlaced)
+                .unwrap_or(false),
+        }
+    }
+
+    fn transcode_video(
+        &self,
+        r: &Rendition,
+        track: &Track,
+        frames: &[Frame],
+        start: i64,
+        end: i64,
+    ) -> Result<av::VideoOutput, PipelineError> {
+        // From the keyframe at or before the start, up to the first keyframe at or after the end.
+        let first = frames
+            .iter()
+            .rposition(|f| f.keyframe && f.pts <= start)
+            .or_else(|| frames.iter().position(|f| f.keyframe))
+            .ok_or(PipelineError::Empty("no keyframe to decode from"))?;
+        let packets: Vec<av::Packet<'_>> = frames[first..].iter().map(packet).collect();
+        Ok(av::transcode_video(
+            &stream_params(track),
+            &packets,
+            start,
+            end,
+            &self.video_encode(r, track),
+        )?)
+    }
+
+    fn track_spec(
+        &self,
+        r: &Rendition,
+        id: u32,
+        data: &Fetched,
+    ) -> Result<fmp4::TrackSpec, PipelineError> {
+        let track = track(&self.index, r.track_id)?;
+        let language = track
+            .language
+            .clone()
+            .filter(|l| l.len() == 3 && l.bytes().all(|b| b.is_ascii_lowercase()));
+        let mut spec = fmp4::TrackSpec {
+            id,
+            timescale: track.timescale,
+            entry: fmp4::SampleEntry::Aac { asc: Vec::new() },
+            width: 0,
+            height: 0,
+            rotation: 0,
+            sample_rate: 0,
+            channels: 0,
+            language,
+            avg_bitrate: 0,
+            max_bitrate: 0,
+        };
+        match (&r.video, &r.audio) {
+            (Some(VideoOutput::Passthrough), _) => {
+                let v = track.video.as_ref();
+                spec.width = v.map_or(r.width, |v| v.width);
+                spec.height = v.map_or(r.height, |v| v.height);
+                spec.rotation = v.map_or(0, |v| v.rotation);
+                spec.entry = match track.codec {
+                    Codec::H264 => fmp4::SampleEntry::Avc {
+                        config: with_length_size_4(&track.codec_private, 4)?,
+                    },
+                    Codec::Hevc => fmp4::SampleEntry::Hevc {
+                        config: with_length_size_4(&track.codec_private, 21)?,
+                    },
+                    ref c => {
+                        return Err(PipelineError::Unsupported(format!(
+                            "{} video cannot be copied",
+                            c.name()
+                        )))
+                    }
+                };
+            }
+            (Some(VideoOutput::H264 { width, height, .. }), _) => {
+                spec.width = *width;
+                spec.height = *height;
+                spec.rotation = track.video.as_ref().map_or(0, |v| v.rotation);
+                // The encoder's avcC: identical for every segment of the rendition.
+                let seg = self.video_segment(0)?;
+                let ts = i64::from(track.timescale);
+                let its = i64::from(self.index.timescale);
+                let frames = self.frames(data, track.id)?;
+                let out = self.transcode_video(
+                    r,
+                    track,
+                    &frames,
+                    rescale(seg.start, ts, its),
+                    rescale(seg.end, ts, its),
+                )?;
+                spec.entry = fmp4::SampleEntry::Avc { config: out.avcc };
+            }
+            (None, Some(AudioOutput::Aac {
+                sample_rate,
+                channels,
+                bitrate,
+            })) => {
+                spec.timescale = *sample_rate;
+                spec.sample_rate = *sample_rate;
+                spec.channels = *channels;
+                spec.avg_bitrate = *bitrate;
+                spec.max_bitrate = *bitrate;
+                spec.entry = fmp4::SampleEntry::Aac {
+                    asc: aac_lc_config(*sample_rate, *channels)?,
+                };
+            }
+            (None, Some(AudioOutput::Passthrough)) => {
+                let a = track.audio.as_ref();
+                let rate = a.map_or(0, |a| a.sample_rate);
+                spec.timescale = rate;
+                spec.sample_rate = rate;
+                spec.channels = a.map_or(2, |a| a.channels);
+                spec.entry = fmp4::SampleEntry::Aac {
+                    asc: track.codec_private.clone(),
+                };
+            }
+            _ => return Err(PipelineError::NoSuchRendition(r.id.clone())),
+        }
+        Ok(spec)
+    }
+
+    fn subtitle(&self, id: &str, n: u32, data: &Fetched) -> Result<String, PipelineError> {
+        let r = self.rendition(id)?;
+        if r.kind != RenditionKind::Subtitle {
+            return Err(PipelineError::NoSuchRendition(id.to_string()));
+        }
+        let track = track(&self.index, r.track_id)?;
+        let seg = self.video_segment(n)?;
+        let its = f64::from(self.index.timescale.max(1));
+        let (start, end) = (seg.start as f64 / its, seg.end as f64 / its);
+        let ts = f64::from(track.timescale.max(1));
+        let mut cues: Vec<vtt::Cue> = self
+            .frames(data, track.id)?
+            .into_iter()
+            .filter_map(|f| {
+                let t = f.pts as f64 / ts;
+                if t < start || t >= end {
+                    return None;
+                }
+                let text = vtt::cue_text(&track.codec, &f.data)?;
+                let stop = f.duration.map_or(end, |d| t + f64::from(d) / ts);
+                Some(vtt::Cue {
+                    start: t,
+                    end: stop,
+                    text,
+                })
+            })
+            .collect();
+        cues.sort_by(|a, b| a.start.total_cmp(&b.start));
+        Ok(vtt::segment(&cues))
+    }
+
+    fn thumbnail(&self, ms: u64, width: u32, data: &Fetched) -> Result<Vec<u8>, PipelineError> {
+        let main = self
+            .index
+            .main()
+            .filter(|t| t.kind == probe::TrackKind::Video)
+            .ok_or(PipelineError::Empty("the source has no video"))?;
+        let at_index = self.thumb_time(ms);
+        let ts = i64::from(main.timescale);
+        let its = i64::from(self.index.timescale);
+        let at = rescale(at_index, ts, its);
+        let from = rescale(self.keyframe_before(at_index), ts, its);
+        let frames = self.frames(data, main.id)?;
+        let first = frames
+            .iter()
+            .position(|f| f.keyframe && f.pts >= from)
+            .or_else(|| frames.iter().position(|f| f.keyframe))
+            .ok_or(PipelineError::Empty("no keyframe before the thumbnail time"))?;
+        let packets: Vec<av::Packet<'_>> = frames[first..].iter().map(packet).collect();
+        Ok(av::thumbnail(
+            &stream_params(main),
+            &packets,
+            at,
+            width.clamp(16, 1920),
+        )?)
+    }
+}
+
+/// A subtitle rendition's playlist: the video boundaries, `{n}.vtt`, no EXT-X-MAP.
+fn subtitle_playlist(plan: &Plan) -> String {
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n",
+        plan.target_duration
+    );
+    for seg in &plan.segments {
+        s.push_str(&format!("#EXTINF:{:.6},\n{}.vtt\n", seg.duration, seg.index));
+    }
+    s.push_str("#EXT-X-ENDLIST\n");
+    s
+}
+
+fn track(index: &MediaIndex, id: u64) -> Result<&Track, PipelineError> {
+    index
+        .tracks
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or(PipelineError::Empty("the rendition's track is not in the index"))
+}
+
+fn timed(frames: Vec<Frame>) -> Vec<Timed> {
+    frames
+        .into_iter()
+        .map(|f| Timed {
+            pts: f.pts,
+            keyframe: f.keyframe,
+            data: f.data,
+        })
+        .collect()
+}
+
+fn packet(f: &Frame) -> av::Packet<'_> {
+    av::Packet {
+        data: &f.data,
+        pts: f.pts,
+        dts: f.dts,
+        keyframe: f.keyframe,
+    }
+}
+
+fn stream_params(track: &Track) -> av::StreamParams {
+    av::StreamParams {
+        codec: track.codec.clone(),
+        extradata: track.codec_private.clone(),
+        timescale: track.timescale,
+        width: track.video.as_ref().map_or(0, |v| v.width),
+        height: track.video.as_ref().map_or(0, |v| v.height),
+        sample_rate: track.audio.as_ref().map_or(0, |a| a.sample_rate),
+        channels: track.audio.as_ref().map_or(0, |a| a.channels),
+    }
+}
+
+/// Writes one fragment with sequence number `n + 1`.
+fn fragment(n: u32, runs: &[(u32, TrackRun)]) -> Result<Vec<u8>, PipelineError> {
+    let runs: Vec<fmp4::Run<'_>> = runs
+        .iter()
+        .map(|(id, run)| fmp4::Run {
+            track_id: *id,
+            base_decode_time: run.base_decode_time,
+            samples: run
+                .samples
+                .iter()
+                .map(|s| fmp4::Sample {
+                    data: &s.data,
+                    duration: s.duration,
+                    composition_offset: s.composition_offset,
+                    keyframe: s.keyframe,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(fmp4::media_segment(n.saturating_add(1), &runs)?)
+}
+
+/// The decoder configuration record with its NAL length size set to 4 bytes (the demuxer
+/// rewrites samples to 4-byte lengths). `at` is the byte holding `lengthSizeMinusOne` in its
+/// low two bits: 4 in avcC (ISO/IEC 14496-15 §5.3.3.1), 21 in hvcC (§8.3.3.1).
+fn with_length_size_4(record: &[u8], at: usize) -> Result<Vec<u8>, PipelineError> {
+    let mut r = record.to_vec();
+    let b = r
+        .get_mut(at)
+        .ok_or(PipelineError::Unsupported("the video has no decoder configuration record".into()))?;
+    *b |= 0x03;
+    Ok(r)
+}
+
+/// AudioSpecificConfig of AAC-LC (ISO/IEC 14496-3 §1.6.2.1): object type 2, the rate's index,
+/// channel configuration.
+fn aac_lc_config(rate: u32, channels: u16) -> Result<Vec<u8>, PipelineError> {
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
+    let idx = RATES
+        .iter()
+        .position(|&r| r == rate)
+        .ok_or_else(|| PipelineError::Unsupported(format!("AAC rate {rate}")))?;
+    let ch = u8::try_from(channels)
+        .ok()
+        .filter(|c| (1..=7).contains(c))
+        .ok_or_else(|| PipelineError::Unsupported(format!("{channels} AAC channels")))?;
+    let idx = idx as u8;
+    Ok(vec![(2 << 3) | (idx >> 1), ((idx & 1) << 7) | (ch << 3)])
+}
+
+/// Sorts and merges overlapping or touching ranges.
+fn merge(mut ranges: Vec<ByteRange>) -> Vec<ByteRange> {
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut out: Vec<ByteRange> = Vec::new();
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aac_lc_config_matches_known_values() {
+        assert_eq!(aac_lc_config(48000, 2).unwrap(), vec![0x11, 0x90]);
+        assert_eq!(aac_lc_config(44100, 2).unwrap(), vec![0x12, 0x10]);
+        assert!(aac_lc_config(1234, 2).is_err());
+    }
+
+    #[test]
+    fn merges_ranges() {
+        let r = merge(vec![
+            ByteRange::new(10, 20),
+            ByteRange::new(0, 5),
+            ByteRange::new(15, 30),
+        ]);
+        assert_eq!(r, vec![ByteRange::new(0, 5), ByteRange::new(10, 30)]);
+    }
+}
