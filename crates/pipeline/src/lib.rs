@@ -17,6 +17,7 @@
 //! same inputs change.
 
 pub mod av;
+pub mod io;
 pub mod media;
 pub mod timing;
 pub mod vtt;
