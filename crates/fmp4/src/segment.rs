@@ -23,9 +23,8 @@ mod trun_flags {
 pub fn media_segment(sequence: u32, runs: &[Run<'_>]) -> Result<Vec<u8>, Fmp4Error> {
     let total = validate(runs)?;
 
-    let mut out = Vec::new();
-    out.try_reserve(64 + runs.len() * 128 + total as usize)
-        .map_err(|_| Fmp4Error::DataTooLarge { bytes: total })?;
+    let mut out =
+        Vec::with_capacity(256 + runs.iter().map(|r| 16 * r.samples.len()).sum::<usize>());
 
     // styp: §8.16.2, same layout as ftyp.
     let mut brands = vec![FourCC::new(b"msdh")];
@@ -90,7 +89,9 @@ pub fn media_segment(sequence: u32, runs: &[Run<'_>]) -> Result<Vec<u8>, Fmp4Err
         offset += run_bytes(run);
     }
 
-    // mdat: §8.1.1.
+    // mdat: §8.1.1. Reserved only now that every offset is known to fit.
+    out.try_reserve(8 + total as usize)
+        .map_err(|_| Fmp4Error::DataTooLarge { bytes: total })?;
     write_box(&mut out, b"mdat", |out| {
         for run in runs {
             for sample in &run.samples {

@@ -2,6 +2,9 @@
 //! `h264_aac_faststart.mp4`, read from its moov with mp4-atom, written as init + 3 media
 //! segments (video only, audio only, and both in one file), then checked with ffprobe/ffmpeg.
 
+// Test code: unwrap/expect are how a test fails (as in the hlsgate-tests crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +22,9 @@ struct Expected {
     size: u64,
     key: bool,
 }
+
+/// A track in an output file: (track_ID, the fixture track, its parts, composition shift).
+type Layout<'a> = (u32, &'a FxTrack, &'a [Part], i64);
 
 /// One track's part of one segment: sample index range and its tfdt.
 #[derive(Debug, Clone, Copy)]
@@ -227,7 +233,7 @@ fn h264_and_aac_segments_play_in_ffmpeg() {
 
     let dir = out_dir();
     // (file name, tracks: (id, track, parts, shift))
-    let layouts: [(&str, Vec<(u32, &FxTrack, &[Part], i64)>); 3] = [
+    let layouts: [(&str, Vec<Layout>); 3] = [
         ("video.mp4", vec![(1, video, &video_parts, shift)]),
         ("audio.mp4", vec![(1, audio, &audio_parts, 0)]),
         (
@@ -284,5 +290,62 @@ fn h264_and_aac_segments_play_in_ffmpeg() {
                 at += n;
             }
         }
+    }
+}
+
+/// The tkhd matrix says the clockwise rotation we asked for: FFmpeg reports its display
+/// matrix as a counter-clockwise angle.
+#[test]
+fn rotation_reaches_ffprobe() {
+    let path = hlsgate_tests::fixture("h264_aac_faststart.mp4");
+    let (file, tracks) = read_mp4(&path);
+    let video = tracks.iter().find(|t| t.video).expect("video track");
+    let end = (1..video.samples.len())
+        .find(|&i| video.samples[i].sync)
+        .unwrap();
+    let part = Part {
+        start: 0,
+        end,
+        tfdt: 0,
+    };
+    let shift = video.samples[0].cts;
+    for (rotation, ffmpeg_says) in [
+        (0, None),
+        (90, Some(-90)),
+        (180, Some(180)),
+        (270, Some(90)),
+    ] {
+        let spec = TrackSpec {
+            rotation,
+            ..spec(video, 1)
+        };
+        let mut bytes = init_segment(std::slice::from_ref(&spec)).unwrap();
+        bytes.extend(
+            media_segment_for(
+                std::slice::from_ref(&spec),
+                1,
+                &[run(&file, video, 1, part, shift)],
+            )
+            .unwrap(),
+        );
+        let out = out_dir().join(format!("rotation_{rotation}.mp4"));
+        std::fs::write(&out, &bytes).unwrap();
+        let got = ffprobe(
+            &out,
+            &[
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream_side_data=rotation",
+                "-of",
+                "csv=p=0",
+            ],
+        );
+        let got: Option<i32> = got
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .find_map(|f| f.parse().ok());
+        let got = got.map(|r| if r == -180 { 180 } else { r });
+        assert_eq!(got, ffmpeg_says, "rotation {rotation}");
+        assert_eq!(ffmpeg_errors(&out), "");
     }
 }
