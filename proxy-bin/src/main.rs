@@ -3,6 +3,8 @@
 //! Subcommands today: `probe` (what is inside a file, where its keyframes are, what reading it
 //! cost) and `plan` (the segment table). `serve` arrives with the HTTP front end.
 
+mod export;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,31 @@ enum Command {
         /// Print the media playlist instead of the table.
         #[arg(long)]
         m3u8: bool,
+        /// A header sent with every upstream request, `Name: value` (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
+    /// Write the whole HLS tree of a file (master, playlists, init, segments) into a folder.
+    Export {
+        /// A local path, or an http(s):// URL read with Range requests.
+        source: String,
+        /// The folder to write into (created).
+        dir: std::path::PathBuf,
+        /// A header sent with every upstream request, `Name: value` (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
+    /// Make one output: `init`, a segment number, `stream-init`, `stream-N` or `thumb-MS`.
+    Segment {
+        /// A local path, or an http(s):// URL read with Range requests.
+        source: String,
+        /// The rendition id (`v0`, `v0-h264`, `a1`, `s3`, as in the master playlist).
+        rendition: String,
+        /// What to make.
+        what: String,
+        /// Write here instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<std::path::PathBuf>,
         /// A header sent with every upstream request, `Name: value` (repeatable).
         #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
         headers: Vec<String>,
@@ -99,6 +126,23 @@ struct KeyframeReport {
 struct Cost {
     requests: u64,
     bytes: u64,
+}
+
+/// Opens a CLI source argument with `-H` headers.
+async fn open_source(
+    arg: &str,
+    headers: &[String],
+) -> anyhow::Result<std::sync::Arc<dyn source::ByteSource>> {
+    let headers = headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--header {h:?} is not `Name: value`"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let upstream = source::HttpUpstream::new(source::HttpConfig::default())?;
+    Ok(source::open_arg(arg, &upstream, &headers).await?)
 }
 
 async fn index_of(arg: &str, headers: &[String]) -> anyhow::Result<(probe::MediaIndex, Cost)> {
@@ -276,6 +320,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 emit(&p.media_playlist("init.mp4", |i| format!("{i}.m4s")))?;
             } else {
                 emit(&p.table())?;
+            }
+        }
+        Command::Export {
+            source,
+            dir,
+            headers,
+        } => {
+            let src = open_source(&source, &headers).await?;
+            let done = export::export(src, &dir, pipeline::MediaOptions::default()).await?;
+            emit(&format!(
+                "wrote {} files, {} bytes, into {}\n",
+                done.files,
+                done.bytes,
+                dir.display()
+            ))?;
+        }
+        Command::Segment {
+            source,
+            rendition,
+            what,
+            output,
+            headers,
+        } => {
+            let src = open_source(&source, &headers).await?;
+            let media = std::sync::Arc::new(
+                pipeline::io::load(src.as_ref(), pipeline::MediaOptions::default()).await?,
+            );
+            let out = export::output(&media, &rendition, &what)?;
+            let bytes = export::make(&media, &src, out).await?;
+            match output {
+                Some(path) => std::fs::write(path, bytes)?,
+                None => {
+                    use std::io::Write as _;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&bytes)?;
+                    stdout.flush()?;
+                }
             }
         }
     }
