@@ -146,16 +146,7 @@ async fn open_source(
 }
 
 async fn index_of(arg: &str, headers: &[String]) -> anyhow::Result<(probe::MediaIndex, Cost)> {
-    let headers = headers
-        .iter()
-        .map(|h| {
-            h.split_once(':')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| anyhow::anyhow!("--header {h:?} is not `Name: value`"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let upstream = source::HttpUpstream::new(source::HttpConfig::default())?;
-    let src = source::open_arg(arg, &upstream, &headers).await?;
+    let src = open_source(arg, headers).await?;
     let (index, _) = source::probe(src.as_ref()).await?;
     // The source's own counter includes an HTTP source's opening request.
     let stats = src.stats();
