@@ -77,7 +77,7 @@ pub async fn export(
 }
 
 /// Parses what `hlsgate segment` is asked for: `init`, a segment number, `stream-init`,
-/// `stream-N`, or `thumb-MS` (the rendition is ignored for the last three).
+/// `stream-N`, or `thumb-MS[@WIDTH]` (the rendition is ignored for the last three).
 pub fn output(media: &Media, rendition: &str, what: &str) -> anyhow::Result<Output> {
     if let Some(n) = what.strip_prefix("stream-") {
         return Ok(if n == "init" {
@@ -86,10 +86,11 @@ pub fn output(media: &Media, rendition: &str, what: &str) -> anyhow::Result<Outp
             Output::StreamFragment(n.parse()?)
         });
     }
-    if let Some(ms) = what.strip_prefix("thumb-") {
+    if let Some(t) = what.strip_prefix("thumb-") {
+        let (ms, width) = t.split_once('@').unwrap_or((t, "320"));
         return Ok(Output::Thumbnail {
             ms: ms.parse()?,
-            width: 320,
+            width: width.parse()?,
         });
     }
     let r = media.rendition(rendition)?;

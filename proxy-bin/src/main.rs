@@ -61,7 +61,7 @@ enum Command {
         #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
         headers: Vec<String>,
     },
-    /// Make one output: `init`, a segment number, `stream-init`, `stream-N` or `thumb-MS`.
+    /// Make one output: `init`, a segment number, `stream-init`, `stream-N` or `thumb-MS[@WIDTH]`.
     Segment {
         /// A local path, or an http(s):// URL read with Range requests.
         source: String,

@@ -542,8 +542,8 @@ fn thumbnail_is_a_jpeg_of_the_requested_width() {
     let out = tmp.0.join("t.jpg");
     let src = fixture("h264_bframes.mkv");
     let (code, _, err) =
-        hlsgate(&["segment", src.to_str().unwrap(), "v0", "thumb-10000", "-o", out.to_str().unwrap()]);
+        hlsgate(&["segment", src.to_str().unwrap(), "v0", "thumb-10000@160", "-o", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let wh = ffprobe_csv(&out, &["-show_entries", "stream=codec_name,width"]);
-    assert_eq!(wh.trim(), "mjpeg,320");
+    assert_eq!(wh.trim(), "mjpeg,160");
 }
