@@ -1,5 +1,6 @@
 //! Test helpers: a real `redis-server` on a free loopback port, killed on drop, and cache stacks.
-#![allow(dead_code)]
+// Test-only helpers: panicking on a broken test environment is the point.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
