@@ -54,7 +54,8 @@
 //!
 //! ## Metrics (through the `metrics` facade)
 //!
-//! See [`metric`] for names and labels.
+//! See [`metric`] for names and labels. `docs/caching.md` has the same material for operators,
+//! with the test list.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -115,9 +116,10 @@ pub trait Cache: Send + Sync {
 pub mod metric {
     /// Gauge: 1 when the last Redis operation succeeded, 0 when Redis is marked down.
     pub const REDIS_UP: &str = "hlsgate_redis_up";
-    /// Counter, labels `kind` (key kind) and `tier` (`memory`|`redis`): lookups served by a tier.
+    /// Counter, labels `kind` (key kind) and `tier` (`memory`|`redis`): lookups through
+    /// [`crate::Tiered`] served by a tier.
     pub const CACHE_HITS: &str = "hlsgate_cache_hits_total";
-    /// Counter, label `kind`: lookups that missed every tier.
+    /// Counter, label `kind`: lookups through [`crate::Tiered`] that missed both tiers.
     pub const CACHE_MISSES: &str = "hlsgate_cache_misses_total";
     /// Counter, labels `kind` and `outcome` (`hit`|`made`|`waited`|`busy`|`failed`): results of
     /// [`crate::Coalescer::get_or_make`].
