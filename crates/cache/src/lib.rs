@@ -1,4 +1,127 @@
-//! # cache — probe results, plans, init and media segments (not built yet)
+//! # cache — probe results, plans, init and media segments, shared across instances
 //!
-//! Will own the `Cache` trait with a byte-bounded in-memory backend (moka) and a Redis backend,
-//! the key scheme and request coalescing. See the issue "Caching". Nothing is implemented yet.
+//! This crate owns the [`Cache`] trait, its backends, the key scheme and request coalescing.
+//! It knows nothing of HTTP, FFmpeg or the other hlsgate crates: versions arrive as plain `u32`s
+//! and values as [`Bytes`].
+//!
+//! ## Backends
+//!
+//! - [`MemoryCache`]: in-process moka cache bounded by **bytes** (weight = key length + value
+//!   length; default [`DEFAULT_MEMORY_BUDGET`] = 512 MiB) with a TTL per entry. The default when no
+//!   Redis is configured.
+//! - [`RedisCache`]: Redis through `redis::aio::ConnectionManager` (`GET`, `SET … PX`).
+//! - [`Tiered`]: a [`MemoryCache`] L1 in front of a [`RedisCache`] L2; an L2 hit fills L1 with
+//!   the entry's remaining TTL.
+//!
+//! ## Key scheme
+//!
+//! A [`Key`] is rendered as `hlsgate:v1:<kind>:<sha256 hex>` where `<kind>` is one of
+//! `index|moov|plan|init|segment|vtt|thumb` and the digest covers, length-prefixed, the source
+//! identity (URL or path + size + ETag/Last-Modified/mtime), `PLAN_VERSION`, `OUTPUT_VERSION`,
+//! the rendition parameters and the index. Names are fixed-length and never contain the source
+//! URL (which may carry credentials). A changed source or a bumped version is a different key, so
+//! nothing is ever invalidated, only left to expire. The generation lock of a key is
+//! `hlsgate:v1:lock:<kind>:<sha256 hex>`.
+//!
+//! ## Coalescing and the lock protocol
+//!
+//! [`Coalescer::get_or_make`] returns the cached value or makes it exactly once:
+//!
+//! 1. Look the key up (L1, then L2). Hit → [`Outcome::Hit`].
+//! 2. In-process single-flight: the first caller for a key becomes the *leader*; later callers
+//!    wait for the leader's result ([`Outcome::Waited`]). If the leader's future is dropped (its
+//!    client went away) the waiters wake up and one of them becomes the new leader, with its own
+//!    `make`. If `make` fails, every waiter gets [`CoalesceError::MakerFailed`] and nothing is
+//!    cached.
+//! 3. Across instances (with Redis): the leader loops { `GET` value → done if present;
+//!    `SET lock token NX PX lease` → on success check the value once more (a holder may have
+//!    stored it and released between the two commands), else make it, renewing the lease every
+//!    `renew_every` with a compare-and-`PEXPIRE` script, store the value, then release with a
+//!    compare-and-`DEL` script; if the lock is held, sleep `poll_interval` and loop }. A crashed
+//!    holder's lock simply expires after its lease and the next poller takes it. A holder whose
+//!    future is dropped releases its lock from a spawned task.
+//! 4. All waiting (for the in-process leader or for another instance) is bounded by `max_wait`;
+//!    past it the caller gets [`CoalesceError::Busy`] (the server answers 503 + Retry-After).
+//!
+//! ## Failure behaviour
+//!
+//! Redis is an optimisation, never a dependency: each Redis operation has a short timeout
+//! (default 200 ms); a failed read is a miss and a failed write is skipped, without an error. The
+//! first failure marks Redis down (gauge `hlsgate_redis_up` = 0, [`RedisCache::healthy`] = false,
+//! a warning at most once a minute); while down, Redis operations are skipped except one probe a
+//! second, and coalescing is in-process only. The connection manager reconnects by itself; the
+//! first successful operation marks Redis up again.
+//!
+//! ## Metrics (through the `metrics` facade)
+//!
+//! See [`metric`] for names and labels. `docs/caching.md` has the same material for operators,
+//! with the test list.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use bytes::Bytes;
+
+mod coalesce;
+mod key;
+mod memory;
+mod redis;
+mod tiered;
+
+pub use coalesce::{CoalesceError, Coalescer, CoalescerConfig, Outcome};
+pub use key::{Key, KeyParts, Kind, KEY_PREFIX, KEY_SCHEME_VERSION};
+pub use memory::{MemoryCache, DEFAULT_MEMORY_BUDGET};
+pub use redis::{LockAttempt, RedisCache, RedisConfig};
+pub use tiered::Tiered;
+
+/// A boxed, sendable future (the return type of [`Cache`] methods).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Errors of this crate's backends.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// Invalid configuration (e.g. a malformed Redis URL).
+    #[error("cache configuration: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// A backend failed in a way it could not hide (the built-in backends hide Redis outages as
+    /// misses; this is for other implementations of [`Cache`]).
+    #[error("cache backend {backend}: {message}")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A byte cache. Implementations are cheap to share (`Arc<dyn Cache>`); tests may inject fakes.
+pub trait Cache: Send + Sync {
+    /// Looks a key up. `Ok(None)` is a miss.
+    fn get<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<Bytes>, CacheError>>;
+
+    /// Stores a value for `ttl`. A zero TTL stores nothing.
+    fn put<'a>(
+        &'a self,
+        key: &'a Key,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+}
+
+/// Metric names (and their labels) this crate records through the `metrics` facade.
+pub mod metric {
+    /// Gauge: 1 when the last Redis operation succeeded, 0 when Redis is marked down.
+    pub const REDIS_UP: &str = "hlsgate_redis_up";
+    /// Counter, labels `kind` (key kind) and `tier` (`memory`|`redis`): lookups through
+    /// [`crate::Tiered`] served by a tier.
+    pub const CACHE_HITS: &str = "hlsgate_cache_hits_total";
+    /// Counter, label `kind`: lookups through [`crate::Tiered`] that missed both tiers.
+    pub const CACHE_MISSES: &str = "hlsgate_cache_misses_total";
+    /// Counter, labels `kind` and `outcome` (`hit`|`made`|`waited`|`busy`|`failed`): results of
+    /// [`crate::Coalescer::get_or_make`].
+    pub const COALESCE: &str = "hlsgate_coalesce_total";
+}
