@@ -7,3 +7,5 @@
 
 /// Version of the bytes this crate writes; goes into cache keys and ETags.
 pub const OUTPUT_VERSION: u32 = 0;
+
+pub mod av;
