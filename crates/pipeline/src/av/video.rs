@@ -528,7 +528,7 @@ mod tests {
     fn fit_keeps_display_aspect() {
         assert_eq!(fit(1920, 1080, (1, 1), 854, 480), (854, 480));
         assert_eq!(fit(1920, 800, (1, 1), 1280, 720), (1280, 534));
-        assert_eq!(fit(720, 576, (16, 11), 1024, 576), (1024, 576));
+        assert_eq!(fit(720, 576, (16, 11), 1024, 576), (1024, 564));
         assert_eq!(fit(640, 480, (1, 1), 1280, 720), (960, 720));
         assert_eq!(fit(1, 1000, (1, 1), 640, 360), (2, 360));
     }
@@ -538,6 +538,8 @@ mod tests {
         assert_eq!(level_for(320, 240, 0), 21);
         assert_eq!(level_for(1280, 720, 4000), 32);
         assert_eq!(level_for(1920, 1080, 8000), 42);
-        assert_eq!(level_for(3840, 2160, 20000), 51);
+        assert_eq!(level_for(3840, 2160, 20000), 52);
+        assert_eq!(level_for(3840, 2160, 20000 * 2), 52);
+        assert_eq!(level_for(2560, 1440, 20000), 51);
     }
 }
