@@ -153,3 +153,18 @@ pub(crate) fn is_data_error(e: &ff::Error) -> bool {
 pub(crate) fn is_again(e: &ff::Error) -> bool {
     matches!(e, ff::Error::Other { errno } if *errno == ff::util::error::EAGAIN)
 }
+
+/// A copy of an open codec context's extradata (empty when it has none).
+pub(crate) fn extradata_of(ctx: &ff::codec::Context) -> Vec<u8> {
+    // SAFETY: `ctx` is a live AVCodecContext; extradata/extradata_size describe a buffer it
+    // owns (written by the codec at open) that outlives this borrow; we copy it out.
+    unsafe {
+        let p = ctx.as_ptr();
+        let (data, size) = ((*p).extradata, (*p).extradata_size);
+        if data.is_null() || size <= 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(data, size as usize).to_vec()
+        }
+    }
+}

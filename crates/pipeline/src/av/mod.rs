@@ -20,6 +20,7 @@ pub mod nal;
 mod thumb;
 mod video;
 
+pub use audio::{transcode_audio, AudioEncode, AudioOutput, POSTROLL_FRAMES, PREROLL_FRAMES};
 pub use error::AvError;
 
 pub use video::{transcode_video, VideoEncode, VideoOutput};

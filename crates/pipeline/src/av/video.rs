@@ -9,7 +9,9 @@
 use ff::Rescale;
 use ffmpeg_next as ff;
 
-use super::codec::{check_input, is_again, is_data_error, open_decoder, to_ff_packet};
+use super::codec::{
+    check_input, extradata_of, is_again, is_data_error, open_decoder, to_ff_packet,
+};
 use super::limits::{MAX_DIMENSION, MAX_THREADS};
 use super::nal::{annex_b_to_length_prefixed, avcc_from_annex_b};
 use super::{AvError, EncodedSample, Packet, StreamParams};
@@ -417,18 +419,7 @@ impl Job<'_> {
             .send_eof()
             .map_err(AvError::ff("flushing the video encoder"))?;
         drain_encoder(&mut encoder, &mut self.samples)?;
-        // SAFETY: the encoder is open; extradata/extradata_size describe a buffer the context
-        // owns (set by libx264 at open with GLOBAL_HEADER) that lives as long as `encoder`, and
-        // we copy it before `encoder` is dropped.
-        let extradata = unsafe {
-            let p = encoder.as_ptr();
-            let (data, size) = ((*p).extradata, (*p).extradata_size);
-            if data.is_null() || size <= 0 {
-                Vec::new()
-            } else {
-                std::slice::from_raw_parts(data, size as usize).to_vec()
-            }
-        };
+        let extradata = extradata_of(&encoder);
         let avcc = avcc_from_annex_b(&extradata)?;
         match self.samples.first() {
             Some(s) if s.keyframe => {}
