@@ -1,5 +1,7 @@
 //! Video transcode checked with ffprobe/ffmpeg: frame count, IDR start, clean decode, pts set,
 //! avcC identical across segments, determinism.
+// Helpers outside #[test] fns unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -209,4 +211,100 @@ fn vp9_webm_to_h264() {
 #[test]
 fn h264_bframes_mkv_to_h264() {
     check_fixture("h264_bframes.mkv");
+}
+
+/// Gray pixels of a picture scaled to `w` x `h`, as the ffmpeg CLI decodes it (`select` picks
+/// the source frame by presentation index when `index` is given).
+fn gray(path: &std::path::Path, index: Option<usize>, w: u32, h: u32) -> Vec<u8> {
+    let mut vf = String::new();
+    if let Some(n) = index {
+        vf.push_str(&format!("select=eq(n\\,{n}),"));
+    }
+    vf.push_str(&format!("scale={w}:{h}"));
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-vf",
+            &vf,
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn thumbnail_is_the_presented_picture() {
+    let path = fixture("h264_bframes.mkv");
+    let (params, packets) = demux(&path, probe::TrackKind::Video);
+    let mut pts: Vec<i64> = packets.iter().map(|p| p.pts).collect();
+    pts.sort_unstable();
+    // Between the 137th and 138th pictures: the 137th (index 136) is presented.
+    let index = 136;
+    let at = pts[index] + (pts[index + 1] - pts[index]) / 2;
+    let key = packets
+        .iter()
+        .rposition(|p| p.keyframe && p.pts <= at)
+        .unwrap();
+    let window: Vec<_> = packets[key..].to_vec();
+    let jpeg = pipeline::av::thumbnail(&params, &borrow(&window), at, 160).unwrap();
+    assert_eq!(&jpeg[..2], &[0xff, 0xd8], "JPEG SOI");
+    let dir = temp_dir("thumb");
+    let file = dir.join("thumb.jpg");
+    std::fs::write(&file, &jpeg).unwrap();
+    let info = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+        ])
+        .args(["-of", "default=nw=1"])
+        .arg(&file));
+    assert!(
+        info.contains("codec_name=mjpeg")
+            && info.contains("width=160")
+            && info.contains("height=120"),
+        "{info}"
+    );
+    // The right picture: closer to source picture 136 than to its neighbours.
+    let ours = gray(&file, None, 160, 120);
+    let d: Vec<f64> = [index - 1, index, index + 1]
+        .iter()
+        .map(|&n| mean_abs_diff(&ours, &gray(&path, Some(n), 160, 120)))
+        .collect();
+    eprintln!(
+        "thumbnail: {} bytes; mean abs diff vs pictures 135/136/137: {d:?}",
+        jpeg.len()
+    );
+    assert!(d[1] < d[0] && d[1] < d[2] && d[1] < 4.0, "{d:?}");
+    // Bad input is an error, not a panic.
+    let junk = [pipeline::av::Packet {
+        data: &[0u8, 0, 0, 9, 1, 2, 3][..],
+        pts: 0,
+        dts: None,
+        keyframe: true,
+    }];
+    assert!(pipeline::av::thumbnail(&params, &junk, 0, 160).is_err());
 }

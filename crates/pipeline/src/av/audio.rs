@@ -29,7 +29,9 @@ use ffmpeg_next as ff;
 use super::codec::{
     check_input, extradata_of, is_again, is_data_error, open_decoder, to_ff_packet,
 };
-use super::limits::{MAX_AUDIO_FRAMES, MAX_AUDIO_SAMPLES};
+use super::limits::{
+    MAX_AUDIO_FRAMES, MAX_AUDIO_FRAME_INDEX, MAX_AUDIO_POSITION, MAX_AUDIO_SAMPLES,
+};
 use super::{AvError, Packet, StreamParams};
 
 /// AAC frames encoded (and thrown away) before the first wanted frame: they cover the source
@@ -93,8 +95,7 @@ pub fn transcode_audio(
             max: u64::from(MAX_AUDIO_FRAMES),
         });
     }
-    // Keeps every sample index (frame * 1024, times rates) far from overflow.
-    if first_frame.unsigned_abs() > 1 << 40 {
+    if first_frame.unsigned_abs() > MAX_AUDIO_FRAME_INDEX {
         return Err(AvError::InvalidParams(format!("first_frame {first_frame}")));
     }
     let layout = if enc.channels == 1 {
@@ -152,15 +153,19 @@ impl Building {
         self.planes.first().map_or(0, |p| p.len() as i64)
     }
 
-    fn finish(self, timescale: i128) -> Run {
-        // The integer start nearest the middle of the consistent interval.
+    /// The run, placed at the integer start nearest the middle of the consistent interval;
+    /// `None` when that is beyond [`MAX_AUDIO_POSITION`] (absurd timestamps).
+    fn finish(self, timescale: i128) -> Option<Run> {
         let mid2 = self.lo + self.hi; // 2 × middle, in 1/timescale samples
         let start = (mid2 + timescale).div_euclid(2 * timescale);
-        Run {
+        let start = i64::try_from(start)
+            .ok()
+            .filter(|s| s.abs() <= MAX_AUDIO_POSITION)?;
+        Some(Run {
             rate: self.rate,
-            start: start as i64,
+            start,
             planes: self.planes,
-        }
+        })
     }
 }
 
@@ -194,8 +199,8 @@ fn decode(
         .send_eof()
         .map_err(AvError::ff("flushing the audio decoder"))?;
     drain_decoder(&mut decoder, &mut placer)?;
-    if let Some(b) = placer.current.take() {
-        placer.runs.push(b.finish(timescale));
+    if let Some(run) = placer.current.take().and_then(|b| b.finish(timescale)) {
+        placer.runs.push(run);
     }
     Ok(placer.runs)
 }
@@ -277,8 +282,8 @@ impl Placer {
         let Some(p) = pts else {
             return Ok(()); // nothing to anchor it to
         };
-        if let Some(done) = self.current.take() {
-            self.runs.push(done.finish(ts));
+        if let Some(run) = self.current.take().and_then(|b| b.finish(ts)) {
+            self.runs.push(run);
         }
         let implied = i128::from(p) * r;
         self.current = Some(Building {
@@ -631,7 +636,7 @@ mod tests {
                 planes: Vec::new(),
             };
             assert_eq!(
-                run.finish(ts).start,
+                run.finish(ts).unwrap().start,
                 (first * 1024) as i64,
                 "window at frame {first}"
             );

@@ -22,6 +22,7 @@ mod video;
 
 pub use audio::{transcode_audio, AudioEncode, AudioOutput, POSTROLL_FRAMES, PREROLL_FRAMES};
 pub use error::AvError;
+pub use thumb::thumbnail;
 
 pub use video::{transcode_video, VideoEncode, VideoOutput};
 
@@ -73,10 +74,11 @@ pub struct EncodedSample {
     pub keyframe: bool,
 }
 
-/// Initialises FFmpeg (idempotent) and quiets its logging to errors.
+/// Initialises FFmpeg (idempotent) and quiets its own logging to fatal errors: hostile input
+/// must not flood stderr; what went wrong comes back as an [`AvError`].
 pub(crate) fn init() -> Result<(), AvError> {
     ff::init().map_err(AvError::Init)?;
-    ff::util::log::set_level(ff::util::log::Level::Error);
+    ff::util::log::set_level(ff::util::log::Level::Fatal);
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Test helpers: fixtures, a test-only demuxer (ffmpeg-next's), the probe for codec parameters,
 //! and the ffmpeg/ffprobe CLIs as independent checkers.
-#![allow(dead_code)]
+// Test helpers: a failed unwrap is a failed test (clippy allows it only inside #[test] fns).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
