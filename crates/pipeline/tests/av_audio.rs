@@ -266,3 +266,69 @@ fn aac_51_44k_mkv_resampled_segments_join_cleanly() {
         25.0,
     );
 }
+
+#[test]
+fn bad_audio_input_is_an_error_or_silence_not_a_panic() {
+    use pipeline::av::{AvError, Packet, StreamParams};
+    let (params, packets) = demux(&fixture("hevc_ac3.mkv"), probe::TrackKind::Audio);
+    let junk: Vec<Vec<u8>> = (0..40u8)
+        .map(|i| {
+            (0..300u32)
+                .map(|j| (j as u8).wrapping_mul(17).wrapping_add(i))
+                .collect()
+        })
+        .collect();
+    let junk_packets: Vec<Packet> = junk
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Packet {
+            data: d,
+            pts: i as i64 * 32,
+            dts: None,
+            keyframe: true,
+        })
+        .collect();
+    // Nothing decodes: the frames are silence, and there are exactly as many as asked.
+    let out = transcode_audio(&params, &junk_packets, 0, 20, &enc()).unwrap();
+    assert_eq!(out.frames.len(), 20);
+    // Packets cut short, absurd timestamps.
+    let cut: Vec<Vec<u8>> = packets[..100]
+        .iter()
+        .map(|p| p.data[..p.data.len() / 3].to_vec())
+        .collect();
+    let weird: Vec<Packet> = cut
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Packet {
+            data: d,
+            pts: if i % 7 == 0 {
+                i64::MAX - i as i64
+            } else {
+                i as i64 * 32
+            },
+            dts: None,
+            keyframe: true,
+        })
+        .collect();
+    let out = transcode_audio(&params, &weird, 10, 50, &enc()).unwrap();
+    assert_eq!(out.frames.len(), 50);
+    let far = transcode_audio(&params, &borrow(&packets[..50]), i64::MAX / 2, 10, &enc());
+    assert!(matches!(far, Err(AvError::InvalidParams(_))));
+    assert!(matches!(
+        transcode_audio(&params, &borrow(&packets[..50]), 0, 0, &enc()),
+        Err(AvError::Limit { .. })
+    ));
+    let bad_rate = AudioEncode {
+        sample_rate: 47_000,
+        ..enc()
+    };
+    assert!(transcode_audio(&params, &borrow(&packets[..50]), 0, 10, &bad_rate).is_err());
+    let subs = StreamParams {
+        codec: probe::Codec::WebVtt,
+        ..params
+    };
+    assert!(matches!(
+        transcode_audio(&subs, &borrow(&packets[..50]), 0, 10, &enc()),
+        Err(AvError::UnsupportedCodec(_))
+    ));
+}

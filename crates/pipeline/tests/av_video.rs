@@ -308,3 +308,209 @@ fn thumbnail_is_the_presented_picture() {
     }];
     assert!(pipeline::av::thumbnail(&params, &junk, 0, 160).is_err());
 }
+
+/// A 10-bit 4:4:4 interlaced (top field first) H.264 source, 4:3, made with the ffmpeg CLI:
+/// the output is 8-bit 4:2:0, deinterlaced, fitted into 16:9 with black bars.
+#[test]
+fn ten_bit_444_interlaced_to_padded_420() {
+    let dir = temp_dir("hi444");
+    let src = dir.join("hi444i.mkv");
+    run(Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=3")
+        .args([
+            "-vf",
+            "setfield=tff",
+            "-flags",
+            "+ildct+ilme",
+            "-c:v",
+            "libx264",
+        ])
+        .args([
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv444p10le",
+            "-g",
+            "25",
+            "-threads",
+            "1",
+        ])
+        .arg(&src));
+    let probe_src = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#1",
+        ])
+        .args([
+            "-show_entries",
+            "frame=interlaced_frame,pix_fmt",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(&src));
+    assert!(
+        probe_src.contains("interlaced_frame=1") && probe_src.contains("yuv444p10"),
+        "{probe_src}"
+    );
+    let (params, packets) = demux(&src, probe::TrackKind::Video);
+    let keys: Vec<(usize, i64)> = packets
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.keyframe)
+        .map(|(i, p)| (i, p.pts))
+        .collect();
+    let (k0, start) = keys[1];
+    let end = start + 1000; // 1 s: 25 pictures
+    let window: Vec<_> = packets[k0..].to_vec();
+    let enc = VideoEncode {
+        width: 428,
+        height: 240,
+        ..encode_params()
+    };
+    let out = transcode_video(&params, &borrow(&window), start, end, &enc).unwrap();
+    assert_eq!(out.samples.len(), 25);
+    // The deinterlacer acts on these (interlaced-flagged) pictures.
+    let woven = VideoEncode {
+        deinterlace: false,
+        ..enc.clone()
+    };
+    let woven = transcode_video(&params, &borrow(&window), start, end, &woven).unwrap();
+    assert_eq!(woven.samples.len(), 25);
+    assert_ne!(woven.samples, out.samples, "bwdif changed nothing");
+    let file = dir.join("out.h264");
+    std::fs::write(&file, to_annex_b(&out)).unwrap();
+    let info = run(Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames,width,height,pix_fmt,field_order",
+        ])
+        .args(["-of", "default=nw=1"])
+        .arg(&file));
+    for want in [
+        "nb_read_frames=25",
+        "width=428",
+        "height=240",
+        "pix_fmt=yuv420p",
+    ] {
+        assert!(info.contains(want), "want {want}: {info}");
+    }
+    // Black bars left and right (54 px each), picture in the middle.
+    let y = gray(&file, None, 428, 240);
+    let column_mean = |x: usize| (0..240).map(|r| f64::from(y[r * 428 + x])).sum::<f64>() / 240.0;
+    for x in [2, 50, 377, 425] {
+        assert!(
+            column_mean(x) < 20.0,
+            "column {x} not black: {}",
+            column_mean(x)
+        );
+    }
+    let picture = (60..368).map(column_mean).sum::<f64>() / 308.0;
+    assert!(picture > 40.0, "the picture area is black: {picture}");
+    let (o, e, ok) = run_both(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(&file)
+            .args(["-f", "null", "-"]),
+    );
+    assert!(ok && o.is_empty() && e.is_empty(), "decode errors: {e}");
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    use pipeline::av::{AvError, Packet, StreamParams};
+    let path = fixture("h264_bframes.mkv");
+    let (params, packets) = demux(&path, probe::TrackKind::Video);
+    let enc = encode_params();
+    // Garbage packets.
+    let junk: Vec<Vec<u8>> = (0..30u8)
+        .map(|i| {
+            (0..200u32)
+                .map(|j| (j as u8).wrapping_mul(31).wrapping_add(i))
+                .collect()
+        })
+        .collect();
+    let junk_packets: Vec<Packet> = junk
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Packet {
+            data: d,
+            pts: i as i64 * 40,
+            dts: None,
+            keyframe: i == 0,
+        })
+        .collect();
+    assert!(transcode_video(&params, &junk_packets, 0, 1000, &enc).is_err());
+    assert!(pipeline::av::thumbnail(&params, &junk_packets, 0, 160).is_err());
+    // Real packets cut short.
+    let cut: Vec<Vec<u8>> = packets[..60]
+        .iter()
+        .map(|p| p.data[..p.data.len() / 2].to_vec())
+        .collect();
+    let cut_packets: Vec<Packet> = cut
+        .iter()
+        .zip(&packets)
+        .map(|(d, p)| Packet {
+            data: d,
+            pts: p.pts,
+            dts: p.dts,
+            keyframe: p.keyframe,
+        })
+        .collect();
+    let _ = transcode_video(&params, &cut_packets, 0, 2000, &enc);
+    // Wrong extradata for the codec.
+    let wrong = StreamParams {
+        extradata: vec![1, 2, 3],
+        ..params.clone()
+    };
+    let _ = transcode_video(&wrong, &borrow(&packets[..60]), 0, 2000, &enc);
+    // Parameters.
+    let bad = |e: VideoEncode| {
+        matches!(
+            transcode_video(&params, &borrow(&packets[..10]), 0, 400, &e),
+            Err(AvError::InvalidParams(_))
+        )
+    };
+    assert!(bad(VideoEncode {
+        width: 321,
+        ..enc.clone()
+    }));
+    assert!(bad(VideoEncode {
+        height: 0,
+        ..enc.clone()
+    }));
+    assert!(bad(VideoEncode {
+        preset: "veryfast --evil".into(),
+        ..enc.clone()
+    }));
+    assert!(bad(VideoEncode {
+        threads: 0,
+        ..enc.clone()
+    }));
+    assert!(bad(VideoEncode {
+        crf: 60,
+        ..enc.clone()
+    }));
+    assert!(matches!(
+        transcode_video(&params, &borrow(&packets[..10]), 400, 400, &enc),
+        Err(AvError::InvalidParams(_))
+    ));
+    let zero_ts = StreamParams {
+        timescale: 0,
+        ..params.clone()
+    };
+    assert!(transcode_video(&zero_ts, &borrow(&packets[..10]), 0, 400, &enc).is_err());
+    let subs = StreamParams {
+        codec: probe::Codec::Srt,
+        ..params
+    };
+    assert!(matches!(
+        transcode_video(&subs, &borrow(&packets[..10]), 0, 400, &enc),
+        Err(AvError::UnsupportedCodec(_))
+    ));
+}

@@ -94,6 +94,8 @@ pub fn transcode_video(
         encoder: None,
         last_pts: None,
         samples: Vec::new(),
+        before: None,
+        after: false,
     };
     for p in packets {
         match decoder.send_packet(&to_ff_packet(p)) {
@@ -353,6 +355,11 @@ struct Job<'a> {
     encoder: Option<ff::encoder::video::Encoder>,
     last_pts: Option<i64>,
     samples: Vec<EncodedSample>,
+    /// The latest picture before `start`, held back: only it goes through the filter (as the
+    /// deinterlacer's past), not the whole GOP before the segment.
+    before: Option<ff::frame::Video>,
+    /// A picture at or after `end` went through the filter (the deinterlacer's future).
+    after: bool,
 }
 
 impl Job<'_> {
@@ -361,6 +368,23 @@ impl Job<'_> {
             return Ok(()); // a picture with no time cannot be placed
         };
         frame.set_pts(Some(pts));
+        if pts < self.start {
+            self.before = Some(frame);
+            return Ok(());
+        }
+        if let Some(prev) = self.before.take() {
+            self.filter_frame(prev)?;
+        }
+        if pts >= self.end {
+            if self.after {
+                return Ok(());
+            }
+            self.after = true;
+        }
+        self.filter_frame(frame)
+    }
+
+    fn filter_frame(&mut self, frame: ff::frame::Video) -> Result<(), AvError> {
         let key = FrameKey::of(&frame);
         if self.filter.as_ref().map(|f| f.key) != Some(key) {
             if let Some(mut old) = self.filter.take() {
