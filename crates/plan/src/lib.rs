@@ -497,6 +497,8 @@ mod tests {
                     ..VideoInfo::default()
                 }),
                 audio: None,
+                start: Some(0),
+                default_duration_ns: None,
             }],
             main_track: Some(0),
             keyframes: kf_secs
@@ -522,6 +524,7 @@ mod tests {
                 })
                 .collect(),
             interleave: 0,
+            moov: None,
         }
     }
 

@@ -263,6 +263,18 @@ pub struct Track {
     pub video: Option<VideoInfo>,
     /// Audio facts, for audio tracks.
     pub audio: Option<AudioInfo>,
+    /// Presentation time of the track's first frame (the smallest presentation time of its
+    /// frames), in this track's ticks, on the index's timeline: MP4 edit list applied (AAC
+    /// priming frames included, so it can be negative), Matroska block time, MPEG-TS unwrapped
+    /// PTS. The AAC frame grid of an audio track is `start + k × 1024` samples. `None` when the
+    /// probe did not see the track's first frame (a Matroska track whose first block lies
+    /// beyond the bytes read).
+    #[serde(default)]
+    pub start: Option<i64>,
+    /// Matroska `DefaultDuration` in nanoseconds (the duration of one frame, or of one laced
+    /// frame), when the file states it. `None` for other containers.
+    #[serde(default)]
+    pub default_duration_ns: Option<u64>,
 }
 
 /// A keyframe of the main video track.
@@ -319,6 +331,11 @@ pub struct MediaIndex {
     /// after (ffmpeg: audio ~90 ms late). The planner widens a segment's byte range by this much.
     #[serde(default)]
     pub interleave: u64,
+    /// Where the `moov` box is (header included), for MP4 and fragmented MP4: a demuxer needs
+    /// its sample tables (or, for fragments, the `trex` defaults and edit lists). `None` for
+    /// other containers.
+    #[serde(default)]
+    pub moov: Option<crate::ByteRange>,
 }
 
 impl MediaIndex {

@@ -35,7 +35,7 @@ pub use store::{ByteRange, Store};
 
 /// Version of what the probe produces for a given file; part of every cache key derived from a
 /// [`MediaIndex`]. Bump it whenever the index of the same bytes could change.
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
 
 /// Bytes read first to recognise the container (and, usually, to find its header structures).
 pub const HEAD_BYTES: u64 = 16 * 1024;

@@ -247,7 +247,8 @@ impl ContainerProbe for Mp4Probe {
                     let mut slice = body;
                     let moov = Moov::decode(&mut slice)
                         .map_err(|e| ProbeError::malformed(NAME, h.start, format!("moov: {e}")))?;
-                    let (index, frag) = index_from_moov(&moov, self.size)?;
+                    let (index, frag) =
+                        index_from_moov(&moov, ByteRange::new(h.start, h.end), self.size)?;
                     if frag.is_empty() {
                         return Ok(Poll::Done(index));
                     }
@@ -323,57 +324,43 @@ impl Mp4Probe {
             else {
                 continue;
             };
-            let mut dts = traf
-                .tfdt
-                .as_ref()
-                .map_or(ft.next_dts, |t| t.base_media_decode_time);
-            let base = traf.tfhd.base_data_offset.unwrap_or(moof_start);
-            let mut next_offset = base;
-            for trun in &traf.trun {
-                let mut offset = match trun.data_offset {
-                    Some(d) => base.checked_add_signed(i64::from(d)).ok_or_else(|| {
-                        ProbeError::malformed(NAME, moof_start, "trun data_offset underflows")
-                    })?,
-                    None => next_offset,
-                };
-                let run_start_offset = offset;
-                let (mut run_t0, mut run_t1) = (i64::MAX, i64::MIN);
-                self.frag_samples = self.frag_samples.saturating_add(trun.samples.len() as u64);
-                if self.frag_samples > limits::MAX_SAMPLES {
-                    return Err(ProbeError::limit(
-                        "MAX_SAMPLES",
-                        self.frag_samples,
-                        limits::MAX_SAMPLES,
-                    ));
-                }
-                for (i, s) in trun.samples.iter().enumerate() {
-                    let dur = s
-                        .duration
-                        .or(traf.tfhd.default_sample_duration)
-                        .unwrap_or(ft.trex_duration);
-                    let size = s
-                        .size
-                        .or(traf.tfhd.default_sample_size)
-                        .unwrap_or(ft.trex_size);
-                    let flags = s
-                        .flags
-                        .or(if i == 0 {
-                            None
-                        } else {
-                            traf.tfhd.default_sample_flags
-                        })
-                        .or(traf.tfhd.default_sample_flags)
-                        .unwrap_or(ft.trex_flags);
-                    let pts = i64::try_from(dts)
+            let trex = TrexDefaults {
+                duration: ft.trex_duration,
+                size: ft.trex_size,
+                flags: ft.trex_flags,
+            };
+            let count: u64 = traf.trun.iter().map(|t| t.samples.len() as u64).sum();
+            self.frag_samples = self.frag_samples.saturating_add(count);
+            if self.frag_samples > limits::MAX_SAMPLES {
+                return Err(ProbeError::limit(
+                    "MAX_SAMPLES",
+                    self.frag_samples,
+                    limits::MAX_SAMPLES,
+                ));
+            }
+            let (samples, dts) = traf_samples(traf, moof_start, ft.next_dts, trex)?;
+            // One span per trun; it starts at the `moof`, which a reader needs first to find
+            // the samples (§8.8.4), and ends after the run's last sample.
+            let mut k = 0usize;
+            while k < samples.len() {
+                let run = samples[k].run;
+                let (mut run_t0, mut run_t1, mut run_end) = (i64::MAX, i64::MIN, 0u64);
+                let (mut run_first, mut seen) = (u64::MAX, false);
+                while let Some(s) = samples.get(k).filter(|s| s.run == run) {
+                    k += 1;
+                    let pts = i64::try_from(s.dts)
                         .unwrap_or(i64::MAX)
-                        .saturating_add(s.cts.unwrap_or(0))
+                        .saturating_add(s.cts)
                         .saturating_sub(ft.shift);
+                    let end = pts.saturating_add(i64::from(s.duration));
                     ft.min_pts = Some(ft.min_pts.map_or(pts, |m| m.min(pts)));
-                    ft.max_end = ft.max_end.max(pts.saturating_add(i64::from(dur)));
+                    ft.max_end = ft.max_end.max(end);
                     run_t0 = run_t0.min(pts);
-                    run_t1 = run_t1.max(pts.saturating_add(i64::from(dur)));
-                    let sync = flags & 0x0001_0000 == 0;
-                    if sync && Some(u64::from(ft.track_id)) == main_id {
+                    run_t1 = run_t1.max(end);
+                    run_first = run_first.min(s.offset);
+                    run_end = run_end.max(s.offset.saturating_add(u64::from(s.size)));
+                    seen |= s.size > 0;
+                    if s.sync && Some(u64::from(ft.track_id)) == main_id {
                         if index.keyframes.len() >= limits::MAX_KEYFRAMES {
                             return Err(ProbeError::limit(
                                 "MAX_KEYFRAMES",
@@ -383,19 +370,16 @@ impl Mp4Probe {
                         }
                         index.keyframes.push(Keyframe {
                             pts: rescale(pts, ft.timescale, index_ts),
-                            offset,
+                            offset: s.offset,
                         });
                     }
-                    dts = dts.saturating_add(u64::from(dur));
-                    offset = offset.saturating_add(u64::from(size));
                 }
-                next_offset = offset;
-                if offset > run_start_offset && run_t0 <= run_t1 {
+                if seen && run_t0 <= run_t1 {
                     index.spans.push(Span {
                         time: rescale(run_t0, ft.timescale, index_ts),
                         end_time: rescale(run_t1, ft.timescale, index_ts),
-                        start: run_start_offset,
-                        end: offset,
+                        start: moof_start.min(run_first),
+                        end: run_end,
                     });
                 }
             }
@@ -414,6 +398,7 @@ impl Mp4Probe {
                 .iter_mut()
                 .find(|t| t.id == u64::from(ft.track_id))
             {
+                track.start = ft.min_pts;
                 if let Some(min) = ft.min_pts {
                     let (a, b) = presented(ft.window, min, ft.max_end);
                     track.duration = u64::try_from(b.saturating_sub(a)).ok();
@@ -449,6 +434,105 @@ impl Mp4Probe {
         }
         Ok(Poll::Done(index))
     }
+}
+
+/// The defaults of a track's fragments (`trex`, §8.8.3), which `tfhd` may override.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrexDefaults {
+    /// `default_sample_duration`.
+    pub duration: u32,
+    /// `default_sample_size`.
+    pub size: u32,
+    /// `default_sample_flags`.
+    pub flags: u32,
+}
+
+impl TrexDefaults {
+    /// The `trex` of `track_id` in `moov` (zeros when there is none).
+    pub fn of(moov: &Moov, track_id: u32) -> Self {
+        moov.mvex
+            .as_ref()
+            .and_then(|m| m.trex.iter().find(|x| x.track_id == track_id))
+            .map_or_else(TrexDefaults::default, |x| TrexDefaults {
+                duration: x.default_sample_duration,
+                size: x.default_sample_size,
+                flags: x.default_sample_flags,
+            })
+    }
+}
+
+/// One sample of a track fragment run (§8.8.8 `trun`), in decode order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragSample {
+    /// Position of its `trun` in the `traf`.
+    pub run: usize,
+    /// Absolute byte offset of its first byte.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u32,
+    /// Decode time in media ticks (`tfdt` + the durations before it), before any edit list.
+    pub dts: u64,
+    /// Duration in media ticks.
+    pub duration: u32,
+    /// Composition offset: pts = dts + cts − the edit shift.
+    pub cts: i64,
+    /// `sample_is_non_sync_sample` is clear.
+    pub sync: bool,
+}
+
+/// Every sample of `traf` (one `traf` of the `moof` box that starts at `moof_start`), with
+/// per-sample values, else the `tfhd` defaults, else `trex`. `next_dts`: the decode time to
+/// use when the `traf` has no `tfdt` (the end of the track's previous fragment). Returns the
+/// samples and the decode time after the last one. The caller caps the sample count (each
+/// `trun`'s count is known before this is called: [`mp4_atom::TrunSamples::len`]).
+pub fn traf_samples(
+    traf: &mp4_atom::Traf,
+    moof_start: u64,
+    next_dts: u64,
+    trex: TrexDefaults,
+) -> Result<(Vec<FragSample>, u64)> {
+    let mut dts = traf
+        .tfdt
+        .as_ref()
+        .map_or(next_dts, |t| t.base_media_decode_time);
+    let base = traf.tfhd.base_data_offset.unwrap_or(moof_start);
+    let mut next_offset = base;
+    let mut out = Vec::new();
+    for (run, trun) in traf.trun.iter().enumerate() {
+        let mut offset = match trun.data_offset {
+            Some(d) => base.checked_add_signed(i64::from(d)).ok_or_else(|| {
+                ProbeError::malformed(NAME, moof_start, "trun data_offset underflows")
+            })?,
+            None => next_offset,
+        };
+        for s in trun.samples.iter() {
+            let duration = s
+                .duration
+                .or(traf.tfhd.default_sample_duration)
+                .unwrap_or(trex.duration);
+            let size = s
+                .size
+                .or(traf.tfhd.default_sample_size)
+                .unwrap_or(trex.size);
+            let flags = s
+                .flags
+                .or(traf.tfhd.default_sample_flags)
+                .unwrap_or(trex.flags);
+            out.push(FragSample {
+                run,
+                offset,
+                size,
+                dts,
+                duration,
+                cts: s.cts.unwrap_or(0),
+                sync: flags & 0x0001_0000 == 0,
+            });
+            dts = dts.saturating_add(u64::from(duration));
+            offset = offset.saturating_add(u64::from(size));
+        }
+        next_offset = offset;
+    }
+    Ok((out, dts))
 }
 
 /// Rescales `t` from timescale `from` to `to`, rounding to nearest.
@@ -505,7 +589,11 @@ fn presented(window: Window, min_pts: i64, max_end: i64) -> (i64, i64) {
 
 /// Builds the index from a decoded `moov`. For fragmented files it returns the track list and the
 /// per-track fragment state to walk `moof`s with (non-empty second element).
-fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragTrack>)> {
+fn index_from_moov(
+    moov: &Moov,
+    moov_range: ByteRange,
+    file_size: u64,
+) -> Result<(MediaIndex, Vec<FragTrack>)> {
     if moov.trak.len() > limits::MAX_TRACKS {
         return Err(ProbeError::limit(
             "MAX_TRACKS",
@@ -541,6 +629,7 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
         keyframes: Vec::new(),
         spans: Vec::new(),
         interleave: 0,
+        moov: Some(moov_range),
     };
 
     if fragmented {
@@ -574,6 +663,7 @@ fn index_from_moov(moov: &Moov, file_size: u64) -> Result<(MediaIndex, Vec<FragT
         if let Some(t) = index.tracks.get_mut(i) {
             if tables.count > 0 {
                 t.duration = u64::try_from(end.saturating_sub(start)).ok();
+                t.start = Some(tables.min_pts);
             }
         }
         for c in &tables.chunks {
@@ -664,29 +754,7 @@ fn track_facts(trak: &Trak, movie_ts: u32) -> Result<TrackFacts> {
         .to_string();
     let title = (!title.is_empty() && !title.ends_with("Handler")).then(|| truncate(title));
 
-    // Edit list (§8.6.6): leading empty edits delay the track, the first media edit's
-    // media_time is where presentation starts.
-    let mut shift = 0i64;
-    let mut window = None;
-    if let Some(elst) = trak.edts.as_ref().and_then(|e| e.elst.as_ref()) {
-        let mut empty = 0i64;
-        for e in &elst.entries {
-            let dur = rescale(
-                i64::try_from(e.segment_duration).unwrap_or(0),
-                movie_ts,
-                timescale,
-            );
-            match e.media_time {
-                None => empty = empty.saturating_add(dur),
-                Some(m) => {
-                    shift = i64::try_from(m).unwrap_or(0).saturating_sub(empty);
-                    // A zero duration (fragmented files) means "to the end of the media".
-                    window = Some((empty, (dur > 0).then(|| empty.saturating_add(dur))));
-                    break;
-                }
-            }
-        }
-    }
+    let (shift, window) = edit_list(trak, movie_ts);
     Ok(TrackFacts {
         track: Track {
             id: u64::from(trak.tkhd.track_id),
@@ -701,10 +769,42 @@ fn track_facts(trak: &Trak, movie_ts: u32) -> Result<TrackFacts> {
             codec_private,
             video,
             audio,
+            start: None,
+            default_duration_ns: None,
         },
         shift,
         window,
     })
+}
+
+/// The edit list (§8.6.6) of `trak` as a presentation shift and window, in media ticks:
+/// pts = dts + cts − shift. Leading empty edits delay the track; the first media edit's
+/// `media_time` is where presentation starts. `movie_ts`: the `mvhd` timescale the edit
+/// durations are in. No edit list: shift 0, no window.
+pub fn edit_list(trak: &Trak, movie_ts: u32) -> (i64, Option<(i64, Option<i64>)>) {
+    let timescale = trak.mdia.mdhd.timescale;
+    let mut shift = 0i64;
+    let mut window = None;
+    if let Some(elst) = trak.edts.as_ref().and_then(|e| e.elst.as_ref()) {
+        let mut empty = 0i64;
+        for e in &elst.entries {
+            let dur = rescale(
+                i64::try_from(e.segment_duration).unwrap_or(0),
+                movie_ts.max(1),
+                timescale,
+            );
+            match e.media_time {
+                None => empty = empty.saturating_add(dur),
+                Some(m) => {
+                    shift = i64::try_from(m).unwrap_or(0).saturating_sub(empty);
+                    // A zero duration (fragmented files) means "to the end of the media".
+                    window = Some((empty, (dur > 0).then(|| empty.saturating_add(dur))));
+                    break;
+                }
+            }
+        }
+    }
+    (shift, window)
 }
 
 fn truncate(mut s: String) -> String {
@@ -879,35 +979,173 @@ struct SampleTables {
     frame_rate: Option<Rational>,
 }
 
+/// One sample of a track's sample tables (§8.6–8.7), in decode order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Absolute byte offset of its first byte (`stco`/`co64` + `stsc` + `stsz`).
+    pub offset: u64,
+    /// Size in bytes (`stsz`).
+    pub size: u32,
+    /// Decode time in media ticks, from 0 (`stts`), before any edit list.
+    pub dts: i64,
+    /// Decode duration in media ticks (the `stts` delta; the last delta repeats past the table).
+    pub duration: u32,
+    /// Composition offset (`ctts`, 0 without one): pts = dts + cts − the edit shift.
+    pub cts: i64,
+    /// A sync sample (`stss`; every sample when there is no `stss`).
+    pub sync: bool,
+    /// The first sample of its chunk.
+    pub chunk_start: bool,
+}
+
+/// Every sample of `trak`, in decode order, from its sample tables: the one reading of
+/// `stts`/`ctts`/`stsc`/`stco`/`co64`/`stsz`/`stss` that both the probe and the demuxer use.
+/// Counts are checked against [`limits::MAX_SAMPLES`] and [`limits::MAX_CHUNKS`] first.
+pub fn sample_table(trak: &Trak) -> Result<Vec<Sample>> {
+    let stbl = &trak.mdia.minf.stbl;
+    let id = trak.tkhd.track_id;
+    let err = |what: String| ProbeError::malformed(NAME, 0, format!("track {id}: {what}"));
+    let count = sample_count(trak);
+    if count > limits::MAX_SAMPLES {
+        return Err(ProbeError::limit("MAX_SAMPLES", count, limits::MAX_SAMPLES));
+    }
+    let n = usize::try_from(count).map_err(|_| err("sample count".into()))?;
+    let size_of = |i: usize| -> u32 {
+        match &stbl.stsz.samples {
+            StszSamples::Identical { size, .. } => *size,
+            StszSamples::Different { sizes } => sizes.get(i).copied().unwrap_or(0),
+        }
+    };
+    let mut samples = Vec::with_capacity(n);
+
+    // Decode times (stts).
+    let mut t: i64 = 0;
+    'stts: for e in &stbl.stts.entries {
+        for _ in 0..e.sample_count {
+            if samples.len() >= n {
+                break 'stts;
+            }
+            let i = samples.len();
+            samples.push(Sample {
+                offset: 0,
+                size: size_of(i),
+                dts: t,
+                duration: e.sample_delta,
+                cts: 0,
+                sync: stbl.stss.is_none(),
+                chunk_start: false,
+            });
+            t = t.saturating_add(i64::from(e.sample_delta));
+        }
+    }
+    let last_delta = stbl.stts.entries.last().map_or(0, |e| e.sample_delta);
+    while samples.len() < n {
+        let i = samples.len();
+        samples.push(Sample {
+            offset: 0,
+            size: size_of(i),
+            dts: t,
+            duration: last_delta,
+            cts: 0,
+            sync: stbl.stss.is_none(),
+            chunk_start: false,
+        });
+        t = t.saturating_add(i64::from(last_delta));
+    }
+
+    // Composition offsets (ctts).
+    if let Some(ctts) = &stbl.ctts {
+        let mut i = 0usize;
+        'ctts: for e in &ctts.entries {
+            for _ in 0..e.sample_count {
+                let Some(s) = samples.get_mut(i) else {
+                    break 'ctts;
+                };
+                s.cts = e.sample_offset;
+                i += 1;
+            }
+        }
+    }
+
+    // Chunk offsets (stco/co64) and samples per chunk (stsc) give every sample's offset.
+    let chunk_offsets: Vec<u64> = match (&stbl.co64, &stbl.stco) {
+        (Some(c), _) => c.entries.clone(),
+        (None, Some(c)) => c.entries.iter().map(|&o| u64::from(o)).collect(),
+        (None, None) => Vec::new(),
+    };
+    if chunk_offsets.len() as u64 > limits::MAX_CHUNKS {
+        return Err(ProbeError::limit(
+            "MAX_CHUNKS",
+            chunk_offsets.len() as u64,
+            limits::MAX_CHUNKS,
+        ));
+    }
+    let stsc = &stbl.stsc.entries;
+    let mut sample = 0usize;
+    // stsc runs are sorted by first_chunk: walk them alongside the chunks (§8.7.4).
+    let mut run = 0usize;
+    for (ci, &chunk_start) in chunk_offsets.iter().enumerate() {
+        if sample >= n {
+            break;
+        }
+        let chunk_no = u32::try_from(ci + 1).unwrap_or(u32::MAX);
+        while stsc.get(run + 1).is_some_and(|e| e.first_chunk <= chunk_no) {
+            run += 1;
+        }
+        let per = stsc
+            .get(run)
+            .filter(|e| e.first_chunk <= chunk_no)
+            .map_or(0, |e| e.samples_per_chunk);
+        let per = usize::try_from(per).unwrap_or(usize::MAX).min(n - sample);
+        let mut off = chunk_start;
+        for k in 0..per {
+            if let Some(s) = samples.get_mut(sample) {
+                s.offset = off;
+                s.chunk_start = k == 0;
+                off = off.saturating_add(u64::from(s.size));
+            }
+            sample += 1;
+        }
+    }
+    if sample < n {
+        return Err(err(format!(
+            "sample tables describe {sample} of {n} samples (stsc/stco too short)"
+        )));
+    }
+
+    // Sync samples (stss, 1-based).
+    if let Some(stss) = &stbl.stss {
+        if stss.entries.len() > limits::MAX_KEYFRAMES {
+            return Err(ProbeError::limit(
+                "MAX_KEYFRAMES",
+                stss.entries.len() as u64,
+                limits::MAX_KEYFRAMES as u64,
+            ));
+        }
+        for &k in &stss.entries {
+            if let Some(s) = usize::try_from(k)
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .and_then(|i| samples.get_mut(i))
+            {
+                s.sync = true;
+            }
+        }
+    }
+    Ok(samples)
+}
+
 impl SampleTables {
     fn build(trak: &Trak, shift: i64, file_size: u64) -> Result<Self> {
         let stbl = &trak.mdia.minf.stbl;
-        let id = trak.tkhd.track_id;
-        let err = |what: String| ProbeError::malformed(NAME, 0, format!("track {id}: {what}"));
-        let count = sample_count(trak);
-        if count > limits::MAX_SAMPLES {
-            return Err(ProbeError::limit("MAX_SAMPLES", count, limits::MAX_SAMPLES));
-        }
-        let n = usize::try_from(count).map_err(|_| err("sample count".into()))?;
-        let size_of = |i: usize| -> u64 {
-            match &stbl.stsz.samples {
-                StszSamples::Identical { size, .. } => u64::from(*size),
-                StszSamples::Different { sizes } => sizes.get(i).copied().map_or(0, u64::from),
-            }
-        };
+        let samples = sample_table(trak)?;
+        let n = samples.len();
+        let count = n as u64;
+        let pts_of = |s: &Sample| s.dts.saturating_add(s.cts).saturating_sub(shift);
+        let end_of = |s: &Sample| pts_of(s).saturating_add(i64::from(s.duration));
 
-        // Decode times (stts) and composition offsets (ctts), one per sample.
-        let mut dts = Vec::with_capacity(n + 1);
-        let mut t: i64 = 0;
         let mut deltas: Vec<(u32, u64)> = Vec::new();
-        'stts: for e in &stbl.stts.entries {
-            for _ in 0..e.sample_count {
-                if dts.len() >= n {
-                    break 'stts;
-                }
-                dts.push(t);
-                t = t.saturating_add(i64::from(e.sample_delta));
-            }
+        for e in &stbl.stts.entries {
             match deltas.iter().position(|(d, _)| *d == e.sample_delta) {
                 Some(p) => deltas[p].1 += u64::from(e.sample_count),
                 None if deltas.len() < 64 => {
@@ -916,92 +1154,39 @@ impl SampleTables {
                 None => {}
             }
         }
-        let last_delta = stbl
-            .stts
-            .entries
-            .last()
-            .map_or(0, |e| i64::from(e.sample_delta));
-        while dts.len() < n {
-            dts.push(t);
-            t = t.saturating_add(last_delta);
-        }
-        dts.push(t);
-        let mut cts = vec![0i64; 0];
-        if let Some(ctts) = &stbl.ctts {
-            cts.reserve(n);
-            'ctts: for e in &ctts.entries {
-                for _ in 0..e.sample_count {
-                    if cts.len() >= n {
-                        break 'ctts;
-                    }
-                    cts.push(e.sample_offset);
-                }
-            }
-        }
-        let cts_of = |i: usize| cts.get(i).copied().unwrap_or(0);
 
         let mut min_pts = i64::MAX;
         let mut max_end = i64::MIN;
-        for i in 0..n {
-            let p = dts[i].saturating_add(cts_of(i)).saturating_sub(shift);
-            min_pts = min_pts.min(p);
-            max_end = max_end.max(p.saturating_add(dts[i + 1] - dts[i]));
+        for s in &samples {
+            min_pts = min_pts.min(pts_of(s));
+            max_end = max_end.max(end_of(s));
         }
         if n == 0 {
             min_pts = 0;
             max_end = 0;
         }
 
-        // Chunk offsets (stco/co64) and samples per chunk (stsc) give every sample's offset.
-        let chunk_offsets: Vec<u64> = match (&stbl.co64, &stbl.stco) {
-            (Some(c), _) => c.entries.clone(),
-            (None, Some(c)) => c.entries.iter().map(|&o| u64::from(o)).collect(),
-            (None, None) => Vec::new(),
-        };
-        if chunk_offsets.len() as u64 > limits::MAX_CHUNKS {
-            return Err(ProbeError::limit(
-                "MAX_CHUNKS",
-                chunk_offsets.len() as u64,
-                limits::MAX_CHUNKS,
-            ));
-        }
-        let mut offsets = Vec::with_capacity(n);
-        let mut chunks = Vec::with_capacity(chunk_offsets.len());
-        let stsc = &stbl.stsc.entries;
-        let mut sample = 0usize;
-        // stsc runs are sorted by first_chunk: walk them alongside the chunks (§8.7.4).
-        let mut run = 0usize;
-        for (ci, &chunk_start) in chunk_offsets.iter().enumerate() {
-            if sample >= n {
-                break;
+        // Presentation range of each run of samples (with B-frames, wider than its decode
+        // range: the keyframe that opens a segment presents after it is decoded). A chunk is
+        // cut into runs of at most a second or a MiB: a single-track file may be one chunk,
+        // and a segment must not need all of it.
+        let max_run = i64::from(trak.mdia.mdhd.timescale);
+        let mut chunks = Vec::new();
+        let mut i = 0usize;
+        while i < n {
+            // One chunk: samples[i..j].
+            let mut j = i + 1;
+            while samples.get(j).is_some_and(|s| !s.chunk_start) {
+                j += 1;
             }
-            let chunk_no = u32::try_from(ci + 1).unwrap_or(u32::MAX);
-            while stsc.get(run + 1).is_some_and(|e| e.first_chunk <= chunk_no) {
-                run += 1;
-            }
-            let per = stsc
-                .get(run)
-                .filter(|e| e.first_chunk <= chunk_no)
-                .map_or(0, |e| e.samples_per_chunk);
-            let per = usize::try_from(per).unwrap_or(usize::MAX).min(n - sample);
-            let mut off = chunk_start;
-            // Presentation range of each run of samples (with B-frames, wider than its decode
-            // range: the keyframe that opens a segment presents after it is decoded). A chunk
-            // is cut into runs of at most a second or a MiB: a single-track file may be one
-            // chunk, and a segment must not need all of it.
-            let max_run = i64::from(trak.mdia.mdhd.timescale);
+            let mut off = samples[i].offset;
             let (mut t0, mut t1, mut run_start) = (i64::MAX, i64::MIN, off);
-            for k in 0..per {
-                offsets.push(off);
-                off = off.saturating_add(size_of(sample));
-                let p = dts[sample]
-                    .saturating_add(cts_of(sample))
-                    .saturating_sub(shift);
-                t0 = t0.min(p);
-                t1 = t1.max(p.saturating_add(dts[sample + 1] - dts[sample]));
-                sample += 1;
+            for (k, s) in samples[i..j].iter().enumerate() {
+                off = off.saturating_add(u64::from(s.size));
+                t0 = t0.min(pts_of(s));
+                t1 = t1.max(end_of(s));
                 let long = t1.saturating_sub(t0) >= max_run || off - run_start >= SPAN_MAX_BYTES;
-                if long && k + 1 < per {
+                if long && i + k + 1 < j {
                     chunks.push(ChunkSpan {
                         time: t0,
                         end_time: t1,
@@ -1019,60 +1204,32 @@ impl SampleTables {
                     size: file_size,
                 });
             }
-            if per > 0 {
-                chunks.push(ChunkSpan {
-                    time: t0,
-                    end_time: t1,
-                    start: run_start,
-                    end: off,
-                });
-            }
-        }
-        if offsets.len() < n {
-            return Err(err(format!(
-                "sample tables describe {} of {n} samples (stsc/stco too short)",
-                offsets.len()
-            )));
+            chunks.push(ChunkSpan {
+                time: t0,
+                end_time: t1,
+                start: run_start,
+                end: off,
+            });
+            i = j;
         }
 
-        // Sync samples (stss, 1-based); no stss means every sample is a sync sample.
-        let mut keyframes = Vec::new();
-        let push = |keyframes: &mut Vec<Keyframe>, i: usize| {
-            if i < n {
-                keyframes.push(Keyframe {
-                    pts: dts[i].saturating_add(cts_of(i)).saturating_sub(shift),
-                    offset: offsets[i],
-                });
-            }
-        };
-        match &stbl.stss {
-            Some(stss) => {
-                if stss.entries.len() > limits::MAX_KEYFRAMES {
-                    return Err(ProbeError::limit(
-                        "MAX_KEYFRAMES",
-                        stss.entries.len() as u64,
-                        limits::MAX_KEYFRAMES as u64,
-                    ));
-                }
-                for &s in &stss.entries {
-                    if s >= 1 {
-                        push(&mut keyframes, (s - 1) as usize);
-                    }
-                }
-            }
-            None => {
-                if n > limits::MAX_KEYFRAMES {
-                    return Err(ProbeError::limit(
-                        "MAX_KEYFRAMES",
-                        n as u64,
-                        limits::MAX_KEYFRAMES as u64,
-                    ));
-                }
-                for i in 0..n {
-                    push(&mut keyframes, i);
-                }
-            }
+        // Sync samples; no stss means every sample is a sync sample.
+        let syncs = samples.iter().filter(|s| s.sync).count();
+        if syncs > limits::MAX_KEYFRAMES {
+            return Err(ProbeError::limit(
+                "MAX_KEYFRAMES",
+                syncs as u64,
+                limits::MAX_KEYFRAMES as u64,
+            ));
         }
+        let mut keyframes: Vec<Keyframe> = samples
+            .iter()
+            .filter(|s| s.sync)
+            .map(|s| Keyframe {
+                pts: pts_of(s),
+                offset: s.offset,
+            })
+            .collect();
         keyframes.sort_by_key(|k| k.pts);
         keyframes.dedup_by_key(|k| k.pts);
 

@@ -23,14 +23,14 @@ use webm_iterable::WebmIterator;
 use crate::{limits, ByteRange, ProbeError, Result, Store};
 
 /// Container name used in errors.
-pub(crate) const CONTAINER: &str = "matroska";
+pub const CONTAINER: &str = "matroska";
 
 /// Longest element header we accept: a 4-byte ID (EBMLMaxIDLength) and an 8-byte size
 /// (EBMLMaxSizeLength).
-pub(crate) const MAX_HEADER: u64 = 12;
+pub const MAX_HEADER: u64 = 12;
 
 /// Element IDs the probe navigates by (RFC 9559 §5.1; RFC 8794 §11.2 for the EBML header).
-pub(crate) mod id {
+pub mod id {
     /// EBML header.
     pub const EBML: u32 = 0x1A45_DFA3;
     /// Segment, the root element.
@@ -70,7 +70,7 @@ pub(crate) mod id {
 }
 
 /// A readable name for the IDs we navigate by, for error messages.
-pub(crate) fn name(element: u32) -> &'static str {
+pub fn name(element: u32) -> &'static str {
     match element {
         id::EBML => "EBML",
         id::SEGMENT => "Segment",
@@ -118,7 +118,7 @@ pub(crate) fn truncated(needed: u64, size: u64) -> ProbeError {
 
 /// An element header: where the element is and how big it says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Element {
+pub struct Element {
     /// The element ID, marker bits included (as the specs write them: `0x1A45DFA3`).
     pub id: u32,
     /// Absolute offset of the first ID byte.
@@ -151,7 +151,7 @@ impl Element {
 
 /// Reads the element header at the start of `buf`, which sits at absolute offset `at`.
 /// `Ok(None)`: `buf` ends inside the header.
-pub(crate) fn read_element(buf: &[u8], at: u64) -> Result<Option<Element>> {
+pub fn read_element(buf: &[u8], at: u64) -> Result<Option<Element>> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -338,7 +338,7 @@ pub(crate) fn data_prefix<'s>(
 }
 
 /// Reads a big-endian unsigned integer element body (RFC 8794 §7.2: 0 to 8 bytes).
-pub(crate) fn uint(body: &[u8], at: u64, what: &str) -> Result<u64> {
+pub fn uint(body: &[u8], at: u64, what: &str) -> Result<u64> {
     if body.len() > 8 {
         return Err(malformed(
             at,

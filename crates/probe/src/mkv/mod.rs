@@ -31,9 +31,10 @@
 //! Sub-modules follow the element tree: `ebml.rs` (element headers, the `webm-iterable`
 //! bridge, the EBML header), `seekhead.rs`, `info.rs`, `tracks.rs`, `cues.rs`, `cluster.rs`.
 
+pub mod blocks;
 mod cluster;
 mod cues;
-mod ebml;
+pub mod ebml;
 mod info;
 mod seekhead;
 mod tracks;
@@ -65,6 +66,11 @@ const CUES_GUESS: u64 = 448 * 1024;
 /// Bytes read past the end of the last cluster region, so the tail walk's last header read
 /// (at most a 64-byte window) is inside what one request fetched.
 const TAIL_SLACK: u64 = 64;
+/// Bytes of the first Cluster read (once, when the head does not hold them) for the first
+/// block of every audio and video track.
+const FIRST_CLUSTER_READ: u64 = 512 * 1024;
+/// Blocks of the first Cluster looked at for the tracks' first times.
+const MAX_START_BLOCKS: usize = 4096;
 
 /// Where the Segment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +175,10 @@ pub struct MkvProbe {
     scan: Option<Scan>,
     tail: Tail,
     tail_end: Option<Option<i64>>,
+    /// First block time of each track seen at the start of the first cluster.
+    starts: Option<BTreeMap<u64, i64>>,
+    /// The one extra read of the first cluster was asked for.
+    starts_read: bool,
 }
 
 impl MkvProbe {
@@ -185,6 +195,8 @@ impl MkvProbe {
             scan: None,
             tail: Tail::default(),
             tail_end: None,
+            starts: None,
+            starts_read: false,
         }
     }
 
@@ -378,6 +390,58 @@ impl MkvProbe {
         Ok(Fetch::Got(()))
     }
 
+    /// Step 3c: each track's first block time, from the blocks at the start of the first
+    /// Cluster that the bytes already held cover. When an audio or video track has no block
+    /// there, one more read of up to [`FIRST_CLUSTER_READ`] bytes of that Cluster.
+    fn starts(&mut self, store: &Store, seg: SegmentPos) -> Result<Fetch<()>> {
+        if self.starts.is_some() {
+            return Ok(Fetch::Got(()));
+        }
+        let Some(first) = self.layout.first_cluster else {
+            self.starts = Some(BTreeMap::new());
+            return Ok(Fetch::Got(()));
+        };
+        let held = store.held_until(first);
+        let mut found = BTreeMap::new();
+        let wanted: Vec<u64> = self
+            .tracks
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|t| matches!(t.track.kind, TrackKind::Audio | TrackKind::Video))
+            .map(|t| t.track.id)
+            .collect();
+        if let Some(bytes) = store.get(first, held) {
+            let mut reader = blocks::BlockReader::new(bytes, first);
+            let mut n = 0;
+            // A block that does not read ends the look (the cluster scan reports errors).
+            while let Ok(Some(b)) = reader.next_block() {
+                let t = found.entry(b.track).or_insert(b.timestamp);
+                *t = (*t).min(b.timestamp);
+                n += 1;
+                if n >= MAX_START_BLOCKS {
+                    break;
+                }
+            }
+        }
+        // Whether the held bytes end inside the first cluster (else it has been seen whole).
+        let cut = store
+            .get(first, held)
+            .and_then(|b| ebml::read_element(b, first).ok().flatten())
+            .is_none_or(|e| e.end().is_none_or(|end| end > held));
+        let missing = cut && wanted.iter().any(|id| !found.contains_key(id));
+        let end = first
+            .saturating_add(FIRST_CLUSTER_READ)
+            .min(seg.end)
+            .min(self.size);
+        if missing && !self.starts_read && end > held && held > first {
+            self.starts_read = true;
+            return Ok(Fetch::Need(crate::ByteRange::new(held, end)));
+        }
+        self.starts = Some(found);
+        Ok(Fetch::Got(()))
+    }
+
     /// What to do once the metadata is read: decided once, kept for the polls that follow.
     fn plan(&self, info: Info, seg: SegmentPos) -> Result<Plan> {
         let timescale = info.timescale()?;
@@ -424,6 +488,7 @@ impl MkvProbe {
         fetch!(self.layout(store, seg));
         let info = fetch!(self.info(store, seg));
         fetch!(self.tracks(store, seg));
+        fetch!(self.starts(store, seg));
         fetch!(self.cues(store, seg));
         let plan = match self.plan {
             Some(p) => p,
@@ -484,6 +549,7 @@ impl MkvProbe {
         let mut tracks: Vec<_> = entries.iter().map(|t| t.track.clone()).collect();
         for t in &mut tracks {
             t.timescale = plan.timescale;
+            t.start = self.starts.as_ref().and_then(|s| s.get(&t.id).copied());
         }
         let cues = self.cues.as_ref().and_then(|c| c.as_deref());
         let scanned: &[ScannedCluster] = self.scan.as_ref().map_or(&[], |s| &s.clusters);
@@ -591,6 +657,7 @@ impl MkvProbe {
             // Cluster timestamps bound the cluster's first block only; blocks of other tracks
             // are stored up to a few hundred ms away from their time.
             interleave: u64::from(plan.timescale) / 2,
+            moov: None,
         })
     }
 }

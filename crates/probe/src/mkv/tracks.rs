@@ -209,6 +209,8 @@ fn entry(r: Raw, base: u64) -> Result<TrackEntry> {
             codec_private: r.codec_private,
             video,
             audio,
+            start: None,
+            default_duration_ns: r.default_duration,
         },
         default_duration: r.default_duration,
     })

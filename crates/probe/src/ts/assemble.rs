@@ -68,6 +68,8 @@ pub(crate) fn build(file_size: u64, streams: Vec<TrackData>) -> Result<MediaInde
             codec_private: s.codec_private,
             video,
             audio,
+            start: s.records.iter().map(|r| r.pts).min(),
+            default_duration_ns: None,
         });
         records.push(s.records);
     }
@@ -99,6 +101,7 @@ pub(crate) fn build(file_size: u64, streams: Vec<TrackData>) -> Result<MediaInde
         keyframes,
         spans,
         interleave: 0,
+        moov: None,
     })
 }
 
@@ -369,6 +372,8 @@ mod tests {
             codec_private: Vec::new(),
             video: None,
             audio: None,
+            start: None,
+            default_duration_ns: None,
         };
         let (start, duration, kf, spans) = video_timeline(&track, &recs).unwrap();
         assert_eq!((start, duration), (0, 40 * 3600));

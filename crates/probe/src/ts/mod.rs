@@ -23,8 +23,8 @@
 
 mod assemble;
 mod es;
-mod packet;
-mod pes;
+pub mod packet;
+pub mod pes;
 mod psi;
 
 use crate::limits;

@@ -7,15 +7,15 @@
 //! ```
 
 /// Bytes in a transport packet, sync byte included.
-pub(crate) const PACKET_LEN: usize = 188;
+pub const PACKET_LEN: usize = 188;
 /// The sync byte that starts every packet.
-pub(crate) const SYNC_BYTE: u8 = 0x47;
+pub const SYNC_BYTE: u8 = 0x47;
 /// The null packet PID (§2.4.3.3, Table 2-3), stuffing only.
-pub(crate) const NULL_PID: u16 = 0x1FFF;
+pub const NULL_PID: u16 = 0x1FFF;
 
 /// What one packet says about itself.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Header {
+pub struct Header {
     /// `transport_error_indicator`: a demodulator flagged the packet as damaged.
     pub tei: bool,
     /// `payload_unit_start_indicator`: a PES packet or a PSI section starts here.
@@ -25,7 +25,7 @@ pub(crate) struct Header {
 }
 
 /// Reads the first four bytes of a packet (sync byte already checked by the caller).
-pub(crate) fn header(p: &[u8; PACKET_LEN]) -> Header {
+pub fn header(p: &[u8; PACKET_LEN]) -> Header {
     Header {
         tei: p[1] & 0x80 != 0,
         pusi: p[1] & 0x40 != 0,
@@ -35,7 +35,7 @@ pub(crate) fn header(p: &[u8; PACKET_LEN]) -> Header {
 
 /// The parts of a packet after its header.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Body<'a> {
+pub struct Body<'a> {
     /// `transport_scrambling_control` is not `00`: the payload is encrypted.
     pub scrambled: bool,
     /// `random_access_indicator` of the adaptation field (§2.4.3.5).
@@ -46,7 +46,7 @@ pub(crate) struct Body<'a> {
 
 /// Why a packet's body cannot be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyError {
+pub enum BodyError {
     /// `adaptation_field_control == 00` (reserved; decoders discard the packet).
     ReservedControl,
     /// `adaptation_field_length` runs past the packet (> 183, or > 182 with a payload).
@@ -54,7 +54,7 @@ pub(crate) enum BodyError {
 }
 
 /// Splits a packet into its adaptation-field flags and payload.
-pub(crate) fn body(p: &[u8; PACKET_LEN]) -> Result<Body<'_>, BodyError> {
+pub fn body(p: &[u8; PACKET_LEN]) -> Result<Body<'_>, BodyError> {
     let scrambled = p[3] & 0xC0 != 0;
     let control = (p[3] >> 4) & 3;
     let (rai, payload_start) = match control {

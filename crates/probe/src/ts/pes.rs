@@ -6,25 +6,27 @@
 //! ```
 
 /// Timestamps wrap at 2^33 ticks of 90 kHz (about 26.5 hours).
-pub(crate) const WRAP: i64 = 1 << 33;
+pub const WRAP: i64 = 1 << 33;
 
 /// Longest PES header: 9 fixed bytes + `PES_header_data_length` ≤ 255.
-pub(crate) const MAX_HEADER: usize = 9 + 255;
+pub const MAX_HEADER: usize = 9 + 255;
 
 /// What a PES header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PesHeader {
+pub struct PesHeader {
     /// Raw 33-bit PTS.
     pub pts: Option<u64>,
     /// Raw 33-bit DTS.
     pub dts: Option<u64>,
     /// Offset of the elementary stream payload from the `00 00 01` prefix.
     pub payload_offset: usize,
+    /// `PES_packet_length`: bytes after the length field; 0 = unbounded (video).
+    pub packet_length: usize,
 }
 
 /// The outcome of reading a PES header from the bytes gathered so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Parsed {
+pub enum Parsed {
     /// The header needs this many bytes in all.
     NeedMore(usize),
     /// The header.
@@ -56,7 +58,7 @@ fn timestamp(b: &[u8]) -> Option<u64> {
 }
 
 /// Parses the header at the start of `b` (the first bytes of a PES packet).
-pub(crate) fn parse(b: &[u8]) -> Parsed {
+pub fn parse(b: &[u8]) -> Parsed {
     let Some(&[p0, p1, p2, stream_id, l0, l1]) = b.get(..6) else {
         if b.len() >= 3 && b.get(..3) != Some(&[0, 0, 1]) {
             return Parsed::Bad("packet_start_code_prefix is not 00 00 01");
@@ -72,6 +74,7 @@ pub(crate) fn parse(b: &[u8]) -> Parsed {
             pts: None,
             dts: None,
             payload_offset: 6,
+            packet_length,
         });
     }
     let Some(&[f0, f1, header_len]) = b.get(6..9) else {
@@ -107,12 +110,13 @@ pub(crate) fn parse(b: &[u8]) -> Parsed {
         pts,
         dts,
         payload_offset: total,
+        packet_length,
     })
 }
 
 /// Unwraps a 33-bit timestamp to the value nearest `reference` (a jump back by more than
 /// 2^32 is a wrap-around: +2^33, and the other way round).
-pub(crate) fn unwrap(raw: u64, reference: i64) -> i64 {
+pub fn unwrap(raw: u64, reference: i64) -> i64 {
     let raw = (raw & ((1 << 33) - 1)) as i64;
     let epoch = reference.div_euclid(WRAP);
     let mut v = epoch.saturating_mul(WRAP).saturating_add(raw);

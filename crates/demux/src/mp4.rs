@@ -1,0 +1,302 @@
+//! MP4 and fragmented MP4 (ISO/IEC 14496-12).
+//!
+//! - Sample tables (§8.7, `probe::mp4::sample_table`): every sample of every track is known
+//!   from `moov`, so a range's frames are the samples whose bytes lie inside it. The bytes are
+//!   not parsed, only cut.
+//! - Fragments (§8.8): the range's top-level boxes are walked; each `moof` is decoded and its
+//!   `traf`s give the samples (`probe::mp4::traf_samples`, with the `trex` defaults from
+//!   `moov`); samples inside the range are kept. The planner's fragmented ranges start at a
+//!   `moof` (the index's spans do).
+
+use std::collections::BTreeMap;
+
+use mp4_atom::{Decode, Moof, Moov};
+use probe::mp4::{edit_list, sample_table, traf_samples, Sample, TrexDefaults};
+use probe::{limits, Container, MediaIndex};
+
+use crate::{DemuxError, Demuxed, Frame, TrackInfo};
+
+const NAME: &str = "mp4";
+
+/// One track's facts.
+#[derive(Debug)]
+struct Mp4Track {
+    info: TrackInfo,
+    /// Edit-list shift: pts = dts + cts − shift.
+    shift: i64,
+    /// Samples (non-fragmented files), in decode order.
+    samples: Vec<Sample>,
+    /// Sample indices sorted by offset, when decode order is not already offset order.
+    by_offset: Option<Vec<u32>>,
+    trex: TrexDefaults,
+}
+
+/// The MP4 demuxer.
+#[derive(Debug)]
+pub(crate) struct Mp4 {
+    fragmented: bool,
+    tracks: BTreeMap<u32, Mp4Track>,
+}
+
+impl Mp4 {
+    pub fn new(index: &MediaIndex, moov_bytes: &[u8]) -> Result<Mp4, DemuxError> {
+        let at = index.moov.map_or(0, |r| r.start);
+        let mut slice = moov_bytes;
+        let moov = Moov::decode(&mut slice)
+            .map_err(|e| DemuxError::malformed(NAME, at, format!("moov: {e}")))?;
+        let fragmented = index.container == Container::FragmentedMp4;
+        let movie_ts = moov.mvhd.timescale.max(1);
+        let mut tracks = BTreeMap::new();
+        let mut total: u64 = 0;
+        for t in &index.tracks {
+            let trak = moov
+                .trak
+                .iter()
+                .find(|k| u64::from(k.tkhd.track_id) == t.id)
+                .ok_or(DemuxError::MoovMismatch(t.id))?;
+            let id = trak.tkhd.track_id;
+            let (shift, _) = edit_list(trak, movie_ts);
+            let samples = if fragmented {
+                Vec::new()
+            } else {
+                sample_table(trak)?
+            };
+            total = total.saturating_add(samples.len() as u64);
+            if total > limits::MAX_SAMPLES * 4 {
+                return Err(DemuxError::Limit {
+                    limit: "MAX_SAMPLES (all tracks)",
+                    value: total,
+                    max: limits::MAX_SAMPLES * 4,
+                });
+            }
+            let sorted = samples.windows(2).all(|w| w[0].offset <= w[1].offset);
+            let by_offset = (!sorted).then(|| {
+                let mut v: Vec<u32> = (0..samples.len())
+                    .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                    .collect();
+                v.sort_by_key(|&i| samples.get(i as usize).map_or(0, |s| s.offset));
+                v
+            });
+            tracks.insert(
+                id,
+                Mp4Track {
+                    info: TrackInfo::of(t, index.container),
+                    shift,
+                    samples,
+                    by_offset,
+                    trex: TrexDefaults::of(&moov, id),
+                },
+            );
+        }
+        Ok(Mp4 { fragmented, tracks })
+    }
+
+    pub fn frames(&self, bytes: &[u8], offset: u64, out: &mut Demuxed) -> Result<(), DemuxError> {
+        if self.fragmented {
+            self.fragment_frames(bytes, offset, out)
+        } else {
+            self.table_frames(bytes, offset, out)
+        }
+    }
+
+    /// Non-fragmented: the samples inside the range, from the tables.
+    fn table_frames(&self, bytes: &[u8], offset: u64, out: &mut Demuxed) -> Result<(), DemuxError> {
+        let end = offset + bytes.len() as u64;
+        for t in self.tracks.values() {
+            let inside = |s: &Sample| {
+                s.offset >= offset && s.offset.saturating_add(u64::from(s.size)) <= end
+            };
+            let mut picked: Vec<usize> = match &t.by_offset {
+                None => {
+                    let a = t.samples.partition_point(|s| s.offset < offset);
+                    let b = t.samples.partition_point(|s| s.offset < end);
+                    (a..b)
+                        .filter(|&i| t.samples.get(i).is_some_and(inside))
+                        .collect()
+                }
+                Some(order) => {
+                    let key = |i: &u32| t.samples.get(*i as usize).map_or(0, |s| s.offset);
+                    let a = order.partition_point(|i| key(i) < offset);
+                    let b = order.partition_point(|i| key(i) < end);
+                    let mut v: Vec<usize> = order
+                        .get(a..b)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&i| i as usize)
+                        .filter(|&i| t.samples.get(i).is_some_and(inside))
+                        .collect();
+                    v.sort_unstable();
+                    v
+                }
+            };
+            if picked.is_empty() {
+                continue;
+            }
+            let frames = out.tracks.entry(t.info.id).or_default();
+            for i in picked.drain(..) {
+                let Some(s) = t.samples.get(i) else { continue };
+                let a = usize::try_from(s.offset - offset).unwrap_or(usize::MAX);
+                let data = a
+                    .checked_add(s.size as usize)
+                    .and_then(|b| bytes.get(a..b))
+                    .ok_or_else(|| DemuxError::malformed(NAME, s.offset, "sample past range"))?;
+                let dts = s.dts.saturating_sub(t.shift);
+                frames.push(Frame {
+                    pts: dts.saturating_add(s.cts),
+                    dts: Some(dts),
+                    duration: Some(s.duration),
+                    keyframe: s.sync,
+                    data: t.info.convert(data, s.offset)?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Fragmented: walk the top-level boxes of the range, decode each `moof`.
+    fn fragment_frames(
+        &self,
+        bytes: &[u8],
+        offset: u64,
+        out: &mut Demuxed,
+    ) -> Result<(), DemuxError> {
+        let end = offset + bytes.len() as u64;
+        let mut pos = 0usize;
+        let mut next_dts: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut boxes = 0u64;
+        while let Some(h) = box_header(bytes, pos, offset)? {
+            boxes += 1;
+            if boxes > limits::MAX_TOP_LEVEL_BOXES {
+                return Err(DemuxError::Limit {
+                    limit: "MAX_TOP_LEVEL_BOXES",
+                    value: boxes,
+                    max: limits::MAX_TOP_LEVEL_BOXES,
+                });
+            }
+            let box_start = offset + pos as u64;
+            if &h.kind == b"moof" {
+                let Some(body) = bytes.get(pos..pos.saturating_add(h.size)) else {
+                    // A moof cut by the end of the range: nothing of it is whole.
+                    break;
+                };
+                let mut slice = body;
+                let moof = Moof::decode(&mut slice)
+                    .map_err(|e| DemuxError::malformed(NAME, box_start, format!("moof: {e}")))?;
+                self.moof_frames(&moof, box_start, bytes, offset, end, &mut next_dts, out)?;
+            }
+            match pos.checked_add(h.size) {
+                Some(p) if p > pos => pos = p,
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn moof_frames(
+        &self,
+        moof: &Moof,
+        moof_start: u64,
+        bytes: &[u8],
+        offset: u64,
+        end: u64,
+        next_dts: &mut BTreeMap<u32, u64>,
+        out: &mut Demuxed,
+    ) -> Result<(), DemuxError> {
+        for traf in &moof.traf {
+            let id = traf.tfhd.track_id;
+            let Some(t) = self.tracks.get(&id) else {
+                continue;
+            };
+            let count: u64 = traf.trun.iter().map(|r| r.samples.len() as u64).sum();
+            if count > limits::MAX_SAMPLES {
+                return Err(DemuxError::Limit {
+                    limit: "MAX_SAMPLES (one traf)",
+                    value: count,
+                    max: limits::MAX_SAMPLES,
+                });
+            }
+            let prev = match (traf.tfdt.as_ref(), next_dts.get(&id)) {
+                (Some(_), _) => 0,
+                (None, Some(&d)) => d,
+                (None, None) => {
+                    return Err(DemuxError::Unsupported(format!(
+                        "track {id}: traf without tfdt at the start of a range (byte {moof_start})"
+                    )))
+                }
+            };
+            let (samples, after) = traf_samples(traf, moof_start, prev, t.trex)?;
+            next_dts.insert(id, after);
+            let frames = out.tracks.entry(t.info.id).or_default();
+            for s in samples {
+                let s_end = s.offset.saturating_add(u64::from(s.size));
+                if s.offset < offset || s_end > end {
+                    continue;
+                }
+                let a = usize::try_from(s.offset - offset).unwrap_or(usize::MAX);
+                let Some(data) = a.checked_add(s.size as usize).and_then(|b| bytes.get(a..b))
+                else {
+                    continue;
+                };
+                let dts = i64::try_from(s.dts)
+                    .unwrap_or(i64::MAX)
+                    .saturating_sub(t.shift);
+                frames.push(Frame {
+                    pts: dts.saturating_add(s.cts),
+                    dts: Some(dts),
+                    duration: Some(s.duration),
+                    keyframe: s.sync,
+                    data: t.info.convert(data, s.offset)?,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A top-level box: its type and whole size.
+struct BoxHeader {
+    kind: [u8; 4],
+    size: usize,
+}
+
+/// The box header at `pos` of `bytes` (file offset `base + pos`); `None` when the bytes end
+/// before it. Size 0 runs to the end of the bytes; size 1 is a 64-bit largesize (§4.2).
+fn box_header(bytes: &[u8], pos: usize, base: u64) -> Result<Option<BoxHeader>, DemuxError> {
+    let Some(h) = bytes.get(pos..pos.saturating_add(8)) else {
+        return Ok(None);
+    };
+    let at = base + pos as u64;
+    let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    let kind = [h[4], h[5], h[6], h[7]];
+    if !kind.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+        return Err(DemuxError::malformed(
+            NAME,
+            at,
+            format!("box type {kind:02x?} is not a four-character code (not a box start)"),
+        ));
+    }
+    let size: u64 = match size32 {
+        0 => (bytes.len() - pos) as u64,
+        1 => {
+            let Some(l) = bytes.get(pos + 8..pos + 16) else {
+                return Ok(None);
+            };
+            let mut b = [0u8; 8];
+            b.copy_from_slice(l);
+            let large = u64::from_be_bytes(b);
+            if large < 16 {
+                return Err(DemuxError::malformed(NAME, at, "box largesize < 16"));
+            }
+            large
+        }
+        s if s < 8 => {
+            return Err(DemuxError::malformed(NAME, at, format!("box size {s} < 8")));
+        }
+        s => u64::from(s),
+    };
+    Ok(Some(BoxHeader {
+        kind,
+        size: usize::try_from(size).unwrap_or(usize::MAX),
+    }))
+}
