@@ -20,6 +20,12 @@
 //! EXT-X-MAP, ENDLIST). [`PLAN_VERSION`] goes into cache keys; bump it whenever a plan for the same
 //! index could change.
 
+pub mod renditions;
+pub use renditions::{
+    master_playlist, renditions, AudioOutput, Rendition, RenditionKind, RenditionOptions,
+    VideoOutput,
+};
+
 use probe::{ByteRange, MediaIndex, TrackKind};
 use serde::{Deserialize, Serialize};
 
