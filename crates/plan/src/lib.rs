@@ -23,6 +23,12 @@
 mod audio;
 
 pub use audio::{audio_plan, rescale, AudioGrid, AudioPlan, AudioSegment, AAC_FRAME};
+pub mod renditions;
+pub use renditions::{
+    master_playlist, renditions, AudioOutput, Rendition, RenditionKind, RenditionOptions,
+    VideoOutput,
+};
+
 use probe::{ByteRange, MediaIndex, TrackKind};
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,1061 @@
+//! Renditions: which video, audio and subtitle outputs a source gets, and the multivariant
+//! ("master") playlist that announces them (RFC 8216 §4.3.4).
+//!
+//! Pure: a [`MediaIndex`] and [`RenditionOptions`] in, a list of [`Rendition`]s out; the same
+//! input always gives the same list (ids included), so any instance serves the same URLs.
+//!
+//! - **Video** (the main video track only): H.264 8-bit 4:2:0 plays everywhere and is passed
+//!   through. HEVC Main (8-bit 4:2:0) is passed through as `hvc1` for players that decode it
+//!   (Safari, VLC, mpv) *and* transcoded to H.264 for browsers (Chromium plays no HEVC through
+//!   MSE); the H.264 rendition is listed first, because hls.js and Chromium pick the first
+//!   playable variant. Anything else (VP9, AV1, MPEG-2, MPEG-4 Part 2, H.264 10-bit or 4:2:2/4:4:4,
+//!   HEVC Main10, odd picture sizes, unknown profiles) is transcoded to H.264 only, its height
+//!   capped at [`RenditionOptions::max_height`], both dimensions even.
+//! - **Audio**: one rendition per audio track. AAC-LC (audio object type 2) is passed through;
+//!   everything else becomes AAC-LC stereo 48 kHz 128 kb/s. Exactly one is `DEFAULT=YES`: the
+//!   container's default track, else the first.
+//! - **Subtitles**: one rendition per text track (SubRip, ASS/SSA, WebVTT, mov_text), served as
+//!   segmented WebVTT. Bitmap subtitles (PGS, VobSub, DVB) are not offered.
+//!
+//! CODECS strings follow RFC 6381 and ISO/IEC 14496-15 Annex E: `avc1.PPCCLL` from the avcC /
+//! SPS bytes, `hvc1.<space><profile>.<compat reversed>.<tier><level>.<constraint bytes>` from
+//! the hvcC, `mp4a.40.2` for AAC-LC (all audio we output is AAC-LC).
+
+use std::fmt::Write as _;
+
+use probe::{Codec, MediaIndex, Track, TrackKind};
+use serde::{Deserialize, Serialize};
+
+use crate::Plan;
+
+/// How the video of a rendition is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoOutput {
+    /// The source samples, copied.
+    Passthrough,
+    /// Re-encoded to H.264 High profile (8-bit 4:2:0), level from [`h264_level`].
+    H264 {
+        /// Output width in pixels (even).
+        width: u32,
+        /// Output height in pixels (even).
+        height: u32,
+        /// x264 constant rate factor.
+        crf: u8,
+        /// VBV maximum rate in kb/s (also the basis of the master's BANDWIDTH estimate).
+        maxrate_kbps: u32,
+    },
+}
+
+/// How the audio of a rendition is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioOutput {
+    /// The source AAC-LC frames, copied.
+    Passthrough,
+    /// Re-encoded to AAC-LC.
+    Aac {
+        /// Output sample rate in Hz.
+        sample_rate: u32,
+        /// Output channel count.
+        channels: u16,
+        /// Target bit rate in b/s.
+        bitrate: u32,
+    },
+}
+
+/// What a rendition carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RenditionKind {
+    /// A video variant (EXT-X-STREAM-INF).
+    Video,
+    /// An audio rendition (EXT-X-MEDIA TYPE=AUDIO).
+    Audio,
+    /// A subtitle rendition (EXT-X-MEDIA TYPE=SUBTITLES), WebVTT.
+    Subtitle,
+}
+
+/// One output of a source: a video variant, an audio track or a subtitle track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// URL-safe id, unique per source: `v1` (video passthrough of track 1), `v1-h264` (its
+    /// H.264 transcode), `a2` (audio track 2), `s3` (subtitle track 3). The number is the probe's
+    /// track id.
+    pub id: String,
+    /// Video, audio or subtitle.
+    pub kind: RenditionKind,
+    /// The source track ([`probe::Track::id`]).
+    pub track_id: u64,
+    /// For video renditions: how the video is made.
+    pub video: Option<VideoOutput>,
+    /// For audio renditions: how the audio is made.
+    pub audio: Option<AudioOutput>,
+    /// RFC 6381 codec string of this rendition's own media (`avc1.64000d`, `mp4a.40.2`, `wvtt`).
+    pub codecs: String,
+    /// RFC 5646 language tag (ISO 639-2 codes mapped to their two-letter form when one exists).
+    pub language: Option<String>,
+    /// Human name, unique among renditions of the same kind.
+    pub name: String,
+    /// `DEFAULT=YES` (video: always; audio: exactly one; subtitles: when the container says so).
+    pub default: bool,
+    /// Forced subtitles (`FORCED=YES`).
+    pub forced: bool,
+    /// Output width (video), else 0.
+    pub width: u32,
+    /// Output height (video), else 0.
+    pub height: u32,
+    /// Frame rate (video), when known.
+    pub frame_rate: Option<f64>,
+    /// Output channel count (audio), else 0.
+    pub channels: u16,
+}
+
+/// What renditions to offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionOptions {
+    /// Also offer an H.264 transcode of HEVC Main video (browsers need H.264). Default true.
+    pub h264_for_hevc: bool,
+    /// Height cap of transcoded video (default 1080).
+    pub max_height: u32,
+    /// x264 CRF of transcodes (default 23).
+    pub crf: u8,
+}
+
+impl Default for RenditionOptions {
+    fn default() -> Self {
+        RenditionOptions {
+            h264_for_hevc: true,
+            max_height: 1080,
+            crf: 23,
+        }
+    }
+}
+
+/// Sample rate of transcoded audio.
+pub const AAC_SAMPLE_RATE: u32 = 48_000;
+/// Channels of transcoded audio.
+pub const AAC_CHANNELS: u16 = 2;
+/// Bit rate of transcoded audio (b/s).
+pub const AAC_BITRATE: u32 = 128_000;
+/// Bit rate assumed for passed-through AAC in the master's BANDWIDTH estimate of a transcoded
+/// variant (b/s). A passthrough variant measures the real bytes instead.
+pub const AAC_PASSTHROUGH_ESTIMATE: u32 = 192_000;
+/// The codec string of every audio rendition (AAC-LC).
+pub const AAC_LC_CODECS: &str = "mp4a.40.2";
+/// H.264 profile of transcodes (High).
+pub const H264_PROFILE: u8 = 100;
+
+/// The renditions of `index`, video first (H.264 before HEVC), then audio, then subtitles.
+pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition> {
+    let mut out = Vec::new();
+    if let Some(main) = index.main().filter(|t| t.kind == TrackKind::Video) {
+        video_renditions(main, opts, &mut out);
+    }
+
+    let audio: Vec<&Track> = index
+        .tracks
+        .iter()
+        .filter(|t| t.kind == TrackKind::Audio)
+        .collect();
+    let default_audio = audio.iter().position(|t| t.default).unwrap_or(0);
+    let mut names: Vec<String> = Vec::new();
+    for (i, t) in audio.iter().enumerate() {
+        let aac_lc =
+            t.codec == Codec::Aac && t.audio.as_ref().and_then(|a| a.aac_object_type) == Some(2);
+        let src_channels = t.audio.as_ref().map_or(0, |a| a.channels);
+        let (output, channels) = if aac_lc && src_channels > 0 {
+            (AudioOutput::Passthrough, src_channels)
+        } else {
+            (
+                AudioOutput::Aac {
+                    sample_rate: AAC_SAMPLE_RATE,
+                    channels: AAC_CHANNELS,
+                    bitrate: AAC_BITRATE,
+                },
+                AAC_CHANNELS,
+            )
+        };
+        let language = t.language.as_deref().and_then(language_tag);
+        let base = t
+            .title
+            .as_deref()
+            .map(clean_name)
+            .filter(|s| !s.is_empty())
+            .or_else(|| language.as_deref().map(language_name))
+            .unwrap_or_else(|| format!("Audio {}", i + 1));
+        out.push(Rendition {
+            id: format!("a{}", t.id),
+            kind: RenditionKind::Audio,
+            track_id: t.id,
+            video: None,
+            audio: Some(output),
+            codecs: AAC_LC_CODECS.to_string(),
+            language,
+            name: unique_name(&mut names, base),
+            default: i == default_audio,
+            forced: false,
+            width: 0,
+            height: 0,
+            frame_rate: None,
+            channels,
+        });
+    }
+
+    let mut names: Vec<String> = Vec::new();
+    let subs = index.tracks.iter().filter(|t| {
+        t.kind == TrackKind::Subtitle
+            && matches!(
+                t.codec,
+                Codec::Srt | Codec::Ass | Codec::WebVtt | Codec::MovText
+            )
+    });
+    let mut seen_default = false;
+    for (i, t) in subs.enumerate() {
+        let language = t.language.as_deref().and_then(language_tag);
+        let mut base = t
+            .title
+            .as_deref()
+            .map(clean_name)
+            .filter(|s| !s.is_empty())
+            .or_else(|| language.as_deref().map(language_name))
+            .unwrap_or_else(|| format!("Subtitles {}", i + 1));
+        if t.forced && !base.to_lowercase().contains("forced") {
+            base.push_str(" (forced)");
+        }
+        let default = t.default && !seen_default;
+        seen_default |= default;
+        out.push(Rendition {
+            id: format!("s{}", t.id),
+            kind: RenditionKind::Subtitle,
+            track_id: t.id,
+            video: None,
+            audio: None,
+            codecs: "wvtt".to_string(),
+            language,
+            name: unique_name(&mut names, base),
+            default,
+            forced: t.forced,
+            width: 0,
+            height: 0,
+            frame_rate: None,
+            channels: 0,
+        });
+    }
+    out
+}
+
+fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>) {
+    let v = t.video.clone().unwrap_or_default();
+    let fps = v.frame_rate.map(|r| r.as_f64()).filter(|f| *f > 0.0);
+    let even = v.width > 0 && v.height > 0 && v.width % 2 == 0 && v.height % 2 == 0;
+    let eight_bit_420 = v.bit_depth.unwrap_or(8) == 8 && v.chroma_format.unwrap_or(1) == 1;
+
+    let passthrough = match t.codec {
+        Codec::H264 if even && eight_bit_420 => avc1_codecs(&v).map(|c| (c, false)),
+        Codec::Hevc if even && eight_bit_420 && hevc_is_main(&v) => {
+            hvc1_codecs(&v).map(|c| (c, true))
+        }
+        _ => None,
+    };
+    let transcode = match &passthrough {
+        Some((_, is_hevc)) => *is_hevc && opts.h264_for_hevc,
+        None => true,
+    };
+
+    if transcode {
+        let (width, height) = transcode_size(v.width, v.height, opts.max_height);
+        let level = h264_level(width, height, fps.unwrap_or(30.0));
+        out.push(Rendition {
+            id: format!("v{}-h264", t.id),
+            kind: RenditionKind::Video,
+            track_id: t.id,
+            video: Some(VideoOutput::H264 {
+                width,
+                height,
+                crf: opts.crf,
+                maxrate_kbps: maxrate_kbps(width, height, fps.unwrap_or(30.0)),
+            }),
+            audio: None,
+            codecs: format!("avc1.{H264_PROFILE:02x}00{level:02x}"),
+            language: None,
+            name: format!("{height}p H.264"),
+            default: true,
+            forced: false,
+            width,
+            height,
+            frame_rate: fps,
+            channels: 0,
+        });
+    }
+    if let Some((codecs, is_hevc)) = passthrough {
+        out.push(Rendition {
+            id: format!("v{}", t.id),
+            kind: RenditionKind::Video,
+            track_id: t.id,
+            video: Some(VideoOutput::Passthrough),
+            audio: None,
+            codecs,
+            language: None,
+            name: format!(
+                "{}p {} (original)",
+                v.height,
+                if is_hevc { "HEVC" } else { "H.264" }
+            ),
+            default: true,
+            forced: false,
+            width: v.width,
+            height: v.height,
+            frame_rate: fps,
+            channels: 0,
+        });
+    }
+}
+
+/// HEVC Main profile (8-bit 4:2:0): `general_profile_idc` 1, or compatible with it.
+fn hevc_is_main(v: &probe::VideoInfo) -> bool {
+    match v.profile {
+        Some(1) => true,
+        // Compatibility flag j is bit (31 − j) of the 32-bit field.
+        Some(_) => v.compat_flags.is_some_and(|f| f & (1 << 30) != 0),
+        None => false,
+    }
+}
+
+/// `avc1.PPCCLL` (RFC 6381 §3.3): profile_idc, constraint flags, level_idc in hex.
+pub fn avc1_codecs(v: &probe::VideoInfo) -> Option<String> {
+    Some(format!(
+        "avc1.{:02x}{:02x}{:02x}",
+        v.profile?,
+        v.constraints.unwrap_or(0),
+        v.level?
+    ))
+}
+
+/// `hvc1.…` (ISO/IEC 14496-15 Annex E.3): profile space (none, A, B, C) and profile_idc; the
+/// 32 compatibility flags in reverse bit order, hex without leading zeros; tier (L/H) and
+/// level_idc; the six constraint bytes in hex, trailing zero bytes omitted.
+pub fn hvc1_codecs(v: &probe::VideoInfo) -> Option<String> {
+    let profile = v.profile?;
+    let level = v.level?;
+    let compat = v.compat_flags.unwrap_or(0).reverse_bits();
+    let tier = if v.tier_high.unwrap_or(false) {
+        'H'
+    } else {
+        'L'
+    };
+    let mut s = format!("hvc1.{profile}.{compat:X}.{tier}{level}");
+    let c = v.constraint_bytes.unwrap_or([0; 6]);
+    let keep = c.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    for b in &c[..keep] {
+        let _ = write!(s, ".{b:X}");
+    }
+    Some(s)
+}
+
+/// Output size of an H.264 transcode: the source size with the height capped at `max_height`
+/// (aspect kept), both rounded down to even, at least 2×2. An unknown size becomes 1280×720
+/// capped likewise (the encoder scales to what the rendition says).
+pub fn transcode_size(width: u32, height: u32, max_height: u32) -> (u32, u32) {
+    let (w, h) = if width == 0 || height == 0 {
+        (1280, 720)
+    } else {
+        (width, height)
+    };
+    let max_h = max_height.max(2);
+    let (w, h) = if h > max_h {
+        let scaled = (u64::from(w) * u64::from(max_h) + u64::from(h) / 2) / u64::from(h);
+        (u32::try_from(scaled).unwrap_or(u32::MAX), max_h)
+    } else {
+        (w, h)
+    };
+    ((w & !1).max(2), (h & !1).max(2))
+}
+
+/// The smallest H.264 level (Table A-1 of ITU-T H.264: frame size in macroblocks and macroblocks
+/// per second) that holds `width`×`height` at `fps`, as `level_idc` (30 = 3.0). Never below
+/// 3.0, never above 5.2.
+pub fn h264_level(width: u32, height: u32, fps: f64) -> u8 {
+    const LEVELS: [(u8, u64, u64); 8] = [
+        (30, 1_620, 40_500),
+        (31, 3_600, 108_000),
+        (32, 5_120, 216_000),
+        (40, 8_192, 245_760),
+        (42, 8_704, 522_240),
+        (50, 22_080, 589_824),
+        (51, 36_864, 983_040),
+        (52, 36_864, 2_073_600),
+    ];
+    let mbs = u64::from(width.div_ceil(16)) * u64::from(height.div_ceil(16));
+    let fps = if fps.is_finite() && fps > 0.0 {
+        fps.min(240.0)
+    } else {
+        30.0
+    };
+    let per_sec = (mbs as f64 * fps).ceil() as u64;
+    LEVELS
+        .iter()
+        .find(|(_, fs, rate)| mbs <= *fs && per_sec <= *rate)
+        .map_or(52, |l| l.0)
+}
+
+/// VBV max rate of a transcode: 0.1 bit per pixel per frame, at least 400 kb/s.
+pub fn maxrate_kbps(width: u32, height: u32, fps: f64) -> u32 {
+    let fps = if fps.is_finite() && fps > 0.0 {
+        fps.min(60.0)
+    } else {
+        30.0
+    };
+    let kbps = f64::from(width) * f64::from(height) * fps * 0.1 / 1000.0;
+    (kbps.round() as u32).max(400)
+}
+
+/// A quoted-string-safe name (RFC 8216 §4.2: no `"`, CR or LF), trimmed and bounded.
+fn clean_name(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .take(64)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+fn unique_name(used: &mut Vec<String>, base: String) -> String {
+    let mut name = base.clone();
+    let mut n = 2;
+    while used.contains(&name) {
+        name = format!("{base} ({n})");
+        n += 1;
+    }
+    used.push(name.clone());
+    name
+}
+
+/// ISO 639-2 (B and T) codes of common languages and their ISO 639-1 form.
+const ISO639: &[(&str, &str, &str)] = &[
+    ("eng", "en", "English"),
+    ("fra", "fr", "Français"),
+    ("fre", "fr", "Français"),
+    ("deu", "de", "Deutsch"),
+    ("ger", "de", "Deutsch"),
+    ("spa", "es", "Español"),
+    ("ita", "it", "Italiano"),
+    ("por", "pt", "Português"),
+    ("nld", "nl", "Nederlands"),
+    ("dut", "nl", "Nederlands"),
+    ("rus", "ru", "Русский"),
+    ("ukr", "uk", "Українська"),
+    ("pol", "pl", "Polski"),
+    ("ces", "cs", "Čeština"),
+    ("cze", "cs", "Čeština"),
+    ("slk", "sk", "Slovenčina"),
+    ("slo", "sk", "Slovenčina"),
+    ("hun", "hu", "Magyar"),
+    ("ron", "ro", "Română"),
+    ("rum", "ro", "Română"),
+    ("bul", "bg", "Български"),
+    ("ell", "el", "Ελληνικά"),
+    ("gre", "el", "Ελληνικά"),
+    ("tur", "tr", "Türkçe"),
+    ("swe", "sv", "Svenska"),
+    ("nor", "no", "Norsk"),
+    ("nob", "nb", "Norsk bokmål"),
+    ("dan", "da", "Dansk"),
+    ("fin", "fi", "Suomi"),
+    ("isl", "is", "Íslenska"),
+    ("ice", "is", "Íslenska"),
+    ("est", "et", "Eesti"),
+    ("lav", "lv", "Latviešu"),
+    ("lit", "lt", "Lietuvių"),
+    ("hrv", "hr", "Hrvatski"),
+    ("srp", "sr", "Српски"),
+    ("slv", "sl", "Slovenščina"),
+    ("heb", "he", "עברית"),
+    ("ara", "ar", "العربية"),
+    ("fas", "fa", "فارسی"),
+    ("per", "fa", "فارسی"),
+    ("hin", "hi", "हिन्दी"),
+    ("ben", "bn", "বাংলা"),
+    ("tha", "th", "ไทย"),
+    ("vie", "vi", "Tiếng Việt"),
+    ("ind", "id", "Bahasa Indonesia"),
+    ("msa", "ms", "Bahasa Melayu"),
+    ("may", "ms", "Bahasa Melayu"),
+    ("zho", "zh", "中文"),
+    ("chi", "zh", "中文"),
+    ("jpn", "ja", "日本語"),
+    ("kor", "ko", "한국어"),
+    ("cat", "ca", "Català"),
+    ("eus", "eu", "Euskara"),
+    ("baq", "eu", "Euskara"),
+    ("glg", "gl", "Galego"),
+];
+
+/// An RFC 5646 tag for a container language code: ISO 639-2 codes with a two-letter form are
+/// mapped to it (RFC 5646 §2.2.1: the shortest ISO 639 code), others kept if they look like a
+/// tag (ASCII letters, digits and `-`, at most 35 characters), `und`/empty dropped.
+pub fn language_tag(code: &str) -> Option<String> {
+    let code = code.trim();
+    let lower = code.to_ascii_lowercase();
+    if lower.is_empty() || lower == "und" || lower == "zxx" || lower == "mis" {
+        return None;
+    }
+    if let Some((_, two, _)) = ISO639.iter().find(|(three, _, _)| *three == lower) {
+        return Some((*two).to_string());
+    }
+    let valid = code.len() <= 35
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && code.as_bytes().first().is_some_and(u8::is_ascii_alphabetic);
+    valid.then(|| code.to_string())
+}
+
+/// A display name for a language tag (the endonym for common languages, else the tag).
+pub fn language_name(tag: &str) -> String {
+    let primary = tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+    ISO639
+        .iter()
+        .find(|(_, two, _)| *two == primary)
+        .map_or_else(|| tag.to_string(), |(_, _, name)| (*name).to_string())
+}
+
+/// Bytes a segment of `plan` needs from the source (the sum of its ranges).
+fn segment_bytes(seg: &crate::Segment) -> u64 {
+    seg.ranges
+        .iter()
+        .map(|r| r.end.saturating_sub(r.start))
+        .sum()
+}
+
+/// (peak, average) bit rate of a passed-through variant, from the planned byte ranges: the peak
+/// of segment bytes × 8 / EXTINF, and total bytes × 8 / total duration. The ranges hold every
+/// track stored in those bytes (all audio tracks interleaved with the video), so the figures
+/// bound the variant with any audio rendition from above, as RFC 8216 §4.3.4.2 asks.
+pub fn measured_bandwidth(plan: &Plan) -> (u64, u64) {
+    let mut peak = 0.0f64;
+    let mut total_bytes = 0u64;
+    let mut total_secs = 0.0f64;
+    for s in &plan.segments {
+        let b = segment_bytes(s);
+        total_bytes = total_bytes.saturating_add(b);
+        total_secs += s.duration;
+        // Very short segments (a tail) would exaggerate the peak: count at least 1 s.
+        let rate = b as f64 * 8.0 / s.duration.max(1.0);
+        peak = peak.max(rate);
+    }
+    let avg = if total_secs > 0.0 {
+        total_bytes as f64 * 8.0 / total_secs
+    } else {
+        0.0
+    };
+    (peak.ceil() as u64, avg.ceil() as u64)
+}
+
+fn audio_estimate(r: &Rendition) -> u64 {
+    match r.audio {
+        Some(AudioOutput::Aac { bitrate, .. }) => u64::from(bitrate),
+        _ => u64::from(AAC_PASSTHROUGH_ESTIMATE),
+    }
+}
+
+/// Quotes a value for an attribute list (already free of `"`, CR and LF).
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", clean_name_unbounded(s))
+}
+
+fn clean_name_unbounded(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "YES"
+    } else {
+        "NO"
+    }
+}
+
+/// The multivariant playlist (RFC 8216 §4.3.4): VERSION 7, INDEPENDENT-SEGMENTS, one
+/// `EXT-X-MEDIA TYPE=AUDIO GROUP-ID="aud"` per audio rendition, one `TYPE=SUBTITLES
+/// GROUP-ID="sub"` per subtitle rendition, and one `EXT-X-STREAM-INF` per video rendition in
+/// `renditions` order, with BANDWIDTH / AVERAGE-BANDWIDTH (measured from `plan` for passthrough,
+/// estimated from the max rate and audio bit rate for transcodes), CODECS (video plus
+/// `mp4a.40.2` when there is audio), RESOLUTION, FRAME-RATE (3 decimals) and the groups.
+/// `uri` gives each rendition's media playlist URI (relative to the master).
+///
+/// An audio-only source gets a single variant pointing at its default audio rendition.
+pub fn master_playlist(
+    index: &MediaIndex,
+    renditions: &[Rendition],
+    plan: &Plan,
+    uri: impl Fn(&Rendition) -> String,
+) -> String {
+    let _ = index;
+    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let video: Vec<&Rendition> = renditions
+        .iter()
+        .filter(|r| r.kind == RenditionKind::Video)
+        .collect();
+    let audio: Vec<&Rendition> = renditions
+        .iter()
+        .filter(|r| r.kind == RenditionKind::Audio)
+        .collect();
+    let subs: Vec<&Rendition> = renditions
+        .iter()
+        .filter(|r| r.kind == RenditionKind::Subtitle)
+        .collect();
+    let (measured_peak, measured_avg) = measured_bandwidth(plan);
+
+    if video.is_empty() {
+        // Audio only: one variant whose playlist is the default audio rendition's.
+        if let Some(a) = audio.iter().find(|r| r.default).or(audio.first()) {
+            let (peak, avg) = match a.audio {
+                Some(AudioOutput::Aac { bitrate, .. }) => (u64::from(bitrate), u64::from(bitrate)),
+                _ => (measured_peak.max(1), measured_avg.max(1)),
+            };
+            let _ = writeln!(
+                s,
+                "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"",
+                a.codecs
+            );
+            s.push_str(&uri(a));
+            s.push('\n');
+        }
+        return s;
+    }
+
+    for a in &audio {
+        let _ = write!(
+            s,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME={}",
+            quoted(&a.name)
+        );
+        if let Some(l) = &a.language {
+            let _ = write!(s, ",LANGUAGE={}", quoted(l));
+        }
+        let _ = writeln!(
+            s,
+            ",DEFAULT={},AUTOSELECT=YES,CHANNELS=\"{}\",URI={}",
+            yes_no(a.default),
+            a.channels,
+            quoted(&uri(a))
+        );
+    }
+    for t in &subs {
+        let _ = write!(
+            s,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"sub\",NAME={}",
+            quoted(&t.name)
+        );
+        if let Some(l) = &t.language {
+            let _ = write!(s, ",LANGUAGE={}", quoted(l));
+        }
+        let _ = write!(s, ",DEFAULT={},AUTOSELECT=YES", yes_no(t.default));
+        if t.forced {
+            s.push_str(",FORCED=YES");
+        }
+        let _ = writeln!(s, ",URI={}", quoted(&uri(t)));
+    }
+    let max_audio = audio.iter().map(|a| audio_estimate(a)).max().unwrap_or(0);
+    for v in &video {
+        let (peak, avg) = match v.video {
+            Some(VideoOutput::H264 { maxrate_kbps, .. }) => {
+                let max = u64::from(maxrate_kbps) * 1000;
+                // CRF with a VBV cap: peaks reach the cap, the average sits well below it.
+                (max + max_audio, max * 2 / 3 + max_audio)
+            }
+            _ => (measured_peak.max(1), measured_avg.max(1)),
+        };
+        let mut codecs = v.codecs.clone();
+        if !audio.is_empty() {
+            codecs.push(',');
+            codecs.push_str(AAC_LC_CODECS);
+        }
+        let _ = write!(
+            s,
+            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{codecs}\""
+        );
+        if v.width > 0 && v.height > 0 {
+            let _ = write!(s, ",RESOLUTION={}x{}", v.width, v.height);
+        }
+        if let Some(f) = v.frame_rate {
+            let _ = write!(s, ",FRAME-RATE={f:.3}");
+        }
+        if !audio.is_empty() {
+            s.push_str(",AUDIO=\"aud\"");
+        }
+        if !subs.is_empty() {
+            s.push_str(",SUBTITLES=\"sub\"");
+        }
+        s.push('\n');
+        s.push_str(&uri(v));
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{plan, PlanOptions};
+    use probe::{AudioInfo, Container, VideoInfo};
+
+    fn fixture(name: &str) -> MediaIndex {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/out")
+            .join(name);
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run fixtures/make.sh)", path.display()));
+        probe::probe_bytes(&data).unwrap()
+    }
+
+    fn ids(r: &[Rendition]) -> Vec<&str> {
+        r.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    fn master_of(name: &str) -> (MediaIndex, Vec<Rendition>, String) {
+        let ix = fixture(name);
+        let r = renditions(&ix, &RenditionOptions::default());
+        let p = plan(&ix, &PlanOptions::default())
+            .or_else(|_| {
+                plan(
+                    &ix,
+                    &PlanOptions {
+                        mode: crate::VideoMode::Transcode,
+                        ..PlanOptions::default()
+                    },
+                )
+            })
+            .unwrap();
+        let m = master_playlist(&ix, &r, &p, |r| format!("{}/index.m3u8", r.id));
+        (ix, r, m)
+    }
+
+    /// Parses the master with m3u8-rs (a parser we did not write).
+    fn parse(m: &str) -> m3u8_rs::MasterPlaylist {
+        match m3u8_rs::parse_playlist_res(m.as_bytes()) {
+            Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
+            other => panic!("not a master playlist: {other:?}\n{m}"),
+        }
+    }
+
+    #[test]
+    fn h264_aac_mp4_is_passthrough() {
+        let (_, r, m) = master_of("h264_aac_faststart.mp4");
+        assert_eq!(ids(&r), vec!["v1", "a2"]);
+        // ffprobe: High profile, level 1.3 (13), 320x240, 25 fps; AAC-LC mono.
+        assert_eq!(r[0].codecs, "avc1.64000d");
+        assert_eq!(r[0].video, Some(VideoOutput::Passthrough));
+        assert_eq!(r[1].audio, Some(AudioOutput::Passthrough));
+        assert_eq!(r[1].channels, 1);
+        assert!(r[1].default);
+        let p = parse(&m);
+        assert_eq!(p.variants.len(), 1);
+        let v = &p.variants[0];
+        assert_eq!(v.uri, "v1/index.m3u8");
+        assert_eq!(v.codecs.as_deref(), Some("avc1.64000d,mp4a.40.2"));
+        assert_eq!(
+            v.resolution,
+            Some(m3u8_rs::Resolution {
+                width: 320,
+                height: 240
+            })
+        );
+        assert_eq!(v.frame_rate, Some(25.0));
+        assert_eq!(v.audio.as_deref(), Some("aud"));
+        assert!(v.subtitles.is_none());
+        let bw = v.bandwidth;
+        let avg = v.average_bandwidth.unwrap();
+        // The file is 2.9 MB over 60 s: ~387 kb/s on average.
+        let file_rate = 2_903_787.0 * 8.0 / 60.0;
+        assert!(
+            (avg as f64) > file_rate * 0.9 && (avg as f64) < file_rate * 1.1,
+            "{avg}"
+        );
+        assert!(bw >= avg, "{bw} < {avg}");
+        assert_eq!(p.alternatives.len(), 1);
+        assert!(m.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
+        assert!(m.contains("#EXT-X-VERSION:7"));
+        assert!(m.contains("FRAME-RATE=25.000"));
+    }
+
+    #[test]
+    fn hevc_gets_h264_first_and_ac3_is_transcoded() {
+        let (_, r, m) = master_of("hevc_ac3.mkv");
+        assert_eq!(ids(&r), vec!["v1-h264", "v1", "a2"]);
+        assert_eq!(r[1].codecs, "hvc1.1.6.L60.90");
+        assert_eq!(
+            r[0].video,
+            Some(VideoOutput::H264 {
+                width: 320,
+                height: 240,
+                crf: 23,
+                maxrate_kbps: 400
+            })
+        );
+        assert_eq!(r[0].codecs, "avc1.64001e");
+        assert_eq!(
+            r[2].audio,
+            Some(AudioOutput::Aac {
+                sample_rate: 48000,
+                channels: 2,
+                bitrate: 128000
+            })
+        );
+        assert_eq!(r[2].channels, 2);
+        assert!(r[2].default, "the first audio is default when none is");
+        let p = parse(&m);
+        assert_eq!(p.variants.len(), 2);
+        assert_eq!(p.variants[0].uri, "v1-h264/index.m3u8");
+        assert_eq!(
+            p.variants[0].codecs.as_deref(),
+            Some("avc1.64001e,mp4a.40.2")
+        );
+        assert_eq!(p.variants[0].bandwidth, 400_000 + 128_000);
+        assert_eq!(
+            p.variants[1].codecs.as_deref(),
+            Some("hvc1.1.6.L60.90,mp4a.40.2")
+        );
+        // Without the H.264 option HEVC stays alone.
+        let ix = fixture("hevc_ac3.mkv");
+        let only = renditions(
+            &ix,
+            &RenditionOptions {
+                h264_for_hevc: false,
+                ..RenditionOptions::default()
+            },
+        );
+        assert_eq!(ids(&only), vec!["v1", "a2"]);
+    }
+
+    #[test]
+    fn hevc_codec_string_matches_ffprobe_profile_and_level() {
+        // ffprobe says: profile Main, level 60 (= level_idc). Main → "1", tier L, level 60.
+        let ix = fixture("hevc_ac3.mkv");
+        let v = ix.main().unwrap().video.clone().unwrap();
+        assert_eq!(v.profile, Some(1));
+        assert_eq!(v.level, Some(60));
+        let s = hvc1_codecs(&v).unwrap();
+        assert!(s.starts_with("hvc1.1."), "{s}");
+        assert!(s.contains(".L60"), "{s}");
+    }
+
+    #[test]
+    fn multi_audio_and_subtitles() {
+        let (_, r, m) = master_of("multi_audio_subs.mkv");
+        assert_eq!(ids(&r), vec!["v1", "a2", "a3", "s4"]);
+        assert_eq!(r[1].name, "English");
+        assert_eq!(r[1].language.as_deref(), Some("en"));
+        assert!(r[1].default);
+        assert_eq!(r[2].name, "Francais");
+        assert_eq!(r[2].language.as_deref(), Some("fr"));
+        assert!(!r[2].default);
+        assert_eq!(r[3].kind, RenditionKind::Subtitle);
+        assert_eq!(r[3].language.as_deref(), Some("en"));
+        assert_eq!(r[3].name, "English");
+        let p = parse(&m);
+        let audio: Vec<_> = p
+            .alternatives
+            .iter()
+            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio)
+            .collect();
+        assert_eq!(audio.len(), 2);
+        assert_eq!(audio.iter().filter(|a| a.default).count(), 1);
+        assert!(audio.iter().all(|a| a.autoselect && a.group_id == "aud"));
+        assert_eq!(audio[0].uri.as_deref(), Some("a2/index.m3u8"));
+        assert_eq!(audio[0].channels.as_deref(), Some("1"));
+        let subs: Vec<_> = p
+            .alternatives
+            .iter()
+            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+            .collect();
+        assert_eq!(subs.len(), 1);
+        assert_eq!(subs[0].group_id, "sub");
+        assert_eq!(subs[0].uri.as_deref(), Some("s4/index.m3u8"));
+        assert_eq!(p.variants[0].subtitles.as_deref(), Some("sub"));
+    }
+
+    #[test]
+    fn vp9_opus_is_transcoded() {
+        let (_, r, m) = master_of("vp9_opus.webm");
+        assert_eq!(ids(&r), vec!["v1-h264", "a2"]);
+        assert!(matches!(r[1].audio, Some(AudioOutput::Aac { .. })));
+        assert_eq!(parse(&m).variants.len(), 1);
+    }
+
+    #[test]
+    fn ts_uses_pids() {
+        let (ix, r, _) = master_of("h264_aac.ts");
+        let v = ix.main().unwrap().id;
+        assert_eq!(r[0].id, format!("v{v}"));
+        assert_eq!(r[0].codecs, "avc1.64000d");
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn audio_only_has_one_variant() {
+        let (_, r, m) = master_of("aac_only.m4a");
+        assert_eq!(ids(&r), vec!["a1"]);
+        let p = parse(&m);
+        assert_eq!(p.variants.len(), 1);
+        assert_eq!(p.variants[0].uri, "a1/index.m3u8");
+        assert_eq!(p.variants[0].codecs.as_deref(), Some("mp4a.40.2"));
+        assert!(p.alternatives.is_empty());
+    }
+
+    fn synthetic(video: VideoInfo, codec: Codec) -> MediaIndex {
+        let track = |id, kind, codec, video, audio| Track {
+            id,
+            kind,
+            codec,
+            timescale: 1000,
+            duration: None,
+            language: None,
+            title: None,
+            default: false,
+            forced: false,
+            codec_private: vec![],
+            video,
+            audio,
+        };
+        MediaIndex {
+            container: Container::Matroska,
+            file_size: 1000,
+            timescale: 1000,
+            start: 0,
+            duration: 10_000,
+            tracks: vec![
+                track(1, TrackKind::Video, codec, Some(video), None),
+                track(
+                    2,
+                    TrackKind::Audio,
+                    Codec::Aac,
+                    None,
+                    Some(AudioInfo {
+                        sample_rate: 44100,
+                        channels: 2,
+                        aac_object_type: Some(5),
+                        bits_per_sample: None,
+                    }),
+                ),
+            ],
+            main_track: Some(0),
+            keyframes: vec![],
+            spans: vec![],
+            interleave: 0,
+        }
+    }
+
+    #[test]
+    fn unplayable_video_is_transcoded_and_capped() {
+        let base = VideoInfo {
+            width: 3840,
+            height: 2160,
+            profile: Some(100),
+            constraints: Some(0),
+            level: Some(51),
+            bit_depth: Some(8),
+            chroma_format: Some(1),
+            frame_rate: Some(probe::Rational { num: 24, den: 1 }),
+            ..VideoInfo::default()
+        };
+        // 4K H.264 8-bit passes through (no cap on passthrough).
+        let r = renditions(&synthetic(base.clone(), Codec::H264), &Default::default());
+        assert_eq!(ids(&r), vec!["v1", "a2"]);
+        // HE-AAC (object type 5) is transcoded.
+        assert!(matches!(r[1].audio, Some(AudioOutput::Aac { .. })));
+        // 10-bit H.264: transcode, capped to 1080p.
+        let ten = VideoInfo {
+            bit_depth: Some(10),
+            ..base.clone()
+        };
+        let r = renditions(&synthetic(ten, Codec::H264), &Default::default());
+        assert_eq!(ids(&r), vec!["v1-h264", "a2"]);
+        assert_eq!((r[0].width, r[0].height), (1920, 1080));
+        assert_eq!(r[0].codecs, "avc1.640028");
+        // 4:4:4, odd sizes, HEVC Main10, AV1: transcode only.
+        for (v, c) in [
+            (
+                VideoInfo {
+                    chroma_format: Some(3),
+                    ..base.clone()
+                },
+                Codec::H264,
+            ),
+            (
+                VideoInfo {
+                    width: 641,
+                    height: 361,
+                    ..base.clone()
+                },
+                Codec::H264,
+            ),
+            (
+                VideoInfo {
+                    profile: Some(2),
+                    bit_depth: Some(10),
+                    ..base.clone()
+                },
+                Codec::Hevc,
+            ),
+            (base.clone(), Codec::Av1),
+            (base.clone(), Codec::Mpeg2Video),
+        ] {
+            let r = renditions(&synthetic(v, c.clone()), &Default::default());
+            assert_eq!(ids(&r), vec!["v1-h264", "a2"], "{c:?}");
+            assert_eq!(r[0].width % 2, 0);
+            assert_eq!(r[0].height % 2, 0);
+        }
+    }
+
+    #[test]
+    fn sizes_and_levels() {
+        assert_eq!(transcode_size(641, 361, 1080), (640, 360));
+        assert_eq!(transcode_size(1440, 1080, 720), (960, 720));
+        assert_eq!(transcode_size(0, 0, 1080), (1280, 720));
+        assert_eq!(transcode_size(1, 1, 1080), (2, 2));
+        assert_eq!(h264_level(320, 240, 25.0), 30);
+        assert_eq!(h264_level(1280, 720, 30.0), 31);
+        assert_eq!(h264_level(1280, 720, 60.0), 32);
+        assert_eq!(h264_level(1920, 1080, 30.0), 40);
+        assert_eq!(h264_level(1920, 1080, 60.0), 42);
+        assert_eq!(maxrate_kbps(1920, 1080, 30.0), 6221);
+    }
+
+    #[test]
+    fn languages_and_names() {
+        assert_eq!(language_tag("eng").as_deref(), Some("en"));
+        assert_eq!(language_tag("ger").as_deref(), Some("de"));
+        assert_eq!(language_tag("und"), None);
+        assert_eq!(language_tag("pt-BR").as_deref(), Some("pt-BR"));
+        assert_eq!(language_tag("x\"y"), None);
+        assert_eq!(language_name("fr"), "Français");
+        let mut used = vec![];
+        assert_eq!(unique_name(&mut used, "A".into()), "A");
+        assert_eq!(unique_name(&mut used, "A".into()), "A (2)");
+        assert_eq!(clean_name("a\"b\nc"), "a'b c");
+    }
+
+    #[test]
+    fn hostile_names_cannot_break_the_playlist() {
+        let mut ix = fixture("multi_audio_subs.mkv");
+        ix.tracks[1].title = Some("Evil\",URI=\"http://x\"\n#EXT-X-ENDLIST".into());
+        ix.tracks[2].title = ix.tracks[1].title.clone();
+        let r = renditions(&ix, &RenditionOptions::default());
+        let p = plan(&ix, &PlanOptions::default()).unwrap();
+        let m = master_playlist(&ix, &r, &p, |r| format!("{}/index.m3u8", r.id));
+        let parsed = parse(&m);
+        assert_eq!(parsed.alternatives.len(), 3);
+        assert!(!m.contains("http://x\""));
+        assert_ne!(r[1].name, r[2].name);
+    }
+}
