@@ -144,29 +144,27 @@ fn decode(path: &Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Decoded frames (video) or samples (audio) and the duration ffprobe counts by decoding.
+/// Decoded frames and the span they cover (first pts to last pts + duration), per ffprobe.
 fn decoded_frames(path: &Path, stream: &str) -> (u64, f64) {
-    let out = ffprobe_csv(
-        path,
-        &[
-            "-select_streams",
-            stream,
-            "-show_entries",
-            "frame=pts_time,duration_time,nb_samples",
-        ],
-    );
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", stream, "-show_entries"])
+        .args(["frame=pts_time,pkt_duration_time", "-of", "compact=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
     let mut n = 0u64;
     let mut first = f64::MAX;
     let mut end = 0f64;
-    for l in out.lines() {
-        let f: Vec<&str> = l.split(',').collect();
-        let Some(pts) = f.first().and_then(|s| s.parse::<f64>().ok()) else {
-            continue;
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let field = |k: &str| {
+            l.split('|')
+                .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+                .and_then(|v| v.parse::<f64>().ok())
         };
-        let dur = f.get(1).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        let Some(pts) = field("pts_time") else { continue };
         n += 1;
         first = first.min(pts);
-        end = end.max(pts + dur);
+        end = end.max(pts + field("pkt_duration_time").unwrap_or(0.0));
     }
     (n, end - first)
 }
@@ -358,14 +356,14 @@ fn check_independent(name: &str, rendition: &str) {
 
 #[test]
 fn remuxed_segments_are_independent() {
-    check_independent("h264_bframes.mkv", "v0");
+    check_independent("h264_bframes.mkv", "v1");
 }
 
 #[test]
 fn transcoded_segments_are_independent() {
     let idx = hlsgate(&["probe", fixture("hevc_ac3.mkv").to_str().unwrap(), "--json"]);
     assert_eq!(idx.0, 0);
-    check_independent("hevc_ac3.mkv", "v0-h264");
+    check_independent("hevc_ac3.mkv", "v1-h264");
 }
 
 #[test]
@@ -514,7 +512,7 @@ fn continuous_stream_keeps_audio_and_video_together() {
     for what in ["stream-init".to_string(), format!("stream-{n}"), format!("stream-{}", n + 1)] {
         let out = tmp.0.join(&what);
         let (code, _, err) =
-            hlsgate(&["segment", src.to_str().unwrap(), "v0", &what, "-o", out.to_str().unwrap()]);
+            hlsgate(&["segment", src.to_str().unwrap(), "v1", &what, "-o", out.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
         bytes.extend(std::fs::read(&out).unwrap());
     }
@@ -542,7 +540,7 @@ fn thumbnail_is_a_jpeg_of_the_requested_width() {
     let out = tmp.0.join("t.jpg");
     let src = fixture("h264_bframes.mkv");
     let (code, _, err) =
-        hlsgate(&["segment", src.to_str().unwrap(), "v0", "thumb-10000@160", "-o", out.to_str().unwrap()]);
+        hlsgate(&["segment", src.to_str().unwrap(), "v1", "thumb-10000@160", "-o", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let wh = ffprobe_csv(&out, &["-show_entries", "stream=codec_name,width"]);
     assert_eq!(wh.trim(), "mjpeg,160");
