@@ -169,6 +169,35 @@ fn decoded_frames(path: &Path, stream: &str) -> (u64, f64) {
     (n, end - first)
 }
 
+/// Leading pictures (decoded after a keyframe, presented before it) of the source keyframes
+/// presented at `starts` (seconds from the first frame), counted from ffprobe's packets.
+fn leading_pictures_at(name: &str, starts: &[f64]) -> u64 {
+    let out = ffprobe_csv(
+        &fixture(name),
+        &["-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"],
+    );
+    let packets: Vec<(f64, bool)> = out
+        .lines()
+        .filter_map(|l| {
+            let (pts, flags) = l.split_once(',')?;
+            Some((pts.parse().ok()?, flags.starts_with('K')))
+        })
+        .collect();
+    let t0 = packets.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+    let mut n = 0;
+    for (i, &(kpts, key)) in packets.iter().enumerate() {
+        if !key || !starts.iter().any(|s| (t0 + s - kpts).abs() < 0.0005) {
+            continue;
+        }
+        n += packets[i + 1..]
+            .iter()
+            .take_while(|p| !p.1)
+            .filter(|p| p.0 < kpts)
+            .count() as u64;
+    }
+    n
+}
+
 fn source_video(name: &str) -> (u64, f64, f64) {
     let src = fixture(name);
     let out = ffprobe_csv(
@@ -245,7 +274,28 @@ fn check_fixture(name: &str) {
                 r.id
             );
             if !r.id.contains('-') {
-                assert_eq!(frames, src_frames, "{name} {}: passthrough keeps every frame", r.id);
+                // Known limit: the leading pictures of an open GOP (HEVC CRA + RASL) that starts
+                // a segment are left out (they need the previous GOP); every other frame is kept.
+                let starts: Vec<f64> = r
+                    .extinf
+                    .iter()
+                    .scan(0.0, |t, d| {
+                        let s = *t;
+                        *t += d;
+                        Some(s)
+                    })
+                    .skip(1)
+                    .collect();
+                let dropped = leading_pictures_at(name, &starts);
+                assert_eq!(
+                    frames,
+                    src_frames - dropped,
+                    "{name} {}: passthrough keeps every frame but {dropped} open-GOP leading pictures",
+                    r.id
+                );
+                if dropped > 0 {
+                    println!("{name} {}: {dropped} open-GOP leading pictures left out", r.id);
+                }
             }
             println!("{name} {}: {frames} frames, {dur:.3} s (source {src_frames}, {src_dur:.3} s)", r.id);
         } else {
