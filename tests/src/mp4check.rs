@@ -88,7 +88,8 @@ pub fn fragments(bytes: &[u8]) -> Vec<FragmentInfo> {
                                     .expect("sample duration"),
                             );
                             info.ctos.push(e.cts.unwrap_or(0));
-                            info.flags.push(e.flags.or(t.tfhd.default_sample_flags).unwrap_or(0));
+                            info.flags
+                                .push(e.flags.or(t.tfhd.default_sample_flags).unwrap_or(0));
                         }
                     }
                     info

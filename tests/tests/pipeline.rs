@@ -161,7 +161,9 @@ fn decoded_frames(path: &Path, stream: &str) -> (u64, f64) {
                 .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
                 .and_then(|v| v.parse::<f64>().ok())
         };
-        let Some(pts) = field("pts_time") else { continue };
+        let Some(pts) = field("pts_time") else {
+            continue;
+        };
         n += 1;
         first = first.min(pts);
         end = end.max(pts + field("pkt_duration_time").unwrap_or(0.0));
@@ -174,7 +176,12 @@ fn decoded_frames(path: &Path, stream: &str) -> (u64, f64) {
 fn leading_pictures_at(name: &str, starts: &[f64]) -> u64 {
     let out = ffprobe_csv(
         &fixture(name),
-        &["-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"],
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags",
+        ],
     );
     let packets: Vec<(f64, bool)> = out
         .lines()
@@ -234,11 +241,25 @@ fn check_joins(r: &Rendition) {
         assert_eq!(frags[0].sequence as usize, k + 1, "{}", f.display());
         let t = &frags[0].trafs[0];
         if let Some(n) = next {
-            assert_eq!(t.tfdt, n, "{} segment {k}: tfdt must continue the previous", r.id);
+            assert_eq!(
+                t.tfdt, n,
+                "{} segment {k}: tfdt must continue the previous",
+                r.id
+            );
         }
         if r.kind == "video" {
-            assert_eq!(t.flags[0] & 0x0001_0000, 0, "{} segment {k} starts on a sync sample", r.id);
-            assert_eq!(t.first_pts(), t.tfdt as i64, "{} segment {k}: first frame at tfdt", r.id);
+            assert_eq!(
+                t.flags[0] & 0x0001_0000,
+                0,
+                "{} segment {k} starts on a sync sample",
+                r.id
+            );
+            assert_eq!(
+                t.first_pts(),
+                t.tfdt as i64,
+                "{} segment {k}: first frame at tfdt",
+                r.id
+            );
         }
         let secs = t.duration() as f64 / timescale;
         assert!(
@@ -264,7 +285,11 @@ fn check_fixture(name: &str) {
         check_joins(r);
         let all = concat(r, &tmp.0);
         let errors = decode(&all);
-        assert!(errors.trim().is_empty(), "{name} {}: ffmpeg says {errors}", r.id);
+        assert!(
+            errors.trim().is_empty(),
+            "{name} {}: ffmpeg says {errors}",
+            r.id
+        );
         let total: f64 = r.extinf.iter().sum();
         if r.kind == "video" {
             let (frames, dur) = decoded_frames(&all, "v:0");
@@ -294,10 +319,16 @@ fn check_fixture(name: &str) {
                     r.id
                 );
                 if dropped > 0 {
-                    println!("{name} {}: {dropped} open-GOP leading pictures left out", r.id);
+                    println!(
+                        "{name} {}: {dropped} open-GOP leading pictures left out",
+                        r.id
+                    );
                 }
             }
-            println!("{name} {}: {frames} frames, {dur:.3} s (source {src_frames}, {src_dur:.3} s)", r.id);
+            println!(
+                "{name} {}: {frames} frames, {dur:.3} s (source {src_frames}, {src_dur:.3} s)",
+                r.id
+            );
         } else {
             let (_, dur) = decoded_frames(&all, "a:0");
             assert!(
@@ -432,10 +463,24 @@ fn pcm(path: &Path) -> Vec<f32> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:a:0", "-af", "pan=mono|c0=c0", "-f", "f32le", "-ar", "48000", "-"])
+        .args([
+            "-map",
+            "0:a:0",
+            "-af",
+            "pan=mono|c0=c0",
+            "-f",
+            "f32le",
+            "-ar",
+            "48000",
+            "-",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -455,7 +500,9 @@ fn transcoded_audio_joins_without_clicks() {
     let st = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(fixture(name))
-        .args(["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"])
+        .args([
+            "-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000",
+        ])
         .arg(&cont)
         .status()
         .unwrap();
@@ -500,7 +547,10 @@ fn transcoded_audio_joins_without_clicks() {
 fn subtitle_cue_lands_on_the_video_timeline() {
     let tmp = TempDir::new("vtt");
     let rs = export("multi_audio_subs.mkv", &tmp.0);
-    let subs = rs.iter().find(|r| r.kind == "subtitles").expect("a subtitle rendition");
+    let subs = rs
+        .iter()
+        .find(|r| r.kind == "subtitles")
+        .expect("a subtitle rendition");
     let video = rs.iter().find(|r| r.kind == "video").unwrap();
     // The video timeline: media time 0 = tfdt 0 (the first segment's tfdt / timescale).
     let vdir = video.files[0].parent().unwrap();
@@ -519,7 +569,11 @@ fn subtitle_cue_lands_on_the_video_timeline() {
             .unwrap()
             .parse()
             .unwrap();
-        let local = vtt_time(map.split(',').find_map(|p| p.strip_prefix("LOCAL:")).unwrap());
+        let local = vtt_time(
+            map.split(',')
+                .find_map(|p| p.strip_prefix("LOCAL:"))
+                .unwrap(),
+        );
         let mut lines = text.lines().peekable();
         while let Some(l) = lines.next() {
             if let Some((a, _)) = l.split_once(" --> ") {
@@ -559,10 +613,20 @@ fn continuous_stream_keeps_audio_and_video_together() {
         })
         .unwrap();
     let mut bytes = Vec::new();
-    for what in ["stream-init".to_string(), format!("stream-{n}"), format!("stream-{}", n + 1)] {
+    for what in [
+        "stream-init".to_string(),
+        format!("stream-{n}"),
+        format!("stream-{}", n + 1),
+    ] {
         let out = tmp.0.join(&what);
-        let (code, _, err) =
-            hlsgate(&["segment", src.to_str().unwrap(), "v1", &what, "-o", out.to_str().unwrap()]);
+        let (code, _, err) = hlsgate(&[
+            "segment",
+            src.to_str().unwrap(),
+            "v1",
+            &what,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "{err}");
         bytes.extend(std::fs::read(&out).unwrap());
     }
@@ -589,8 +653,14 @@ fn thumbnail_is_a_jpeg_of_the_requested_width() {
     let tmp = TempDir::new("thumb");
     let out = tmp.0.join("t.jpg");
     let src = fixture("h264_bframes.mkv");
-    let (code, _, err) =
-        hlsgate(&["segment", src.to_str().unwrap(), "v1", "thumb-10000@160", "-o", out.to_str().unwrap()]);
+    let (code, _, err) = hlsgate(&[
+        "segment",
+        src.to_str().unwrap(),
+        "v1",
+        "thumb-10000@160",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let wh = ffprobe_csv(&out, &["-show_entries", "stream=codec_name,width"]);
     assert_eq!(wh.trim(), "mjpeg,160");

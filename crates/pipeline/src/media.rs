@@ -228,9 +228,7 @@ impl Media {
     pub fn media_playlist(&self, id: &str) -> Result<String, PipelineError> {
         let r = self.rendition(id)?;
         Ok(match r.kind {
-            RenditionKind::Video => self
-                .plan
-                .media_playlist("init.mp4", |n| format!("{n}.m4s")),
+            RenditionKind::Video => self.plan.media_playlist("init.mp4", |n| format!("{n}.m4s")),
             RenditionKind::Audio => self
                 .audio_plans
                 .get(id)
@@ -387,8 +385,7 @@ impl Media {
             .keyframes
             .iter()
             .map(|k| k.pts)
-            .filter(|&p| p <= t)
-            .next_back()
+            .rfind(|&p| p <= t)
             .unwrap_or(self.index.start)
     }
 
@@ -602,11 +599,14 @@ impl Media {
                 )?;
                 spec.entry = fmp4::SampleEntry::Avc { config: out.avcc };
             }
-            (None, Some(AudioOutput::Aac {
-                sample_rate,
-                channels,
-                bitrate,
-            })) => {
+            (
+                None,
+                Some(AudioOutput::Aac {
+                    sample_rate,
+                    channels,
+                    bitrate,
+                }),
+            ) => {
                 spec.timescale = *sample_rate;
                 spec.sample_rate = *sample_rate;
                 spec.channels = *channels;
@@ -678,7 +678,9 @@ impl Media {
             .iter()
             .position(|f| f.keyframe && f.pts >= from)
             .or_else(|| frames.iter().position(|f| f.keyframe))
-            .ok_or(PipelineError::Empty("no keyframe before the thumbnail time"))?;
+            .ok_or(PipelineError::Empty(
+                "no keyframe before the thumbnail time",
+            ))?;
         let packets: Vec<av::Packet<'_>> = frames[first..].iter().map(packet).collect();
         Ok(av::thumbnail(
             &stream_params(main),
@@ -696,7 +698,10 @@ fn subtitle_playlist(plan: &Plan) -> String {
         plan.target_duration
     );
     for seg in &plan.segments {
-        s.push_str(&format!("#EXTINF:{:.6},\n{}.vtt\n", seg.duration, seg.index));
+        s.push_str(&format!(
+            "#EXTINF:{:.6},\n{}.vtt\n",
+            seg.duration, seg.index
+        ));
     }
     s.push_str("#EXT-X-ENDLIST\n");
     s
@@ -707,7 +712,9 @@ fn track(index: &MediaIndex, id: u64) -> Result<&Track, PipelineError> {
         .tracks
         .iter()
         .find(|t| t.id == id)
-        .ok_or(PipelineError::Empty("the rendition's track is not in the index"))
+        .ok_or(PipelineError::Empty(
+            "the rendition's track is not in the index",
+        ))
 }
 
 fn timed(frames: Vec<Frame>) -> Vec<Timed> {
@@ -769,9 +776,9 @@ fn fragment(n: u32, runs: &[(u32, TrackRun)]) -> Result<Vec<u8>, PipelineError> 
 /// low two bits: 4 in avcC (ISO/IEC 14496-15 §5.3.3.1), 21 in hvcC (§8.3.3.1).
 fn with_length_size_4(record: &[u8], at: usize) -> Result<Vec<u8>, PipelineError> {
     let mut r = record.to_vec();
-    let b = r
-        .get_mut(at)
-        .ok_or(PipelineError::Unsupported("the video has no decoder configuration record".into()))?;
+    let b = r.get_mut(at).ok_or(PipelineError::Unsupported(
+        "the video has no decoder configuration record".into(),
+    ))?;
     *b |= 0x03;
     Ok(r)
 }

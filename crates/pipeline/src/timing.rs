@@ -230,7 +230,13 @@ mod tests {
     #[test]
     fn window_skips_leading_pictures_of_the_next_gop() {
         // Keyframe at 200 decoded before B-frames presented at 160..200 (open GOP).
-        let frames = vec![f(0, true), f(40, false), f(80, false), f(200, true), f(160, false)];
+        let frames = vec![
+            f(0, true),
+            f(40, false),
+            f(80, false),
+            f(200, true),
+            f(160, false),
+        ];
         let w = window(frames, 0, 200);
         assert_eq!(w.iter().map(|x| x.pts).collect::<Vec<_>>(), vec![0, 40, 80]);
         let run = video_run(w, 0, 200).unwrap();

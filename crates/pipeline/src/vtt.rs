@@ -53,7 +53,9 @@ fn strip_ass(s: &str) -> String {
             _ => {}
         }
     }
-    out.replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
+    out.replace("\\N", "\n")
+        .replace("\\n", "\n")
+        .replace("\\h", " ")
 }
 
 /// Escapes `&` and `<`/`>` except the WebVTT/SRT tags players understand (`<i>`, `<b>`, `<u>`).
@@ -126,13 +128,23 @@ mod tests {
             "<i>Hi</i> &amp; &lt;font&gt;x&lt;/font&gt;\nbye"
         );
         assert_eq!(
-            cue_text(&Codec::Ass, b"3,0,Default,,0,0,0,,{\\i1}Hi{\\i0}\\Nthere, you").unwrap(),
+            cue_text(
+                &Codec::Ass,
+                b"3,0,Default,,0,0,0,,{\\i1}Hi{\\i0}\\Nthere, you"
+            )
+            .unwrap(),
             "Hi\nthere, you"
         );
-        assert_eq!(cue_text(&Codec::MovText, b"\x00\x02Hi\x00\x00").unwrap(), "Hi");
+        assert_eq!(
+            cue_text(&Codec::MovText, b"\x00\x02Hi\x00\x00").unwrap(),
+            "Hi"
+        );
         assert_eq!(cue_text(&Codec::MovText, b"\x00\x00"), None);
         assert_eq!(cue_text(&Codec::MovText, b"\x00"), None);
         assert_eq!(cue_text(&Codec::MovText, b"\x00\x09Hi"), Some("Hi".into()));
-        assert_eq!(cue_text(&Codec::WebVtt, b"a --> b"), Some("a --&gt; b".into()));
+        assert_eq!(
+            cue_text(&Codec::WebVtt, b"a --> b"),
+            Some("a --&gt; b".into())
+        );
     }
 }

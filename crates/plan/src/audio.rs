@@ -193,6 +193,8 @@ mod tests {
             codec_private: vec![],
             video: None,
             audio: None,
+            start: None,
+            default_duration_ns: None,
         };
         MediaIndex {
             container: Container::Matroska,
@@ -220,6 +222,7 @@ mod tests {
                 })
                 .collect(),
             interleave: 500,
+            moov: None,
         }
     }
 
@@ -272,10 +275,7 @@ mod tests {
         assert_eq!(a.origin, 336);
         assert_eq!(a.segments[0].start, 336);
         for w in a.segments.windows(2) {
-            assert_eq!(
-                w[0].start + i64::from(w[0].frames) * AAC_FRAME,
-                w[1].start
-            );
+            assert_eq!(w[0].start + i64::from(w[0].frames) * AAC_FRAME, w[1].start);
         }
     }
 

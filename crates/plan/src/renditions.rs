@@ -926,6 +926,8 @@ mod tests {
             codec_private: vec![],
             video,
             audio,
+            start: None,
+            default_duration_ns: None,
         };
         MediaIndex {
             container: Container::Matroska,
@@ -952,6 +954,7 @@ mod tests {
             keyframes: vec![],
             spans: vec![],
             interleave: 0,
+            moov: None,
         }
     }
 
