@@ -6,7 +6,8 @@
 //!   `ERROR` event, fatal or not, fails it.
 //! - [`page_check`]: the player page at `/`: click the first file, it plays, screenshot.
 //! - [`mpv_check`]: mpv (`--vo=null --ao=null --untimed`) to EOF with no warning.
-//! - [`ffmpeg_hls_check`]: FFmpeg's HLS demuxer decodes every stream of the master to the end.
+//! - [`ffmpeg_hls_check`]: FFmpeg's HLS demuxer decodes every stream of the master to the end,
+//!   with per-stream timing of the decoded frames (holes show).
 //!
 //! The browser checks are the Node scripts in `tests/players/` (their header comments say what
 //! each checks); they print one JSON line, parsed here. [`make_static_hls`] builds a reference
@@ -293,6 +294,8 @@ pub struct MpvReport {
     pub messages: Vec<String>,
     /// Known-harmless lines that were let through.
     pub allowed: Vec<String>,
+    /// Runs of mpv (2 when the first one only warned about A/V desynchronisation).
+    pub attempts: u32,
     /// The whole JSON line.
     #[serde(skip)]
     pub raw: String,
@@ -310,28 +313,142 @@ impl MpvReport {
     }
 }
 
+/// One decoded stream of [`ffmpeg_hls_check`], from FFmpeg's `framecrc` of the decoded frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedStream {
+    /// Output stream index.
+    pub index: u32,
+    /// `audio`, `video`, …
+    pub media_type: String,
+    /// Decoded frames.
+    pub frames: u64,
+    /// First frame's presentation time, seconds.
+    pub start: f64,
+    /// Last frame's presentation time plus its duration, seconds.
+    pub end: f64,
+    /// Largest hole between one frame's end and the next frame's start, seconds (0 = none).
+    pub max_gap: f64,
+    /// Largest overlap between consecutive frames, seconds (0 = none).
+    pub max_overlap: f64,
+}
+
 /// What [`ffmpeg_hls_check`] saw.
 #[derive(Debug, Clone)]
 pub struct FfmpegReport {
     /// ffmpeg exited 0.
     pub success: bool,
-    /// The end of the decoded output (`out_time_us` of `-progress`), seconds.
+    /// The latest decoded end over all streams, seconds.
     pub decoded_duration: f64,
-    /// ffmpeg's stderr at `-v error`: empty when the master decoded cleanly.
+    /// Every decoded stream (every rendition of the master: video, each audio track).
+    pub streams: Vec<DecodedStream>,
+    /// ffmpeg's warnings and errors (`-v warning`), less the known-harmless ones: empty when
+    /// the master decoded cleanly.
     pub errors: String,
+    /// Known-harmless lines let through (FFmpeg 5.1's HLS demuxer skips WebVTT renditions).
+    pub allowed: Vec<String>,
 }
 
+/// Holes longer than this between decoded frames fail [`FfmpegReport::assert_ok`], seconds.
+pub const MAX_DECODE_GAP: f64 = 0.1;
+
+/// A stream ending more than this before the longest one fails [`FfmpegReport::assert_ok`]
+/// (FFmpeg goes on silently when a segment fails to parse, and that stream just stops), seconds.
+pub const MAX_END_SPREAD: f64 = 1.0;
+
 impl FfmpegReport {
-    /// Panics unless ffmpeg succeeded with no error output.
+    /// Panics unless ffmpeg succeeded, printed no warning or error, decoded at least one
+    /// stream, no stream has a hole longer than [`MAX_DECODE_GAP`], and every stream ends within
+    /// [`MAX_END_SPREAD`] of the longest.
     pub fn assert_ok(&self) {
+        let bad: Vec<&DecodedStream> = self
+            .streams
+            .iter()
+            .filter(|s| {
+                s.max_gap > MAX_DECODE_GAP || s.end < self.decoded_duration - MAX_END_SPREAD
+            })
+            .collect();
         assert!(
-            self.success && self.errors.trim().is_empty(),
-            "ffmpeg's HLS demuxer failed (success {}, decoded {:.3} s):\n{}",
+            self.success && self.errors.trim().is_empty() && !self.streams.is_empty() && bad.is_empty(),
+            "ffmpeg's HLS demuxer failed (success {}, decoded {:.3} s, streams with holes or short: {bad:?}):\n{}\nstreams: {:?}",
             self.success,
             self.decoded_duration,
-            self.errors
+            self.errors,
+            self.streams
         );
     }
+
+    /// The decoded streams of one media type (`video`, `audio`).
+    pub fn of_type(&self, media_type: &str) -> Vec<&DecodedStream> {
+        self.streams
+            .iter()
+            .filter(|s| s.media_type == media_type)
+            .collect()
+    }
+}
+
+/// Lines FFmpeg prints at `-v warning` on a healthy master.
+const FFMPEG_ALLOWED: &[&str] = &["Can't support the subtitle"];
+
+/// Parses FFmpeg's `framecrc` output into per-stream timing.
+pub fn parse_framecrc(text: &str) -> Vec<DecodedStream> {
+    use std::collections::BTreeMap;
+    // stream → (timebase num, den), media type, frames (pts, duration) in ticks
+    let mut tb: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    let mut kind: BTreeMap<u32, String> = BTreeMap::new();
+    let mut frames: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("#tb ") {
+            if let Some((idx, v)) = rest.split_once(": ") {
+                if let (Ok(i), Some((n, d))) = (idx.parse::<u32>(), v.trim().split_once('/')) {
+                    if let (Ok(n), Ok(d)) = (n.parse::<f64>(), d.parse::<f64>()) {
+                        tb.insert(i, (n, d));
+                    }
+                }
+            }
+        } else if let Some(rest) = line.strip_prefix("#media_type ") {
+            if let Some((idx, v)) = rest.split_once(": ") {
+                if let Ok(i) = idx.parse::<u32>() {
+                    kind.insert(i, v.trim().to_string());
+                }
+            }
+        } else if !line.starts_with('#') {
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            if f.len() >= 4 {
+                if let (Ok(i), Ok(pts), Ok(dur)) = (
+                    f[0].parse::<u32>(),
+                    f[2].parse::<i64>(),
+                    f[3].parse::<i64>(),
+                ) {
+                    frames.entry(i).or_default().push((pts, dur));
+                }
+            }
+        }
+    }
+    frames
+        .into_iter()
+        .map(|(index, mut fr)| {
+            let (n, d) = tb.get(&index).copied().unwrap_or((1.0, 1.0));
+            let secs = |t: i64| t as f64 * n / d;
+            fr.sort_unstable();
+            let (mut max_gap, mut max_overlap) = (0i64, 0i64);
+            for w in fr.windows(2) {
+                let hole = w[1].0 - (w[0].0 + w[0].1);
+                max_gap = max_gap.max(hole);
+                max_overlap = max_overlap.max(-hole);
+            }
+            let start = fr.first().map_or(0, |f| f.0);
+            let end = fr.iter().map(|f| f.0 + f.1).max().unwrap_or(0);
+            DecodedStream {
+                index,
+                media_type: kind.get(&index).cloned().unwrap_or_default(),
+                frames: fr.len() as u64,
+                start: secs(start),
+                end: secs(end),
+                max_gap: secs(max_gap),
+                max_overlap: secs(max_overlap),
+            }
+        })
+        .collect()
 }
 
 /// Runs a harness command and parses the JSON line it prints (its last line starting with `{`).
@@ -429,28 +546,36 @@ pub fn mpv_check_with(url: &str, timeout_secs: u32) -> MpvReport {
     r
 }
 
-/// `ffmpeg -v error -i MASTER -map 0 -f null -`: FFmpeg's HLS demuxer reads every rendition
-/// and decodes it to the end. Reports the end of the decoded output and the error output.
-/// (FFmpeg 5.1 cannot seek in fMP4 HLS, so this only plays from 0; it also ignores WebVTT
-/// renditions, with a warning below `-v error`.)
+/// `ffmpeg -v warning -i MASTER -map 0 -f framecrc -`: FFmpeg's HLS demuxer reads every
+/// rendition and decodes it to the end; the checksum muxer lists every decoded frame, so holes
+/// (a segment skipped after a 404 or a parse failure — FFmpeg goes on silently after those)
+/// show in [`DecodedStream::max_gap`]. FFmpeg 5.1 cannot seek in fMP4 HLS, so this plays from 0
+/// only; it skips WebVTT renditions (the one allowed warning).
 pub fn ffmpeg_hls_check(master_url: &str) -> FfmpegReport {
     let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-nostats", "-progress", "pipe:1"])
-        .args(["-i", master_url, "-map", "0", "-f", "null", "-"])
+        .args(["-nostdin", "-hide_banner", "-v", "warning", "-nostats"])
+        .args(["-i", master_url, "-map", "0", "-f", "framecrc", "-"])
         .stdin(Stdio::null())
         .output()
         .expect("run ffmpeg");
-    let progress = String::from_utf8_lossy(&out.stdout);
-    let decoded_duration = progress
-        .lines()
-        .filter_map(|l| l.strip_prefix("out_time_us="))
-        .filter_map(|v| v.trim().parse::<i64>().ok())
-        .next_back()
-        .map_or(0.0, |us| us as f64 / 1e6);
+    let streams = parse_framecrc(&String::from_utf8_lossy(&out.stdout));
+    let decoded_duration = streams.iter().map(|s| s.end).fold(0.0, f64::max);
+    let mut errors = String::new();
+    let mut allowed = Vec::new();
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        if FFMPEG_ALLOWED.iter().any(|a| line.contains(a)) {
+            allowed.push(line.to_string());
+        } else if !line.trim().is_empty() {
+            errors.push_str(line);
+            errors.push('\n');
+        }
+    }
     FfmpegReport {
         success: out.status.success(),
         decoded_duration,
-        errors: String::from_utf8_lossy(&out.stderr).into_owned(),
+        streams,
+        errors,
+        allowed,
     }
 }
 

@@ -68,11 +68,17 @@ fn every_check_passes_on_a_good_static_hls() {
     // FFmpeg's HLS demuxer: every rendition decodes to the end, no error output.
     let ff = ffmpeg_hls_check(&url);
     ff.assert_ok();
-    assert!(
-        (ff.decoded_duration - video_len).abs() < 0.5,
-        "ffmpeg decoded {:.3} s, the playlist says {video_len:.3} s",
-        ff.decoded_duration
-    );
+    assert_eq!(ff.of_type("video").len(), 1, "{:?}", ff.streams);
+    assert_eq!(ff.of_type("audio").len(), 2, "{:?}", ff.streams);
+    for s in &ff.streams {
+        assert!(
+            (s.end - s.start - video_len).abs() < 0.5,
+            "ffmpeg decoded {:.3}..{:.3} s of stream {}, the playlist says {video_len:.3} s",
+            s.start,
+            s.end,
+            s.index
+        );
+    }
 
     // mpv to EOF.
     let mpv = mpv_check(&url);
@@ -160,8 +166,13 @@ fn every_check_fails_on_a_broken_static_hls() {
     let url = nginx.url("missing/master.m3u8");
     let ff = ffmpeg_hls_check(&url);
     assert!(
-        !ff.errors.trim().is_empty(),
-        "ffmpeg reported nothing on a missing segment"
+        ff.errors.contains("404"),
+        "ffmpeg reported no 404 on a missing segment: {ff:?}"
+    );
+    let video = ff.of_type("video");
+    assert!(
+        video[0].max_gap > 5.0,
+        "no hole where the segment is missing: {video:?}"
     );
     let mpv = mpv_check(&url);
     assert!(
@@ -181,6 +192,13 @@ fn every_check_fails_on_a_broken_static_hls() {
 
     // Garbage where a segment should be: mpv stops early, hls.js reports a parsing error.
     let url = nginx.url("corrupt/master.m3u8");
+    let ff = ffmpeg_hls_check(&url);
+    let video = ff.of_type("video");
+    assert!(
+        video[0].end < 30.0 || video[0].max_gap > 5.0,
+        "ffmpeg decoded the corrupt segment's time span: {video:?}"
+    );
+    assert!(std::panic::catch_unwind(|| ff.assert_ok()).is_err());
     let mpv = mpv_check(&url);
     assert!(
         !mpv.ok,
