@@ -297,13 +297,29 @@
         h.recoverMediaError();
         return;
       }
-      const code = d.response && d.response.code ? ' (HTTP ' + d.response.code + ')' : '';
-      showError('Playback failed: ' + d.details + code + '.');
+      const code = d.response && d.response.code ? ', HTTP ' + d.response.code : '';
+      const what = FATAL_TEXT[d.details] || 'the stream stopped';
+      showError('Playback failed: ' + what + ' (' + d.details + code + ').');
       setStatus('');
-      h.destroy();
-      if (hls === h) hls = null;
+      if (hls === h) stop();
+      else h.destroy();
     });
   }
+
+  // Plain words for the fatal errors people will meet.
+  const FATAL_TEXT = {
+    manifestLoadError: 'the master playlist could not be loaded',
+    manifestLoadTimeOut: 'the master playlist took too long to load',
+    manifestParsingError: 'the master playlist is not valid',
+    manifestIncompatibleCodecsError: "this browser cannot play any of the stream's codecs",
+    levelLoadError: 'a media playlist could not be loaded',
+    levelEmptyError: 'a media playlist is empty',
+    fragLoadError: 'a segment could not be loaded',
+    fragLoadTimeOut: 'a segment took too long to load',
+    fragParsingError: 'a segment could not be read',
+    bufferAppendError: 'the browser could not decode a segment',
+    bufferIncompatibleCodecsError: "this browser cannot play the stream's codecs",
+  };
 
   function levelLabel(l) {
     const parts = [];
