@@ -2,14 +2,14 @@
 // hls.js in headless Chromium against one master playlist:
 //
 //   node hlsjs-check.mjs <master_url> [--audio-switch] [--subtitles] [--cross-origin]
-//                        [--timeout SECONDS] [--min-play SECONDS]
+//                        [--timeout SECONDS] [--min-play SECONDS] [--stop-on-error]
 //
 // Plays muted from 0 until currentTime advances, seeks to the middle and to 4 s before the end
 // (currentTime must advance after each), waits for `ended`. --audio-switch switches to audio
 // track 1 after the middle seek (AUDIO_TRACK_SWITCHED, a fragment of track 1 buffered, playback
 // still advancing). --subtitles enables subtitle track 0 and requires a cue to become active
 // somewhere in the played range. Every hls.js ERROR event (fatal or not), console error, page
-// exception and HTTP error fails the check. Prints one JSON line; exit 0 = pass, 1 = fail,
+// exception and HTTP error fails the check; --stop-on-error stops at the first hls.js error. Prints one JSON line; exit 0 = pass, 1 = fail,
 // 2 = watchdog (hung), 3 = usage.
 //
 // The test page is served by request interception on the master's own origin (or, with
@@ -29,14 +29,14 @@ let parsed;
 try {
   parsed = parseArgs(
     process.argv.slice(2),
-    ['audio-switch', 'subtitles', 'cross-origin'],
+    ['audio-switch', 'subtitles', 'cross-origin', 'stop-on-error'],
     ['timeout', 'min-play'],
   );
   if (parsed.positional.length !== 1) throw new Error('one master URL expected');
 } catch (e) {
   process.stderr.write(
     'usage: hlsjs-check.mjs <master_url> [--audio-switch] [--subtitles] [--cross-origin] ' +
-      '[--timeout S] [--min-play S]\n' + e.message + '\n',
+      '[--timeout S] [--min-play S] [--stop-on-error]\n' + e.message + '\n',
   );
   process.exit(3);
 }
@@ -45,6 +45,7 @@ const opts = {
   audioSwitch: !!parsed.opts['audio-switch'],
   subtitles: !!parsed.opts.subtitles,
   crossOrigin: !!parsed.opts['cross-origin'],
+  stopOnError: !!parsed.opts['stop-on-error'],
   timeout: Number(parsed.opts.timeout || 60),
   minPlay: Number(parsed.opts['min-play'] || 0.5),
 };
@@ -164,7 +165,9 @@ function pageUrl() {
   return u.origin + PREFIX + 'index.html';
 }
 
-const FATAL_OR = 'window.__hc.fatal || ';
+const FATAL_OR = opts.stopOnError
+  ? 'window.__hc.fatal || window.__hc.errors.length > 0 || '
+  : 'window.__hc.fatal || ';
 
 async function main() {
   const deadline = new Deadline(opts.timeout);
@@ -192,8 +195,9 @@ async function main() {
       } catch (e) {
         throw new Error('timed out waiting for ' + label);
       }
-      const fatal = await page.evaluate(() => window.__hc.fatal);
-      if (fatal) throw new Error('fatal error while waiting for ' + label);
+      const st = await page.evaluate(() => [window.__hc.fatal, window.__hc.errors.length]);
+      if (st[0]) throw new Error('fatal error while waiting for ' + label);
+      if (opts.stopOnError && st[1] > 0) throw new Error('stopped at the first hls.js error, waiting for ' + label);
     };
     const now = () => page.evaluate(() => performance.now());
     const currentTime = () => page.evaluate(() => document.getElementById('v').currentTime);

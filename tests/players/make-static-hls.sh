@@ -3,6 +3,7 @@
 # reference the player checks must pass on — and, with a breakage, one they must fail on.
 #
 #   make-static-hls.sh <input> <outdir> [missing-segment|corrupt-segment|bad-init]
+#   make-static-hls.sh --break <missing-segment|corrupt-segment|bad-init> <outdir>   (in place)
 #
 # ffmpeg writes the media playlists and segments (video in r0/, each audio track in rN/, one
 # WebVTT file per subtitle track in subsN/); this script writes master.m3u8 itself, because
@@ -13,6 +14,24 @@
 # corrupt-segment overwrites a video segment with random bytes; bad-init truncates the video
 # init segment.
 set -euo pipefail
+
+break_hls() { # <breakage> <outdir>
+  case "$1" in
+    "") ;;
+    missing-segment) rm "$2/r0/seg4.m4s" ;;
+    corrupt-segment)
+      n="$(stat -c %s "$2/r0/seg4.m4s")"
+      head -c "$n" /dev/urandom >"$2/r0/seg4.m4s"
+      ;;
+    bad-init) truncate -s 40 "$2/r0/init_0.mp4" ;;
+    *) echo "make-static-hls.sh: unknown breakage '$1'" >&2; exit 1 ;;
+  esac
+}
+
+if [ "${1:-}" = --break ]; then
+  break_hls "$2" "$3"
+  exit 0
+fi
 in="$1"
 out="$2"
 breakage="${3:-}"
@@ -110,14 +129,5 @@ PY
   echo 'r0/index.m3u8'
 } >"$out/master.m3u8"
 
-case "$breakage" in
-  "") ;;
-  missing-segment) rm "$out/r0/seg4.m4s" ;;
-  corrupt-segment)
-    n="$(stat -c %s "$out/r0/seg4.m4s")"
-    head -c "$n" /dev/urandom >"$out/r0/seg4.m4s"
-    ;;
-  bad-init) truncate -s 40 "$out/r0/init_0.mp4" ;;
-  *) echo "make-static-hls.sh: unknown breakage '$breakage'" >&2; exit 1 ;;
-esac
+break_hls "$breakage" "$out"
 echo "$out/master.m3u8"

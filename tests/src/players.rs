@@ -71,6 +71,8 @@ pub struct HlsJsOptions {
     pub timeout_secs: Option<u32>,
     /// How far playback from 0 must get before the first seek, seconds (default 0.5).
     pub min_play_secs: Option<f64>,
+    /// Stop at the first hls.js ERROR event instead of playing on (for negative tests).
+    pub stop_on_error: bool,
 }
 
 /// One seek of [`hlsjs_check`].
@@ -497,6 +499,9 @@ pub fn hlsjs_check(master_url: &str, opts: &HlsJsOptions) -> PlayerReport {
     if opts.cross_origin {
         cmd.arg("--cross-origin");
     }
+    if opts.stop_on_error {
+        cmd.arg("--stop-on-error");
+    }
     if let Some(t) = opts.timeout_secs {
         cmd.args(["--timeout", &t.to_string()]);
     }
@@ -590,6 +595,16 @@ pub enum Breakage {
     BadInit,
 }
 
+impl Breakage {
+    fn as_arg(self) -> &'static str {
+        match self {
+            Breakage::MissingSegment => "missing-segment",
+            Breakage::CorruptSegment => "corrupt-segment",
+            Breakage::BadInit => "bad-init",
+        }
+    }
+}
+
 /// Makes a static fMP4 HLS of `input` in `out` (removed first) with the ffmpeg CLI
 /// (`tests/players/make-static-hls.sh`: H.264 without B-frames, AAC, each audio track as an
 /// EXT-X-MEDIA rendition, subtitles as one WebVTT segment), optionally broken. Returns the
@@ -598,11 +613,7 @@ pub fn make_static_hls(input: &Path, out: &Path, breakage: Option<Breakage>) -> 
     let mut cmd = Command::new(workspace().join("tests/players/make-static-hls.sh"));
     cmd.arg(input).arg(out);
     if let Some(b) = breakage {
-        cmd.arg(match b {
-            Breakage::MissingSegment => "missing-segment",
-            Breakage::CorruptSegment => "corrupt-segment",
-            Breakage::BadInit => "bad-init",
-        });
+        cmd.arg(b.as_arg());
     }
     let status = cmd
         .stdout(Stdio::null())
@@ -614,6 +625,21 @@ pub fn make_static_hls(input: &Path, out: &Path, breakage: Option<Breakage>) -> 
         input.display()
     );
     out.join("master.m3u8")
+}
+
+/// Breaks a static HLS made by [`make_static_hls`] in place (`make-static-hls.sh --break`).
+pub fn break_static_hls(dir: &Path, breakage: Breakage) {
+    let status = Command::new(workspace().join("tests/players/make-static-hls.sh"))
+        .arg("--break")
+        .arg(breakage.as_arg())
+        .arg(dir)
+        .status()
+        .expect("run make-static-hls.sh --break");
+    assert!(
+        status.success(),
+        "make-static-hls.sh --break failed on {}",
+        dir.display()
+    );
 }
 
 /// A stand-in for hlsgate's page API (`tests/players/fake-api.mjs`) serving the real page

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use hlsgate_tests::players::{
-    artifacts_dir, ffmpeg_hls_check, hlsjs_check, make_static_hls, mpv_check, page_check_with,
-    Breakage, FakeApi, HlsJsOptions, PageOptions,
+    artifacts_dir, break_static_hls, ffmpeg_hls_check, hlsjs_check, make_static_hls, mpv_check,
+    page_check_with, Breakage, FakeApi, HlsJsOptions, PageOptions,
 };
 use hlsgate_tests::{fixture, Nginx};
 
@@ -145,22 +145,40 @@ fn every_check_passes_on_a_good_static_hls() {
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
 }
 
+/// Copies a flat-enough tree (the static HLS: folders of files).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn every_check_fails_on_a_broken_static_hls() {
     let scratch = Scratch::new("broken");
     let root = scratch.path();
-    let input = fixture("h264_aac_faststart.mp4");
-    make_static_hls(
-        &input,
-        &root.join("missing"),
-        Some(Breakage::MissingSegment),
-    );
-    make_static_hls(
-        &input,
-        &root.join("corrupt"),
-        Some(Breakage::CorruptSegment),
-    );
+    let good = root.join("good");
+    make_static_hls(&fixture("h264_aac_faststart.mp4"), &good, None);
+    for (name, breakage) in [
+        ("missing", Breakage::MissingSegment),
+        ("corrupt", Breakage::CorruptSegment),
+        ("page/badinit", Breakage::BadInit),
+    ] {
+        copy_tree(&good, &root.join(name));
+        break_static_hls(&root.join(name), breakage);
+    }
     let nginx = Nginx::start(root);
+    let stop_on_error = HlsJsOptions {
+        stop_on_error: true,
+        timeout_secs: Some(40),
+        ..HlsJsOptions::default()
+    };
 
     // A 404 in the middle: every player must notice.
     let url = nginx.url("missing/master.m3u8");
@@ -180,7 +198,7 @@ fn every_check_fails_on_a_broken_static_hls() {
         "mpv check passed on a missing segment: {}",
         mpv.raw
     );
-    let r = hlsjs_check(&url, &HlsJsOptions::default());
+    let r = hlsjs_check(&url, &stop_on_error);
     assert!(!r.ok, "hls.js check passed on a missing segment: {}", r.raw);
     assert!(
         r.hls_errors
@@ -190,7 +208,7 @@ fn every_check_fails_on_a_broken_static_hls() {
         r.raw
     );
 
-    // Garbage where a segment should be: mpv stops early, hls.js reports a parsing error.
+    // Garbage where a segment should be: FFmpeg and mpv stop early, hls.js cannot parse it.
     let url = nginx.url("corrupt/master.m3u8");
     let ff = ffmpeg_hls_check(&url);
     let video = ff.of_type("video");
@@ -205,27 +223,17 @@ fn every_check_fails_on_a_broken_static_hls() {
         "mpv check passed on a corrupt segment: {}",
         mpv.raw
     );
-    let r = hlsjs_check(
-        &url,
-        &HlsJsOptions {
-            timeout_secs: Some(40),
-            ..HlsJsOptions::default()
-        },
-    );
+    let r = hlsjs_check(&url, &stop_on_error);
     assert!(!r.ok, "hls.js check passed on a corrupt segment: {}", r.raw);
+    assert!(!r.hls_errors.is_empty(), "{}", r.raw);
 
     // The page shows the failure and the check says so.
-    let page_root = root.join("page");
-    std::fs::create_dir_all(&page_root).unwrap();
-    std::fs::rename(root.join("corrupt"), page_root.join("corrupt")).unwrap();
-    make_static_hls(&input, &page_root.join("badinit"), Some(Breakage::BadInit));
-    let api = FakeApi::start(&page_root, None);
+    let api = FakeApi::start(&root.join("page"), None);
     let shot = artifacts_dir().join("players_harness_page_broken.png");
     let page = page_check_with(
         &api.base_url(),
         &shot,
         &PageOptions {
-            file: Some("badinit".into()),
             timeout_secs: Some(30),
             ..PageOptions::default()
         },
@@ -235,5 +243,6 @@ fn every_check_fails_on_a_broken_static_hls() {
         "page check passed on a broken stream: {}",
         page.raw
     );
+    assert_eq!(page.file.as_deref(), Some("badinit"));
     assert!(page.error_box.is_some(), "{}", page.raw);
 }
