@@ -9,7 +9,8 @@
 // track 1 after the middle seek (AUDIO_TRACK_SWITCHED, a fragment of track 1 buffered, playback
 // still advancing). --subtitles enables subtitle track 0 and requires a cue to become active
 // somewhere in the played range. Every hls.js ERROR event (fatal or not), console error, page
-// exception and HTTP error fails the check; --stop-on-error stops at the first hls.js error. Prints one JSON line; exit 0 = pass, 1 = fail,
+// exception and HTTP error fails the check — except the non-fatal "aborted" ERROR hls.js emits
+// when it cancels its own load on a seek or switch (counted in hls_aborted_loads); --stop-on-error stops at the first hls.js error. Prints one JSON line; exit 0 = pass, 1 = fail,
 // 2 = watchdog (hung), 3 = usage.
 //
 // The test page is served by request interception on the master's own origin (or, with
@@ -69,6 +70,7 @@ const report = {
   frames: null,
   video_size: null,
   hls_errors: [],
+  hls_aborted_loads: 0,
   console_errors: [],
   http_errors: [],
   media_error: null,
@@ -85,7 +87,7 @@ const PAGE = `<!doctype html>
 <script src="${PREFIX}hls.min.js"></script>
 <script>
 'use strict';
-const hc = { events: {}, errors: [], switched: [], buffered: {}, cues: [], seeked: 0, ended: false,
+const hc = { events: {}, errors: [], aborted: 0, switched: [], buffered: {}, cues: [], seeked: 0, ended: false,
              firstFrameMs: null, playError: null, mediaError: null, fatal: false, t0: 0 };
 window.__hc = hc;
 window.startCheck = (master, opts) => {
@@ -100,6 +102,12 @@ window.startCheck = (master, opts) => {
     hls.on(Hls.Events[name], () => count(name));
   }
   hls.on(Hls.Events.ERROR, (_e, d) => {
+    // hls.js 1.7 announces every load it cancels itself (a seek or a track switch while a
+    // fragment was in flight) as a non-fatal ERROR "aborted": counted, not a stream fault.
+    if (d.details === 'aborted' && !d.fatal) {
+      hc.aborted += 1;
+      return;
+    }
     hc.errors.push({
       type: d.type, details: d.details, fatal: !!d.fatal,
       url: (d.frag && d.frag.url) || d.url || (d.context && d.context.url) || null,
@@ -297,7 +305,7 @@ async function main() {
           const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
           const hc = window.__hc || {};
           return {
-            errors: hc.errors || [], events: hc.events || {}, cues: hc.cues || [],
+            errors: hc.errors || [], aborted: hc.aborted || 0, events: hc.events || {}, cues: hc.cues || [],
             firstFrameMs: hc.firstFrameMs, mediaError: hc.mediaError, playError: hc.playError,
             buffered: hc.buffered || {},
             frames: q ? { total: q.totalVideoFrames, dropped: q.droppedVideoFrames } : null,
@@ -305,6 +313,7 @@ async function main() {
           };
         });
         report.hls_errors = st.errors;
+        report.hls_aborted_loads = st.aborted;
         report.events = Object.assign({}, st.events, { buffered: st.buffered });
         report.first_frame_ms = st.firstFrameMs === null ? null : Math.round(st.firstFrameMs);
         report.media_error = st.mediaError;

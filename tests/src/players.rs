@@ -3,7 +3,8 @@
 //! - [`hlsjs_check`]: hls.js in Debian's headless Chromium (driven by playwright-core from npm,
 //!   never a downloaded browser): plays from 0, seeks to the middle and to 4 s before the end,
 //!   waits for `ended`, optionally switches audio track and checks subtitles; every hls.js
-//!   `ERROR` event, fatal or not, fails it.
+//!   `ERROR` event, fatal or not, fails it (but for the non-fatal `aborted` that hls.js emits
+//!   when it cancels its own load on a seek, counted in `hls_aborted_loads`).
 //! - [`page_check`]: the player page at `/`: click the first file, it plays, screenshot.
 //! - [`mpv_check`]: mpv (`--vo=null --ao=null --untimed`) to EOF with no warning.
 //! - [`ffmpeg_hls_check`]: FFmpeg's HLS demuxer decodes every stream of the master to the end,
@@ -203,8 +204,11 @@ pub struct PlayerReport {
     pub subtitle_tracks: Vec<TrackReport>,
     /// Decoded frames.
     pub frames: Option<FramesReport>,
-    /// Every hls.js ERROR event.
+    /// Every hls.js ERROR event, less the non-fatal `aborted` ones.
     pub hls_errors: Vec<HlsErrorReport>,
+    /// Non-fatal `aborted` ERROR events: hls.js cancelling its own load on a seek or a track
+    /// switch (hls.js 1.7 reports those as errors); not failures.
+    pub hls_aborted_loads: u64,
     /// Console errors and page exceptions.
     pub console_errors: Vec<String>,
     /// HTTP statuses ≥ 400 and failed requests (cancelled loads excluded).

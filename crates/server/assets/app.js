@@ -288,8 +288,9 @@
     });
     h.on(Hls.Events.ERROR, (_e, d) => {
       if (!d.fatal) {
-        // hls.js recovers from these on its own; keep them visible to developers only.
-        console.warn('hls.js:', d.type, d.details);
+        // hls.js recovers from these on its own; keep them visible to developers only
+        // ("aborted" is hls.js cancelling its own load on a seek or switch: not a problem).
+        if (d.details !== 'aborted') console.warn('hls.js:', d.type, d.details);
         return;
       }
       if (d.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 1) {
