@@ -4,16 +4,37 @@
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-pkgs=(ffmpeg nginx-light python3 util-linux pkg-config clang)
+# chromium and mpv: the end-to-end player checks (tests/players).
+pkgs=(ffmpeg nginx-light python3 util-linux pkg-config clang chromium chromium-driver mpv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# Node and npm (the checks' harness and the page's hls.js): Debian's packages unless a node with
+# its own npm (e.g. NodeSource's, which conflicts with Debian's npm package) is already there.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Node packages, exactly as locked (no browser download: the checks drive Debian's chromium).
+# A stamp (a copy of the lock file) skips `npm ci` when node_modules already matches the lock.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in "$root/tests/players" "$root/crates/server/assets"; do
+  stamp="$dir/node_modules/.hlsgate-lock.json"
+  if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+done
+# The page embeds hls.js from npm (crates/server/assets/README.md); copied only when it changed,
+# so cargo does not rebuild the server for nothing.
+hls_src="$root/crates/server/assets/node_modules/hls.js/dist/hls.min.js"
+hls_dst="$root/crates/server/assets/hls.min.js"
+cmp -s "$hls_src" "$hls_dst" || cp "$hls_src" "$hls_dst"
 # nginx-light's package starts a system nginx on port 80; the tests run their own on free ports.
 if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1; then :; else
   cargo install --locked cargo-nextest

@@ -5,6 +5,7 @@
 //! Nothing here is faked: the tests read real files through real HTTP and compare with ffprobe.
 
 pub mod mp4check;
+pub mod players;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

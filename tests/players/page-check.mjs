@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// The player page in headless Chromium:
+//
+//   node page-check.mjs <base_url> <screenshot.png> [--file NAME] [--thumb] [--timeout SECONDS]
+//
+// Loads <base_url>/, clicks the first file of the library (or the one named NAME), waits until
+// the video plays (currentTime > 1 s), optionally hovers the middle of the seek bar until the
+// thumbnail preview has loaded (--thumb), saves a screenshot and prints one JSON line. Fails on
+// console errors, page exceptions, HTTP errors, hls.js errors the page logs, and a visible error
+// box. Exit 0 = pass, 1 = fail, 2 = watchdog, 3 = usage.
+import { Deadline, finish, launch, parseArgs, watchdog, watchPage } from './common.mjs';
+
+let parsed;
+try {
+  parsed = parseArgs(process.argv.slice(2), ['thumb'], ['file', 'timeout']);
+  if (parsed.positional.length !== 2) throw new Error('base URL and screenshot path expected');
+} catch (e) {
+  process.stderr.write(
+    'usage: page-check.mjs <base_url> <screenshot.png> [--file NAME] [--thumb] [--timeout S]\n' +
+      e.message + '\n',
+  );
+  process.exit(3);
+}
+const [baseArg, screenshot] = parsed.positional;
+const base = baseArg.replace(/\/+$/, '');
+const opts = {
+  file: parsed.opts.file || null,
+  thumb: !!parsed.opts.thumb,
+  timeout: Number(parsed.opts.timeout || 60),
+};
+
+const report = {
+  check: 'page',
+  url: base + '/',
+  ok: false,
+  file: null,
+  files_listed: 0,
+  dirs_listed: 0,
+  play_ms: null,
+  current_time: null,
+  video_size: null,
+  tracks: null,
+  thumb: null,
+  screenshot: null,
+  error_box: null,
+  console_errors: [],
+  http_errors: [],
+  hls_warnings: [],
+  failures: [],
+};
+watchdog(opts.timeout, report);
+
+async function main() {
+  const deadline = new Deadline(opts.timeout);
+  let browser;
+  let page;
+  try {
+    browser = await launch();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // Favicon requests are the browser's, not the page's.
+    watchPage(page, report, (url) => url.endsWith('/favicon.ico'));
+    page.on('console', (msg) => {
+      if (msg.type() === 'warning' && msg.text().startsWith('hls.js:')) {
+        report.hls_warnings.push(msg.text().slice(0, 300));
+      }
+    });
+    await page.goto(base + '/', { timeout: deadline.left() });
+
+    const files = page.locator('[data-testid="file"]');
+    try {
+      await page.waitForFunction(
+        () => {
+          if (document.querySelector('[data-testid="file"]')) return true;
+          const st = document.querySelector('[data-testid="library-status"]');
+          return st && st.textContent !== '' && !st.textContent.startsWith('Loading');
+        },
+        undefined,
+        { timeout: deadline.left(), polling: 50 },
+      );
+    } catch (_) {
+      throw new Error('timed out waiting for the library listing');
+    }
+    report.files_listed = await files.count();
+    if (report.files_listed === 0) {
+      const st = await page.locator('[data-testid="library-status"]').textContent();
+      throw new Error('the library lists no file: ' + st);
+    }
+    report.dirs_listed = await page.locator('[data-testid="dir"]').count();
+    const target = opts.file
+      ? files.filter({ has: page.locator('.name', { hasText: opts.file }) }).first()
+      : files.first();
+    report.file = (await target.locator('.name').textContent()) || null;
+
+    const t0 = Date.now();
+    await target.click({ timeout: deadline.left() });
+    try {
+      await page.waitForFunction(
+        () => {
+          const err = document.querySelector('[data-testid="error"]');
+          if (err && !err.hidden) return true;
+          return document.querySelector('[data-testid="video"]').currentTime > 1;
+        },
+        undefined,
+        { timeout: deadline.left(), polling: 50 },
+      );
+    } catch (_) {
+      throw new Error('timed out waiting for the video to play (currentTime > 1 s)');
+    }
+    report.play_ms = Date.now() - t0;
+
+    if (opts.thumb) {
+      const seek = page.locator('[data-testid="seek"]');
+      const box = await seek.boundingBox();
+      if (!box) throw new Error('the seek bar is not visible');
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      try {
+        await page.waitForFunction(
+          () => {
+            const img = document.getElementById('preview-img');
+            return img && img.complete && img.naturalWidth > 0 && !img.hidden;
+          },
+          undefined,
+          { timeout: Math.min(deadline.left(), 20000), polling: 50 },
+        );
+      } catch (_) {
+        throw new Error('the seek-bar thumbnail did not load');
+      }
+      report.thumb = await page.evaluate(() => {
+        const img = document.getElementById('preview-img');
+        return { src: img.src, width: img.naturalWidth, height: img.naturalHeight };
+      });
+    }
+  } catch (e) {
+    report.failures.push(String(e && e.message ? e.message : e));
+  }
+
+  if (page) {
+    try {
+      const st = await page.evaluate(() => {
+        const v = document.querySelector('[data-testid="video"]');
+        const err = document.querySelector('[data-testid="error"]');
+        const opts = (id) => Array.from(document.querySelectorAll(`[data-testid="${id}"] option`))
+          .map((o) => o.textContent);
+        return {
+          currentTime: v.currentTime,
+          size: { width: v.videoWidth, height: v.videoHeight },
+          error: err && !err.hidden ? err.textContent : null,
+          tracks: { audio: opts('audio-select'), subtitles: opts('subtitle-select'),
+                    quality: opts('quality-select') },
+        };
+      });
+      report.current_time = st.currentTime;
+      report.video_size = st.size;
+      report.tracks = st.tracks;
+      report.error_box = st.error;
+      if (st.error) report.failures.push('the page shows an error: ' + st.error);
+      if (st.size.width === 0) report.failures.push('no video frame decoded (videoWidth 0)');
+      await page.screenshot({ path: screenshot, timeout: 10000 });
+      report.screenshot = screenshot;
+    } catch (e) {
+      report.failures.push('could not read the page or take the screenshot: ' + e.message);
+    }
+  }
+  if (browser) {
+    await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+  }
+  for (const c of report.console_errors) report.failures.push('console: ' + c);
+  for (const h of report.http_errors) report.failures.push('http: ' + h);
+  for (const w of report.hls_warnings) report.failures.push('page logged: ' + w);
+  finish(report);
+}
+
+main();
