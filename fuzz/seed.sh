@@ -3,8 +3,12 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../fixtures/out"
-for t in probe_mp4 probe_mkv probe_ts probe_any; do mkdir -p "$here/corpus/$t"; done
+for t in probe_mp4 probe_mkv probe_ts probe_any demux_any; do mkdir -p "$here/corpus/$t"; done
 for f in "$out"/*.mp4; do head -c 65536 "$f" > "$here/corpus/probe_mp4/$(basename "$f")" || true; done
 for f in "$out"/*.mkv "$out"/*.webm; do [ "$(basename "$f")" = long_2h.mkv ] && continue; head -c 65536 "$f" > "$here/corpus/probe_mkv/$(basename "$f")" || true; done
 for f in "$out"/*.ts; do head -c 65424 "$f" > "$here/corpus/probe_ts/$(basename "$f")"; done
 cp "$here"/corpus/probe_mp4/* "$here"/corpus/probe_mkv/* "$here"/corpus/probe_ts/* "$here/corpus/probe_any/"
+# The demuxer needs files the probe indexes: heads that index (fragmented MP4, TS, MKV
+# without a Segment size) and the small audio-only file whole.
+cp "$here"/corpus/probe_any/* "$here/corpus/demux_any/"
+cp "$out/aac_only.m4a" "$here/corpus/demux_any/"

@@ -105,6 +105,8 @@ pub(crate) struct TrackInfo {
     pub nal: Option<NalFormat>,
     /// Matroska DefaultDuration, nanoseconds.
     pub default_duration_ns: Option<u64>,
+    /// Matroska CodecDelay in track ticks, subtracted from block times.
+    pub delay: i64,
 }
 
 impl TrackInfo {
@@ -117,6 +119,12 @@ impl TrackInfo {
             sample_rate: t.audio.as_ref().map_or(0, |a| a.sample_rate),
             nal: NalFormat::of(&t.codec, &t.codec_private, annexb),
             default_duration_ns: t.default_duration_ns,
+            delay: t
+                .codec_delay_ns
+                .and_then(|ns| i64::try_from(ns).ok())
+                .map_or(0, |ns| {
+                    mul_div_round(ns, i64::from(t.timescale), 1_000_000_000)
+                }),
         }
     }
 

@@ -63,9 +63,10 @@ fn block_frames(t: &TrackInfo, b: &Block<'_>, out: &mut Vec<Frame>) -> Result<()
         .map(|ns| mul_div_round(ns, i64::from(t.timescale), 1_000_000_000))
         .and_then(|d| u32::try_from(d).ok());
     let block_duration = b.duration.and_then(|d| u32::try_from(d).ok());
+    let timestamp = b.timestamp.saturating_sub(t.delay);
     if b.lacing() == 0 {
         out.push(Frame {
-            pts: b.timestamp,
+            pts: timestamp,
             dts: None,
             duration: block_duration.or(default_ticks),
             keyframe: b.keyframe,
@@ -81,15 +82,14 @@ fn block_frames(t: &TrackInfo, b: &Block<'_>, out: &mut Vec<Frame>) -> Result<()
         let i = i as i64;
         let (pts, duration) = match (per, block_duration) {
             (Some((num, den)), _) => (
-                b.timestamp.saturating_add(mul_div_round(i, num, den)),
+                timestamp.saturating_add(mul_div_round(i, num, den)),
                 u32::try_from(mul_div_round(1, num, den)).ok(),
             ),
             (None, Some(d)) => (
-                b.timestamp
-                    .saturating_add(mul_div_round(i, i64::from(d), n)),
+                timestamp.saturating_add(mul_div_round(i, i64::from(d), n)),
                 u32::try_from(mul_div_round(1, i64::from(d), n)).ok(),
             ),
-            (None, None) => (b.timestamp, None),
+            (None, None) => (timestamp, None),
         };
         out.push(Frame {
             pts,
@@ -234,6 +234,7 @@ mod tests {
             sample_rate: 48_000,
             nal: None,
             default_duration_ns: None,
+            delay: 0,
         };
         let b = Block {
             track: 2,

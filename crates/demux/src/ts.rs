@@ -29,6 +29,8 @@ pub(crate) struct Ts {
     /// `(start, end, time)` of the index's spans: the time near a byte offset, to unwrap
     /// 33-bit timestamps against.
     spans: Vec<(u64, u64, i64)>,
+    /// Where spans end, sorted: the end of the last packet of some PES.
+    span_ends: Vec<u64>,
     start: i64,
     file_size: u64,
 }
@@ -81,6 +83,12 @@ impl Ts {
                 .iter()
                 .map(|s| (s.start, s.end, s.time))
                 .collect(),
+            span_ends: {
+                let mut v: Vec<u64> = index.spans.iter().map(|s| s.end).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            },
             start: index.start,
             file_size: index.file_size,
         }
@@ -168,10 +176,14 @@ impl Ts {
                 last_pid = Some(h.pid);
             }
         }
+        // An unbounded PES open at the end is whole when the range ends where a span ends (the
+        // end of a PES, by the index) and its packet is the range's last, or at the file end.
         let end = offset + bytes.len() as u64;
+        let at_span_end = self.span_ends.binary_search(&end).is_ok();
         for (&pid, st) in state.iter_mut() {
             if let Some(o) = st.open.take() {
-                if complete(&o, Some(pid) == last_pid || end >= self.file_size) {
+                let last = (at_span_end && Some(pid) == last_pid) || end >= self.file_size;
+                if complete(&o, last) {
                     close(o, st, reference, offset);
                 }
             }
@@ -436,6 +448,7 @@ mod tests {
                 sample_rate: 44_100,
                 nal: None,
                 default_duration_ns: None,
+                delay: 0,
             },
             kind: TrackKind::Audio,
         };

@@ -505,6 +505,7 @@ mod tests {
                 audio: None,
                 start: Some(0),
                 default_duration_ns: None,
+                codec_delay_ns: None,
             }],
             main_track: Some(0),
             keyframes: kf_secs

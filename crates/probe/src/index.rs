@@ -275,6 +275,11 @@ pub struct Track {
     /// frame), when the file states it. `None` for other containers.
     #[serde(default)]
     pub default_duration_ns: Option<u64>,
+    /// Matroska `CodecDelay` in nanoseconds (Opus pre-skip): RFC 9559 says it is subtracted
+    /// from every block timestamp of the track to get the time it plays at, as FFmpeg does.
+    /// [`Track::start`] and the demuxer's times already have it subtracted. `None` elsewhere.
+    #[serde(default)]
+    pub codec_delay_ns: Option<u64>,
 }
 
 /// A keyframe of the main video track.

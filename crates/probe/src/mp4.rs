@@ -771,6 +771,7 @@ fn track_facts(trak: &Trak, movie_ts: u32) -> Result<TrackFacts> {
             audio,
             start: None,
             default_duration_ns: None,
+            codec_delay_ns: None,
         },
         shift,
         window,

@@ -159,12 +159,24 @@ impl<'a> BlockReader<'a> {
             self.done = true;
             return Ok(None);
         }
-        let Some(e) = self.header(self.pos)? else {
+        let header = self.header(self.pos);
+        let Some(mut c) = self.cluster else {
+            return match header {
+                Ok(Some(e)) => self.top_level(e),
+                Ok(None) => {
+                    self.done = true;
+                    Ok(None)
+                }
+                // Not an element start: look for the next Cluster.
+                Err(_) => {
+                    self.resync_from(self.pos + 1);
+                    Ok(None)
+                }
+            };
+        };
+        let Some(e) = header? else {
             self.done = true;
             return Ok(None);
-        };
-        let Some(mut c) = self.cluster else {
-            return self.top_level(e);
         };
         if c.end.is_some_and(|end| self.pos >= end) {
             self.cluster = None;
@@ -239,12 +251,17 @@ impl<'a> BlockReader<'a> {
                     )))
                 }
             },
-            _ => match self.resync(self.pos + 1) {
-                Some(p) => self.pos = p,
-                None => self.done = true,
-            },
+            _ => self.resync_from(self.pos + 1),
         }
         Ok(None)
+    }
+
+    /// Moves to the next Cluster at or after `from`, or ends the walk.
+    fn resync_from(&mut self, from: u64) {
+        match self.resync(from) {
+            Some(p) => self.pos = p,
+            None => self.done = true,
+        }
     }
 
     /// A BlockGroup's children: Block, BlockDuration, ReferenceBlock.

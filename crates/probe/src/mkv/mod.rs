@@ -549,7 +549,17 @@ impl MkvProbe {
         let mut tracks: Vec<_> = entries.iter().map(|t| t.track.clone()).collect();
         for t in &mut tracks {
             t.timescale = plan.timescale;
-            t.start = self.starts.as_ref().and_then(|s| s.get(&t.id).copied());
+            t.start = self
+                .starts
+                .as_ref()
+                .and_then(|s| s.get(&t.id).copied())
+                .map(|ts| {
+                    // CodecDelay (ns) in Segment Ticks, subtracted (RFC 9559 §5.1.4.1.16).
+                    let delay = t.codec_delay_ns.map_or(0, |ns| {
+                        ns.saturating_add(info.timestamp_scale / 2) / info.timestamp_scale.max(1)
+                    });
+                    ts.saturating_sub(i64::try_from(delay).unwrap_or(i64::MAX))
+                });
         }
         let cues = self.cues.as_ref().and_then(|c| c.as_deref());
         let scanned: &[ScannedCluster] = self.scan.as_ref().map_or(&[], |s| &s.clusters);

@@ -129,6 +129,7 @@ struct Raw {
     flag_default: Option<u64>,
     flag_forced: Option<u64>,
     default_duration: Option<u64>,
+    codec_delay: Option<u64>,
     width: Option<u64>,
     height: Option<u64>,
     interlaced: Option<u64>,
@@ -160,6 +161,7 @@ impl Raw {
             MatroskaSpec::FlagDefault(v) => self.flag_default = Some(v),
             MatroskaSpec::FlagForced(v) => self.flag_forced = Some(v),
             MatroskaSpec::DefaultDuration(v) => self.default_duration = Some(v),
+            MatroskaSpec::CodecDelay(v) => self.codec_delay = Some(v),
             MatroskaSpec::PixelWidth(v) => self.width = Some(v),
             MatroskaSpec::PixelHeight(v) => self.height = Some(v),
             MatroskaSpec::FlagInterlaced(v) => self.interlaced = Some(v),
@@ -211,6 +213,7 @@ fn entry(r: Raw, base: u64) -> Result<TrackEntry> {
             audio,
             start: None,
             default_duration_ns: r.default_duration,
+            codec_delay_ns: r.codec_delay.filter(|&d| d > 0),
         },
         default_duration: r.default_duration,
     })

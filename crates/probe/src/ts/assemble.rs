@@ -70,6 +70,7 @@ pub(crate) fn build(file_size: u64, streams: Vec<TrackData>) -> Result<MediaInde
             audio,
             start: s.records.iter().map(|r| r.pts).min(),
             default_duration_ns: None,
+            codec_delay_ns: None,
         });
         records.push(s.records);
     }
@@ -374,6 +375,7 @@ mod tests {
             audio: None,
             start: None,
             default_duration_ns: None,
+            codec_delay_ns: None,
         };
         let (start, duration, kf, spans) = video_timeline(&track, &recs).unwrap();
         assert_eq!((start, duration), (0, 40 * 3600));
