@@ -2,7 +2,7 @@
 # hlsgate's benchmark command: side by side with the ffmpeg tools doing the same job, same run.
 # Prints a markdown table (median, min, max of N runs, load average) to stdout.
 #
-#   bench/run.sh            # probe benchmarks (this is what exists so far)
+#   bench/run.sh            # probe and segment benchmarks
 #
 # Figures: time to index a 2-hour MKV (Cues) and the other fixtures from local disk, against
 #   - ffprobe -show_format -show_streams (tracks only: less work than ours), and
@@ -39,6 +39,21 @@ for f in long_2h.mkv h264_aac_moov_end.mp4 h264_bframes.mkv mkv_no_cues.mkv h264
 done
 row "probe (tracks + all keyframes)" long_2h.mkv "ffprobe -show_streams (tracks only)" \
   "$bin probe --json $F/long_2h.mkv" "ffprobe -v error -show_format -show_streams $F/long_2h.mkv"
+
+# Segments (issue "Segment pipeline"): one 6 s segment of a 720p file, whole process each time
+# (probe + plan + read + make + write), against the ffmpeg CLI doing the same unit of work.
+fixtures/make.sh bench >/dev/null
+row "remux segment 3 (6 s, 720p H.264)" bench720.mkv "ffmpeg -ss -t -c copy (fMP4)" \
+  "$bin segment $F/bench720.mkv v1 3 -o /dev/null" \
+  "ffmpeg -v error -ss 18 -i $F/bench720.mkv -t 6 -map 0:v -c copy -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null"
+runs_saved=$runs; runs="${TRANSCODE_RUNS:-5}"
+row "transcode segment 3 (6 s, HEVC 720p → H.264 veryfast)" bench720_hevc_ac3.mkv "ffmpeg libx264 veryfast crf 23" \
+  "$bin segment $F/bench720_hevc_ac3.mkv v1-h264 3 -o /dev/null" \
+  "ffmpeg -v error -ss 18 -i $F/bench720_hevc_ac3.mkv -t 6 -map 0:v -c:v libx264 -preset veryfast -crf 23 -threads 2 -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null"
+row "transcode audio segment 3 (6 s, AC-3 5.1 → AAC stereo)" bench720_hevc_ac3.mkv "ffmpeg aac 128k stereo" \
+  "$bin segment $F/bench720_hevc_ac3.mkv a2 3 -o /dev/null" \
+  "ffmpeg -v error -ss 18 -i $F/bench720_hevc_ac3.mkv -t 6 -map 0:a -c:a aac -b:a 128k -ac 2 -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null"
+runs=$runs_saved
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); bytes read by hlsgate for long_2h.mkv: $($bin probe --json $F/long_2h.mkv | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["upstream"]["bytes"], "of", j["file_size"])')"
 rm -rf "$out"
