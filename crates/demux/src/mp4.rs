@@ -17,6 +17,8 @@ use probe::{limits, Container, MediaIndex};
 use crate::{DemuxError, Demuxed, Frame, TrackInfo};
 
 const NAME: &str = "mp4";
+/// Samples of one `traf` allowed beyond one per byte of the range (empty samples).
+const MAX_EMPTY_SAMPLES: u64 = 4096;
 
 /// One track's facts.
 #[derive(Debug)]
@@ -223,12 +225,16 @@ impl Mp4 {
             let Some(t) = self.tracks.get(&id) else {
                 continue;
             };
+            // A run of samples without per-sample fields costs no bytes in the moof, so its
+            // count is capped by the bytes they could occupy (plus room for empty samples).
             let count: u64 = traf.trun.iter().map(|r| r.samples.len() as u64).sum();
-            if count > limits::MAX_SAMPLES {
+            let max =
+                limits::MAX_SAMPLES.min((bytes.len() as u64).saturating_add(MAX_EMPTY_SAMPLES));
+            if count > max {
                 return Err(DemuxError::Limit {
-                    limit: "MAX_SAMPLES (one traf)",
+                    limit: "samples in one traf (MAX_SAMPLES, or the range's bytes)",
                     value: count,
-                    max: limits::MAX_SAMPLES,
+                    max,
                 });
             }
             let prev = match (traf.tfdt.as_ref(), next_dts.get(&id)) {
