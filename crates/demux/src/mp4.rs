@@ -17,6 +17,8 @@ use probe::{limits, Container, MediaIndex};
 use crate::{DemuxError, Demuxed, Frame, TrackInfo};
 
 const NAME: &str = "mp4";
+/// Samples of one `traf` allowed beyond one per byte of the range (empty samples).
+const MAX_EMPTY_SAMPLES: u64 = 4096;
 
 /// One track's facts.
 #[derive(Debug)]
@@ -29,6 +31,35 @@ struct Mp4Track {
     /// Sample indices sorted by offset, when decode order is not already offset order.
     by_offset: Option<Vec<u32>>,
     trex: TrexDefaults,
+}
+
+impl Mp4Track {
+    /// The frame of the sample at file offset `at` (`size` bytes) when it lies wholly in
+    /// `bytes` (file offset `offset`). `timing`: decode time and composition offset in media
+    /// ticks before the edit shift, duration, sync flag.
+    fn frame(
+        &self,
+        bytes: &[u8],
+        offset: u64,
+        at: u64,
+        size: u32,
+        (dts, cts, duration, sync): (i64, i64, u32, bool),
+    ) -> Result<Option<Frame>, DemuxError> {
+        let Some(a) = at.checked_sub(offset).and_then(|a| usize::try_from(a).ok()) else {
+            return Ok(None);
+        };
+        let Some(data) = a.checked_add(size as usize).and_then(|b| bytes.get(a..b)) else {
+            return Ok(None);
+        };
+        let dts = dts.saturating_sub(self.shift);
+        Ok(Some(Frame {
+            pts: dts.saturating_add(cts),
+            dts: Some(dts),
+            duration: Some(duration),
+            keyframe: sync,
+            data: self.info.convert(data, at)?,
+        }))
+    }
 }
 
 /// The MP4 demuxer.
@@ -135,19 +166,8 @@ impl Mp4 {
             let frames = out.tracks.entry(t.info.id).or_default();
             for i in picked.drain(..) {
                 let Some(s) = t.samples.get(i) else { continue };
-                let a = usize::try_from(s.offset - offset).unwrap_or(usize::MAX);
-                let data = a
-                    .checked_add(s.size as usize)
-                    .and_then(|b| bytes.get(a..b))
-                    .ok_or_else(|| DemuxError::malformed(NAME, s.offset, "sample past range"))?;
-                let dts = s.dts.saturating_sub(t.shift);
-                frames.push(Frame {
-                    pts: dts.saturating_add(s.cts),
-                    dts: Some(dts),
-                    duration: Some(s.duration),
-                    keyframe: s.sync,
-                    data: t.info.convert(data, s.offset)?,
-                });
+                let timing = (s.dts, s.cts, s.duration, s.sync);
+                frames.extend(t.frame(bytes, offset, s.offset, s.size, timing)?);
             }
         }
         Ok(())
@@ -160,7 +180,6 @@ impl Mp4 {
         offset: u64,
         out: &mut Demuxed,
     ) -> Result<(), DemuxError> {
-        let end = offset + bytes.len() as u64;
         let mut pos = 0usize;
         let mut next_dts: BTreeMap<u32, u64> = BTreeMap::new();
         let mut boxes = 0u64;
@@ -182,7 +201,7 @@ impl Mp4 {
                 let mut slice = body;
                 let moof = Moof::decode(&mut slice)
                     .map_err(|e| DemuxError::malformed(NAME, box_start, format!("moof: {e}")))?;
-                self.moof_frames(&moof, box_start, bytes, offset, end, &mut next_dts, out)?;
+                self.moof_frames(&moof, box_start, bytes, offset, &mut next_dts, out)?;
             }
             match pos.checked_add(h.size) {
                 Some(p) if p > pos => pos = p,
@@ -192,14 +211,12 @@ impl Mp4 {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn moof_frames(
         &self,
         moof: &Moof,
         moof_start: u64,
         bytes: &[u8],
         offset: u64,
-        end: u64,
         next_dts: &mut BTreeMap<u32, u64>,
         out: &mut Demuxed,
     ) -> Result<(), DemuxError> {
@@ -208,12 +225,16 @@ impl Mp4 {
             let Some(t) = self.tracks.get(&id) else {
                 continue;
             };
+            // A run of samples without per-sample fields costs no bytes in the moof, so its
+            // count is capped by the bytes they could occupy (plus room for empty samples).
             let count: u64 = traf.trun.iter().map(|r| r.samples.len() as u64).sum();
-            if count > limits::MAX_SAMPLES {
+            let max =
+                limits::MAX_SAMPLES.min((bytes.len() as u64).saturating_add(MAX_EMPTY_SAMPLES));
+            if count > max {
                 return Err(DemuxError::Limit {
-                    limit: "MAX_SAMPLES (one traf)",
+                    limit: "samples in one traf (MAX_SAMPLES, or the range's bytes)",
                     value: count,
-                    max: limits::MAX_SAMPLES,
+                    max,
                 });
             }
             let prev = match (traf.tfdt.as_ref(), next_dts.get(&id)) {
@@ -229,25 +250,9 @@ impl Mp4 {
             next_dts.insert(id, after);
             let frames = out.tracks.entry(t.info.id).or_default();
             for s in samples {
-                let s_end = s.offset.saturating_add(u64::from(s.size));
-                if s.offset < offset || s_end > end {
-                    continue;
-                }
-                let a = usize::try_from(s.offset - offset).unwrap_or(usize::MAX);
-                let Some(data) = a.checked_add(s.size as usize).and_then(|b| bytes.get(a..b))
-                else {
-                    continue;
-                };
-                let dts = i64::try_from(s.dts)
-                    .unwrap_or(i64::MAX)
-                    .saturating_sub(t.shift);
-                frames.push(Frame {
-                    pts: dts.saturating_add(s.cts),
-                    dts: Some(dts),
-                    duration: Some(s.duration),
-                    keyframe: s.sync,
-                    data: t.info.convert(data, s.offset)?,
-                });
+                let dts = i64::try_from(s.dts).unwrap_or(i64::MAX);
+                let timing = (dts, s.cts, s.duration, s.sync);
+                frames.extend(t.frame(bytes, offset, s.offset, s.size, timing)?);
             }
         }
         Ok(())

@@ -4,6 +4,9 @@
 //! cover every video packet exactly once; subtitles keep their durations; each track's
 //! `start` is ffprobe's first pts. Plus errors (never panics) on garbage and cut ranges.
 
+// Test code: unwrap is how a test fails (helpers outside `#[test]` fns too).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -10,7 +10,7 @@
 //! size VINT itself is decoded by `ebml_iterable::tools::read_vint`.
 //!
 //! Everything with typed children (EBML header, SeekHead, Info, Tracks, Cues) is decoded by
-//! [`tags`], a `WebmIterator` over the element's bytes. Before handing bytes over we check the
+//! `tags`, a `WebmIterator` over the element's bytes. Before handing bytes over we check the
 //! element's size against [`limits::MAX_EBML_ELEMENT`] and cap the iterator's own tag-size limit
 //! at the slice length: the iterator grows its buffer to a child's *declared* size before it
 //! checks that the bytes exist, so an uncapped hostile size would be a huge allocation.

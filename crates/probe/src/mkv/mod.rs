@@ -29,7 +29,9 @@
 //! Cues name (or the scan found), from its first timestamp to the next one's.
 //!
 //! Sub-modules follow the element tree: `ebml.rs` (element headers, the `webm-iterable`
-//! bridge, the EBML header), `seekhead.rs`, `info.rs`, `tracks.rs`, `cues.rs`, `cluster.rs`.
+//! bridge, the EBML header), `seekhead.rs`, `info.rs`, `tracks.rs`, `cues.rs`, `cluster.rs`, and
+//! `blocks.rs` (the blocks of clusters held in memory: each track's first block time here, and
+//! the demuxer's reader).
 
 pub mod blocks;
 mod cluster;
