@@ -2,6 +2,9 @@
 //! the API key, open mode, the library, errors that must not leak. The media root is the
 //! shared fixtures folder (made by `fixtures/make.sh`).
 
+// Test code: unwrap is how a test fails (helpers outside #[test] fns are not covered by
+// clippy.toml's allow-unwrap-in-tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::PathBuf;
 
 use axum::body::Body;
