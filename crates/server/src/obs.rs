@@ -148,12 +148,12 @@ pub async fn track(req: Request, next: Next) -> Response {
     let gen_ms = resp
         .extensions()
         .get::<GenerationTime>()
-        .map(|g| g.0.as_secs_f64() * 1000.0);
+        .map(|g| (g.0.as_secs_f64() * 1e6).round() / 1e3);
     tracing::info!(
         %method,
         route = %route,
         status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
         cache,
         generation_ms = gen_ms,
         "request"
