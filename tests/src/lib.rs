@@ -4,6 +4,8 @@
 //!
 //! Nothing here is faked: the tests read real files through real HTTP and compare with ffprobe.
 
+pub mod server;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -10,7 +10,7 @@
 //! - [`token`]: signed, encrypted, expiring grants (HMAC-SHA256 + ChaCha20-Poly1305), or
 //!   open-mode path references when no secret is configured (loopback only).
 //! - [`media::MediaStore`] memoises the probed [`media::Media`] of each source in-process.
-//! - [`semantics`]: RFC 9110 ranges, conditionals, ETags; content sniffing.
+//! - [`semantics`]: RFC 9110 ranges, conditionals, ETags; content types.
 //! - [`obs`]: Prometheus metrics and the one-line-per-request log.
 
 pub mod error;

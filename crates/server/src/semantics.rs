@@ -1,6 +1,6 @@
 //! HTTP semantics shared by the handlers (RFC 9110): byte ranges (§14), conditional requests
-//! (§13: `If-None-Match`, `If-Range`), entity tags (§8.8.3), and content types sniffed from
-//! magic bytes.
+//! (§13: `If-None-Match`, `If-Range`), entity tags (§8.8.3), and content types from the
+//! probed container.
 
 use std::time::SystemTime;
 
@@ -142,28 +142,21 @@ pub fn if_range_allows(headers: &HeaderMap, etag: &str, last_modified: Option<Sy
     }
 }
 
-/// `Content-Type` of media from its first bytes (never from the name).
-pub fn sniff(head: &[u8]) -> &'static str {
-    match probe::detect(head) {
-        Some(probe::Container::Matroska | probe::Container::WebM) => {
-            // EBML header's DocType: "webm" or "matroska".
-            let window = &head[..head.len().min(64)];
-            if window.windows(4).any(|w| w == b"webm") {
-                "video/webm"
-            } else {
-                "video/x-matroska"
-            }
-        }
-        Some(probe::Container::Mp4 | probe::Container::FragmentedMp4) => {
-            let brand = head.get(8..12).filter(|_| head.get(4..8) == Some(b"ftyp"));
-            match brand {
-                Some(b"M4A " | b"M4B " | b"M4P ") => "audio/mp4",
-                Some(b"qt  ") => "video/quicktime",
-                _ => "video/mp4",
-            }
-        }
-        Some(probe::Container::MpegTs) => "video/mp2t",
-        None => "application/octet-stream",
+/// `Content-Type` of a probed file: from the container its magic bytes were recognised as
+/// (never from the name), `audio/…` when it has no video track.
+pub fn content_type(index: &probe::MediaIndex) -> &'static str {
+    let video = index
+        .tracks
+        .iter()
+        .any(|t| t.kind == probe::TrackKind::Video);
+    match (index.container, video) {
+        (probe::Container::Mp4 | probe::Container::FragmentedMp4, true) => "video/mp4",
+        (probe::Container::Mp4 | probe::Container::FragmentedMp4, false) => "audio/mp4",
+        (probe::Container::Matroska, true) => "video/x-matroska",
+        (probe::Container::Matroska, false) => "audio/x-matroska",
+        (probe::Container::WebM, true) => "video/webm",
+        (probe::Container::WebM, false) => "audio/webm",
+        (probe::Container::MpegTs, _) => "video/mp2t",
     }
 }
 
@@ -314,24 +307,6 @@ mod tests {
             HeaderValue::from_static("Sun, 06 Nov 1994 08:49:38 GMT"),
         );
         assert!(!if_range_allows(&h, etag, Some(lm)));
-    }
-
-    #[test]
-    fn sniffs_magic() {
-        let mut mp4 = b"\0\0\0\x20ftypisom".to_vec();
-        mp4.resize(64, 0);
-        assert_eq!(sniff(&mp4), "video/mp4");
-        let mut m4a = b"\0\0\0\x20ftypM4A ".to_vec();
-        m4a.resize(64, 0);
-        assert_eq!(sniff(&m4a), "audio/mp4");
-        let mut webm = vec![0x1A, 0x45, 0xDF, 0xA3, 0x9f, 0x42, 0x82, 0x84];
-        webm.extend_from_slice(b"webm");
-        assert_eq!(sniff(&webm), "video/webm");
-        assert_eq!(
-            sniff(&[0x1A, 0x45, 0xDF, 0xA3, 0, 0, 0, 0]),
-            "video/x-matroska"
-        );
-        assert_eq!(sniff(b"hello world, not media"), "application/octet-stream");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `GET|HEAD /v1/{token}/file`: the original bytes, with Range (RFC 9110 §14): `206` with
 //! `Content-Range` for one satisfiable range, `416` with `Content-Range: bytes */len` for an
 //! unsatisfiable one, `200` otherwise (no range, several ranges, `If-Range` not matching);
-//! `ETag`/`Last-Modified` validators, `If-None-Match` → `304`; `Content-Type` sniffed from the
-//! first bytes; `Content-Disposition: inline`.
+//! `ETag`/`Last-Modified` validators, `If-None-Match` → `304`; `Content-Type` from the container
+//! the probe recognised by its magic bytes; `Content-Disposition: inline`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,14 +15,12 @@ use source::ByteRange;
 use crate::error::{AppError, Result};
 use crate::routes::hls::media_of;
 use crate::semantics::{
-    etag_of_key, if_range_allows, none_match, parse_range, sniff, RangeRequest,
+    content_type, etag_of_key, if_range_allows, none_match, parse_range, RangeRequest,
 };
 use crate::state::AppState;
 
 /// Bytes read from the source per body chunk.
 pub const CHUNK: u64 = 1 << 20;
-/// Bytes read to sniff the content type.
-const SNIFF_BYTES: u64 = 64;
 
 /// `GET|HEAD /v1/{token}/file`
 pub async fn file(
@@ -34,12 +32,7 @@ pub async fn file(
     let m = media_of(&st, &token).await?;
     let id = m.source.identity().clone();
     let len = id.size;
-    let head = m
-        .source
-        .read(ByteRange::new(0, SNIFF_BYTES.min(len)))
-        .await
-        .map_err(|e| evict_if_changed(&st, &m.key, e))?;
-    let content_type = sniff(&head);
+    let content_type = content_type(&m.index);
     let etag = etag_of_key(&id.key());
     let last_modified: Option<SystemTime> = match (id.mtime_ns, id.last_modified.as_deref()) {
         (Some(ns), _) => u64::try_from(ns / 1_000_000_000)
@@ -87,6 +80,7 @@ pub async fn file(
     }
     let stream = futures_util::stream::unfold(Some(start), move |pos| {
         let m = std::sync::Arc::clone(&m);
+        let st = st.clone();
         async move {
             let pos = pos?;
             if pos >= end {
@@ -103,6 +97,7 @@ pub async fn file(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "file body: read failed; aborting the response");
+                    let _ = evict_if_changed(&st, &m.key, e);
                     Some((Err(std::io::Error::other("read failed")), None))
                 }
             }
