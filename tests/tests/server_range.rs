@@ -75,7 +75,11 @@ async fn range_requests_per_rfc9110() {
     }
 
     // 416 with the current length.
-    for range in [format!("bytes={len}-"), format!("bytes={}-{}", len + 5, len + 9), "bytes=-0".into()] {
+    for range in [
+        format!("bytes={len}-"),
+        format!("bytes={}-{}", len + 5, len + 9),
+        "bytes=-0".into(),
+    ] {
         let r = get(&c, &url, &[("range", &range)]).await;
         assert_eq!(r.status(), 416, "{range}");
         assert_eq!(h(&r, header::CONTENT_RANGE), format!("bytes */{len}"));
@@ -143,7 +147,12 @@ async fn content_type_is_sniffed_from_bytes() {
         assert_eq!(h(&r, header::CONTENT_TYPE), ty, "{name}");
     }
     // Not media: the token routes answer 422.
-    let r = get(&c, &srv.url(&format!("/v1/{}/file", open_token("text.mp4"))), &[]).await;
+    let r = get(
+        &c,
+        &srv.url(&format!("/v1/{}/file", open_token("text.mp4"))),
+        &[],
+    )
+    .await;
     assert_eq!(r.status(), 422);
 }
 
@@ -185,9 +194,23 @@ async fn upstream_source_through_nginx() {
     assert!(!token.contains("127.0.0.1") && !token.contains("moov"));
 
     let before = nginx.logged_requests();
-    let master_up = get(&c, up["master_url"].as_str().unwrap(), &[]).await;
-    assert_eq!(master_up.status(), 200);
-    let master_up = master_up.text().await.unwrap();
+    // Eight players at once: one probe.
+    let mut all = Vec::new();
+    for _ in 0..8 {
+        let c = c.clone();
+        let u = up["master_url"].as_str().unwrap().to_string();
+        all.push(tokio::spawn(async move {
+            let r = c.get(u).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }));
+    }
+    let mut masters = Vec::new();
+    for h in all {
+        masters.push(h.await.unwrap());
+    }
+    assert!(masters.windows(2).all(|w| w[0] == w[1]));
+    let master_up = masters.swap_remove(0);
     // The same bytes give the same playlists wherever they come from.
     let master_local = get(&c, local["master_url"].as_str().unwrap(), &[])
         .await
@@ -225,10 +248,17 @@ async fn upstream_source_through_nginx() {
     assert_eq!(r.bytes().await.unwrap(), data);
     let r = get(&c, file, &[("range", &format!("bytes={}-", data.len()))]).await;
     assert_eq!(r.status(), 416);
-    assert_eq!(h(&r, header::CONTENT_RANGE), format!("bytes */{}", data.len()));
+    assert_eq!(
+        h(&r, header::CONTENT_RANGE),
+        format!("bytes */{}", data.len())
+    );
 
     // The upstream counters reached /metrics.
-    let m = get(&c, &srv.url("/metrics"), &[]).await.text().await.unwrap();
+    let m = get(&c, &srv.url("/metrics"), &[])
+        .await
+        .text()
+        .await
+        .unwrap();
     let line = m
         .lines()
         .find(|l| l.starts_with("hlsgate_upstream_requests_total{kind=\"http\"}"))
