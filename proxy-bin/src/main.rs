@@ -1,7 +1,9 @@
 //! `hlsgate`: on-the-fly HLS from any media file.
 //!
-//! Subcommands today: `probe` (what is inside a file, where its keyframes are, what reading it
-//! cost) and `plan` (the segment table). `serve` arrives with the HTTP front end.
+//! Subcommands: `serve` (the HTTP server, see `serve.rs` and docs/config.md), `probe` (what is
+//! inside a file, where its keyframes are, what reading it cost) and `plan` (the segment table).
+
+mod serve;
 
 mod export;
 
@@ -20,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve HLS over HTTP: playlists, segments, the original file, the token API, the player.
+    Serve(serve::ServeArgs),
     /// Index a file: tracks, codecs, duration, keyframes, and the requests/bytes it took.
     Probe {
         /// A local path, or an http(s):// URL read with Range requests.
@@ -273,6 +277,7 @@ fn emit(text: &str) -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(args).await?,
         Command::Probe {
             source,
             json,
@@ -355,14 +360,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs one line per request at info; the one-shot commands only warnings.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -6,6 +6,7 @@
 
 pub mod mp4check;
 pub mod players;
+pub mod server;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

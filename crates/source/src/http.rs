@@ -10,7 +10,38 @@ use reqwest::header::{
 };
 use reqwest::StatusCode;
 
+use crate::guard::{find_blocked, AddressPolicy, Blocked, GuardedResolver};
 use crate::{BoxFuture, ByteRange, ByteSource, Identity, Result, SourceError, Stats};
+
+/// A redirect chain longer than the configured limit.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {0} redirects")]
+struct TooManyRedirects(usize);
+
+/// Why a URL (the first or a redirect target) may not be fetched.
+#[derive(Debug, thiserror::Error)]
+enum UrlRefused {
+    #[error("scheme {0} is not http(s)")]
+    Scheme(String),
+    #[error("URL has no host")]
+    NoHost,
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+}
+
+/// Checks a URL's scheme and, when its host is an IP literal (which skips DNS and so the
+/// [`GuardedResolver`]), the address.
+fn check_url(policy: &AddressPolicy, url: &reqwest::Url) -> std::result::Result<(), UrlRefused> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UrlRefused::Scheme(url.scheme().to_string()));
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => Ok(policy.check(ip.into())?),
+        Some(url::Host::Ipv6(ip)) => Ok(policy.check(ip.into())?),
+        Some(url::Host::Domain(_)) => Ok(()),
+        None => Err(UrlRefused::NoHost),
+    }
+}
 
 /// Settings of the shared upstream client.
 #[derive(Debug, Clone)]
@@ -27,6 +58,12 @@ pub struct HttpConfig {
     pub pool_idle_per_host: usize,
     /// Bytes read on open (the probe's first read is served from them).
     pub head_bytes: u64,
+    /// Which addresses may be connected to (the SSRF guard). [`AddressPolicy::Unrestricted`]
+    /// by default (the CLI: the user chose the URL); servers use
+    /// [`AddressPolicy::PublicOnly`].
+    pub address_policy: AddressPolicy,
+    /// Redirects followed per request (each one re-checked by the address policy).
+    pub max_redirects: usize,
 }
 
 impl Default for HttpConfig {
@@ -38,6 +75,8 @@ impl Default for HttpConfig {
             backoff: Duration::from_millis(100),
             pool_idle_per_host: 16,
             head_bytes: probe::HEAD_BYTES,
+            address_policy: AddressPolicy::Unrestricted,
+            max_redirects: 5,
         }
     }
 }
@@ -52,11 +91,33 @@ pub struct HttpUpstream {
 impl HttpUpstream {
     /// A client with `config`.
     pub fn new(config: HttpConfig) -> Result<Self> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
-            .pool_max_idle_per_host(config.pool_idle_per_host)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .pool_max_idle_per_host(config.pool_idle_per_host);
+        if config.address_policy.is_restricted() {
+            let policy = config.address_policy.clone();
+            let max = config.max_redirects;
+            builder = builder
+                // Names are checked on the addresses actually connected to.
+                .dns_resolver(GuardedResolver::new(config.address_policy.clone()))
+                // A proxy would resolve names itself, out of the guard's sight.
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.previous().len() >= max {
+                        return attempt.error(TooManyRedirects(max));
+                    }
+                    match check_url(&policy, attempt.url()) {
+                        Ok(()) => attempt.follow(),
+                        // The refusal itself, so `find_blocked` sees it in the error chain.
+                        Err(UrlRefused::Blocked(b)) => attempt.error(b),
+                        Err(e) => attempt.error(e),
+                    }
+                }));
+        } else {
+            builder = builder.redirect(reqwest::redirect::Policy::limited(config.max_redirects));
+        }
+        let client = builder
             .build()
             .map_err(|e| SourceError::BadUrl(format!("cannot build HTTP client: {e}")))?;
         Ok(HttpUpstream { client, config })
@@ -117,6 +178,10 @@ impl HttpSource {
                 url.scheme()
             )));
         }
+        check_url(&upstream.config.address_policy, &url).map_err(|e| match e {
+            UrlRefused::Blocked(b) => SourceError::Blocked(b),
+            other => SourceError::BadUrl(other.to_string()),
+        })?;
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             let name = HeaderName::from_bytes(k.as_bytes())
@@ -198,6 +263,15 @@ impl HttpSource {
             Ok(r) => r,
             Err(e) => {
                 self.stats.record(0);
+                if let Some(b) = find_blocked(&e) {
+                    return Err(Attempt::Fatal(SourceError::Blocked(b.clone())));
+                }
+                if e.is_redirect() {
+                    return Err(Attempt::Fatal(SourceError::BadResponse(format!(
+                        "{what}: redirect refused: {}",
+                        error_chain(&e)
+                    ))));
+                }
                 return Err(Attempt::Retry(format!("{what}: {}", error_chain(&e))));
             }
         };
@@ -368,6 +442,106 @@ impl ByteSource for HttpSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-answer HTTP server on `ip:0`: every request gets `reply(port)`; counts requests.
+    async fn tiny_server(
+        ip: &str,
+        reply: impl Fn(u16) -> String + Send + Sync + 'static,
+    ) -> (u16, Arc<AtomicUsize>) {
+        let l = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&hits);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                h.fetch_add(1, Ordering::SeqCst);
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(reply(port).as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        (port, hits)
+    }
+
+    fn guarded(allow: &[&str]) -> HttpUpstream {
+        HttpUpstream::new(HttpConfig {
+            address_policy: AddressPolicy::public_only(
+                allow.iter().map(|c| c.parse().unwrap()).collect(),
+            ),
+            attempts: 1,
+            ..HttpConfig::default()
+        })
+        .unwrap()
+    }
+
+    const MEDIA: &str = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/4\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd";
+
+    #[tokio::test]
+    async fn guard_refuses_literals_names_and_redirects() {
+        // The real target, on 127.0.0.1: reachable if any check fails open.
+        let (target, target_hits) = tiny_server("127.0.0.1", |_| MEDIA.to_string()).await;
+        // Unguarded, it works (the test can fail).
+        let open = HttpUpstream::new(HttpConfig::default()).unwrap();
+        let url = format!("http://127.0.0.1:{target}/a.mp4");
+        assert_eq!(HttpSource::open(&open, &url, &[]).await.unwrap().size(), 4);
+        assert_eq!(target_hits.load(Ordering::SeqCst), 1);
+
+        let up = guarded(&[]);
+        for url in [
+            format!("http://127.0.0.1:{target}/a.mp4"),
+            format!("http://[::ffff:127.0.0.1]:{target}/a.mp4"),
+            format!("http://2130706433:{target}/a.mp4"),
+            format!("http://localhost:{target}/a.mp4"),
+            "http://[::1]/a".to_string(),
+            "http://10.0.0.1/a".to_string(),
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+        ] {
+            match HttpSource::open(&up, &url, &[]).await {
+                Err(SourceError::Blocked(b)) => assert!(!b.to_string().is_empty()),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            target_hits.load(Ordering::SeqCst),
+            1,
+            "guarded requests reached the target"
+        );
+
+        // An allowed host (127.0.0.2) that redirects to the refused target, by address and by
+        // a name that resolves to loopback.
+        for location in [
+            format!("http://127.0.0.1:{target}/a.mp4"),
+            format!("http://localhost:{target}/a.mp4"),
+        ] {
+            let loc = location.clone();
+            let (hop, hop_hits) = tiny_server("127.0.0.2", move |_| {
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            })
+            .await;
+            let up = guarded(&["127.0.0.2/32"]);
+            let url = format!("http://127.0.0.2:{hop}/start.mp4");
+            match HttpSource::open(&up, &url, &[]).await {
+                Err(SourceError::Blocked(b)) => assert!(b.addr.is_loopback(), "{b}"),
+                other => panic!("redirect to {location}: {other:?}"),
+            }
+            assert_eq!(hop_hits.load(Ordering::SeqCst), 1);
+        }
+        assert_eq!(
+            target_hits.load(Ordering::SeqCst),
+            1,
+            "a redirect reached the target"
+        );
+
+        // Allow-listing the target lets it through.
+        let up = guarded(&["127.0.0.1/32"]);
+        let url = format!("http://127.0.0.1:{target}/a.mp4");
+        assert_eq!(HttpSource::open(&up, &url, &[]).await.unwrap().size(), 4);
+    }
 
     #[test]
     fn parses_content_range() {

@@ -8,12 +8,16 @@
 //! - [`HttpSource`]: an upstream read with `Range` requests (RFC 9110 §14) through a pooled
 //!   reqwest client: checks `206` + `Content-Range`, forwards configured headers, retries with
 //!   backoff on connect errors, 5xx, timeouts and short bodies, and fails clearly when the
-//!   upstream ignores `Range` or the file changes between reads.
+//!   upstream ignores `Range` or the file changes between reads. With
+//!   [`AddressPolicy::PublicOnly`] (what the server uses) the [`guard`] refuses loopback,
+//!   private, link-local, unique-local and other internal addresses — checked on the resolved
+//!   address at connect time and on every redirect — unless allow-listed.
 //!
 //! Every request and byte is counted in [`Stats`] so tests can assert on upstream cost.
 //! [`probe`] drives the sans-I/O `probe::Prober` with a source.
 
 mod file;
+pub mod guard;
 mod http;
 
 use std::future::Future;
@@ -25,6 +29,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use file::{FileSource, MediaRoot};
+pub use guard::{AddressPolicy, Blocked, Cidr};
 pub use http::{HttpConfig, HttpSource, HttpUpstream};
 pub use probe::ByteRange;
 
@@ -113,6 +118,9 @@ pub enum SourceError {
     /// The URL is not one we can fetch (scheme, syntax).
     #[error("bad source URL: {0}")]
     BadUrl(String),
+    /// The upstream address is refused by the SSRF guard ([`AddressPolicy`]).
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
     /// The container probe failed on the bytes.
     #[error(transparent)]
     Probe(#[from] probe::ProbeError),

@@ -1,0 +1,162 @@
+//! Observability: the Prometheus recorder, the metric names, and the per-request middleware
+//! (one log line and two metrics per request).
+//!
+//! Metrics:
+//! - `hlsgate_requests_total{route,status}` — counter; `route` is the matched route pattern
+//!   (`/v1/{token}/master.m3u8`), never the token.
+//! - `hlsgate_request_duration_seconds{route}` — histogram.
+//! - `hlsgate_upstream_requests_total{kind}` / `hlsgate_upstream_bytes_total{kind}` — counters
+//!   of source reads (`kind="http"` upstream, `kind="file"` local), from `source::Stats`,
+//!   brought up to date at each scrape.
+//! - `hlsgate_segments_generated_total{kind="remux|transcode",cause="request|prefetch"}` —
+//!   counter, registered here, incremented by the pipeline.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
+
+/// Requests by route and status.
+pub const REQUESTS: &str = "hlsgate_requests_total";
+/// Request latency.
+pub const DURATION: &str = "hlsgate_request_duration_seconds";
+/// Source reads.
+pub const UPSTREAM_REQUESTS: &str = "hlsgate_upstream_requests_total";
+/// Source bytes.
+pub const UPSTREAM_BYTES: &str = "hlsgate_upstream_bytes_total";
+/// Segments made, by kind and cause.
+pub const SEGMENTS: &str = "hlsgate_segments_generated_total";
+
+/// Largest total size of request headers (bytes); larger requests get 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Most request headers; more get 431.
+pub const MAX_HEADERS: usize = 64;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once and describes the metrics. `None` when
+/// another recorder was installed first.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(DURATION.to_string()), &buckets)
+                .ok()?;
+            let h = builder.install_recorder().ok()?;
+            metrics::describe_counter!(REQUESTS, "HTTP requests by route and status");
+            metrics::describe_histogram!(
+                DURATION,
+                metrics::Unit::Seconds,
+                "HTTP request latency by route"
+            );
+            metrics::describe_counter!(UPSTREAM_REQUESTS, "source reads (upstream HTTP or file)");
+            metrics::describe_counter!(
+                UPSTREAM_BYTES,
+                metrics::Unit::Bytes,
+                "bytes read from sources"
+            );
+            metrics::describe_counter!(SEGMENTS, "segments made, by kind and cause");
+            for kind in ["remux", "transcode"] {
+                for cause in ["request", "prefetch"] {
+                    metrics::counter!(SEGMENTS, "kind" => kind, "cause" => cause).increment(0);
+                }
+            }
+            for kind in ["http", "file"] {
+                metrics::counter!(UPSTREAM_REQUESTS, "kind" => kind).increment(0);
+                metrics::counter!(UPSTREAM_BYTES, "kind" => kind).increment(0);
+            }
+            Some(h)
+        })
+        .as_ref()
+}
+
+/// Brings the source counters up to date and renders the text format.
+pub fn render(st: &AppState) -> Option<String> {
+    let h = handle()?;
+    for m in st.store().all_for_metrics() {
+        let (req, bytes) = m.take_unreported();
+        let kind = if m.is_upstream() { "http" } else { "file" };
+        metrics::counter!(UPSTREAM_REQUESTS, "kind" => kind).increment(req);
+        metrics::counter!(UPSTREAM_BYTES, "kind" => kind).increment(bytes);
+    }
+    h.run_upkeep();
+    Some(h.render())
+}
+
+/// What the handler reports about cache use, for the request log line (set as a response
+/// extension by handlers that use a cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Served from a cache.
+    Hit,
+    /// Made now.
+    Miss,
+}
+
+/// How long making the body took (response extension), for the request log line.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerationTime(pub std::time::Duration);
+
+/// Middleware: bounds header sizes (431), then logs one line per request (method, route,
+/// status, latency, cache, generation time) and records the request metrics.
+pub async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let resp = if header_bytes > MAX_HEADER_BYTES || req.headers().len() > MAX_HEADERS {
+        let mut r = (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large\n",
+        )
+            .into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r
+    } else {
+        next.run(req).await
+    };
+    let status = resp.status().as_u16();
+    let latency = start.elapsed();
+    let _ = handle();
+    metrics::counter!(REQUESTS, "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(DURATION, "route" => route.clone()).record(latency.as_secs_f64());
+    let cache = match resp.extensions().get::<CacheStatus>() {
+        Some(CacheStatus::Hit) => "hit",
+        Some(CacheStatus::Miss) => "miss",
+        None => "-",
+    };
+    let gen_ms = resp
+        .extensions()
+        .get::<GenerationTime>()
+        .map(|g| (g.0.as_secs_f64() * 1e6).round() / 1e3);
+    tracing::info!(
+        %method,
+        route = %route,
+        status,
+        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
+        cache,
+        generation_ms = gen_ms,
+        "request"
+    );
+    resp
+}

@@ -1,0 +1,117 @@
+//! `GET|HEAD /v1/{token}/file`: the original bytes, with Range (RFC 9110 §14): `206` with
+//! `Content-Range` for one satisfiable range, `416` with `Content-Range: bytes */len` for an
+//! unsatisfiable one, `200` otherwise (no range, several ranges, `If-Range` not matching);
+//! `ETag`/`Last-Modified` validators, `If-None-Match` → `304`; `Content-Type` from the container
+//! the probe recognised by its magic bytes; `Content-Disposition: inline`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, Response, StatusCode};
+use bytes::Bytes;
+use source::ByteRange;
+
+use crate::error::{AppError, Result};
+use crate::routes::hls::media_of;
+use crate::semantics::{
+    content_type, etag_of_key, if_range_allows, none_match, parse_range, RangeRequest,
+};
+use crate::state::AppState;
+
+/// Bytes read from the source per body chunk.
+pub const CHUNK: u64 = 1 << 20;
+
+/// `GET|HEAD /v1/{token}/file`
+pub async fn file(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response<Body>> {
+    let m = media_of(&st, &token).await?;
+    let id = m.source.identity().clone();
+    let len = id.size;
+    let content_type = content_type(&m.index);
+    let etag = etag_of_key(&id.key());
+    let last_modified: Option<SystemTime> = match (id.mtime_ns, id.last_modified.as_deref()) {
+        (Some(ns), _) => u64::try_from(ns / 1_000_000_000)
+            .ok()
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        (None, Some(lm)) => httpdate::parse_http_date(lm).ok(),
+        (None, None) => None,
+    };
+
+    let mut b = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, "public, max-age=3600");
+    if let Some(lm) = last_modified {
+        b = b.header(header::LAST_MODIFIED, httpdate::fmt_http_date(lm));
+    }
+    if none_match(&headers, &etag) {
+        return b
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map_err(AppError::internal);
+    }
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) if if_range_allows(&headers, &etag, last_modified) => parse_range(v, len),
+        _ => RangeRequest::Full,
+    };
+    let (status, start, end) = match range {
+        RangeRequest::Full => (StatusCode::OK, 0, len),
+        RangeRequest::Partial { start, end } => {
+            b = b.header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{len}", end - 1),
+            );
+            (StatusCode::PARTIAL_CONTENT, start, end)
+        }
+        RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size: len }),
+    };
+    b = b
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_DISPOSITION, "inline")
+        .header(header::CONTENT_LENGTH, end - start);
+    if method == Method::HEAD || start == end {
+        return b.body(Body::empty()).map_err(AppError::internal);
+    }
+    let stream = futures_util::stream::unfold(Some(start), move |pos| {
+        let m = std::sync::Arc::clone(&m);
+        let st = st.clone();
+        async move {
+            let pos = pos?;
+            if pos >= end {
+                return None;
+            }
+            let to = (pos + CHUNK).min(end);
+            match m.source.read(ByteRange::new(pos, to)).await {
+                Ok(bytes) if bytes.len() as u64 == to - pos => {
+                    Some((Ok::<Bytes, std::io::Error>(bytes), Some(to)))
+                }
+                Ok(_) => {
+                    tracing::warn!("file body: short read; aborting the response");
+                    Some((Err(std::io::Error::other("short read")), None))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "file body: read failed; aborting the response");
+                    let _ = evict_if_changed(&st, &m.key, e);
+                    Some((Err(std::io::Error::other("read failed")), None))
+                }
+            }
+        }
+    });
+    b.body(Body::from_stream(stream))
+        .map_err(AppError::internal)
+}
+
+/// Turns a source error into an [`AppError`], forgetting the memoised media when the source
+/// changed under it (the next request probes it again).
+pub(crate) fn evict_if_changed(st: &AppState, key: &str, e: source::SourceError) -> AppError {
+    if matches!(e, source::SourceError::IdentityChanged(_)) {
+        st.store().evict(key);
+    }
+    e.into()
+}

@@ -1,0 +1,278 @@
+//! `/v1/{token}/…`: playlists, init and media segments, subtitles, the continuous stream,
+//! thumbnails and the debug twins (probe/plan as text and JSON).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use plan::RenditionKind;
+use serde::Deserialize;
+
+use crate::error::{AppError, Result};
+use crate::media::Media;
+use crate::semantics::{immutable_bytes, text, M3U8, PLAYLIST_CACHE};
+use crate::state::AppState;
+
+/// Verifies the token and returns the (memoised) media.
+pub(crate) async fn media_of(st: &AppState, token: &str) -> Result<Arc<Media>> {
+    let grant = st.verify(token)?;
+    st.media(&grant).await
+}
+
+/// A segment number: ASCII digits only (no sign, no spaces), at most 9 of them.
+fn parse_index(s: &str) -> Option<u32> {
+    (!s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// `GET /v1/{token}/master.m3u8`
+pub async fn master(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    Ok(text(m.master_playlist(), M3U8, PLAYLIST_CACHE))
+}
+
+/// `GET /v1/{token}/{rendition}/index.m3u8`
+pub async fn media_playlist(
+    State(st): State<AppState>,
+    Path((token, rid)): Path<(String, String)>,
+) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let r = m
+        .rendition(&rid)
+        .ok_or(AppError::NotFound("no such rendition"))?;
+    Ok(text(m.media_playlist(r).await?, M3U8, PLAYLIST_CACHE))
+}
+
+fn mp4_type(kind: RenditionKind) -> &'static str {
+    match kind {
+        RenditionKind::Audio => "audio/mp4",
+        _ => "video/mp4",
+    }
+}
+
+/// `GET /v1/{token}/{rendition}/init.mp4`
+pub async fn init(
+    State(st): State<AppState>,
+    Path((token, rid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let r = m
+        .rendition(&rid)
+        .ok_or(AppError::NotFound("no such rendition"))?;
+    if r.kind == RenditionKind::Subtitle {
+        return Err(AppError::NotFound(
+            "subtitle renditions have no init segment",
+        ));
+    }
+    let bytes = m.init(r).await?;
+    Ok(immutable_bytes(&headers, bytes, mp4_type(r.kind)))
+}
+
+/// `GET /v1/{token}/{rendition}/{n}.m4s` and `…/{n}.vtt`
+pub async fn segment(
+    State(st): State<AppState>,
+    Path((token, rid, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let (n, ext) = match file.rsplit_once('.') {
+        Some((n, ext @ ("m4s" | "vtt"))) => (parse_index(n), ext),
+        _ => return Err(AppError::NotFound("no such file")),
+    };
+    let n = n.ok_or(AppError::NotFound("no such segment"))?;
+    let r = m
+        .rendition(&rid)
+        .ok_or(AppError::NotFound("no such rendition"))?;
+    if let Some(count) = m.segment_count(r) {
+        if n as usize >= count {
+            return Err(AppError::NotFound("segment beyond the plan"));
+        }
+    }
+    match (ext, r.kind) {
+        ("m4s", RenditionKind::Video | RenditionKind::Audio) => {
+            let bytes = m.segment(r, n).await?;
+            Ok(immutable_bytes(&headers, bytes, mp4_type(r.kind)))
+        }
+        ("vtt", RenditionKind::Subtitle) => {
+            let vtt = m.subtitle(r, n).await?;
+            Ok(immutable_bytes(
+                &headers,
+                Bytes::from(vtt),
+                "text/vtt; charset=utf-8",
+            ))
+        }
+        _ => Err(AppError::NotFound("no such segment for this rendition")),
+    }
+}
+
+/// Query of `stream.mp4`.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// Start in seconds (default 0).
+    pub start: Option<f64>,
+}
+
+/// `GET /v1/{token}/stream.mp4?start=S`
+pub async fn stream(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<StreamQuery>,
+) -> Result<Response> {
+    let start = q.start.unwrap_or(0.0);
+    if !start.is_finite() || start < 0.0 {
+        return Err(AppError::BadRequest(
+            "start must be a number of seconds >= 0",
+        ));
+    }
+    let m = media_of(&st, &token).await?;
+    if start >= m.plan.total_secs() {
+        return Err(AppError::NotFound("start is beyond the end"));
+    }
+    let body = m.stream(start).await?;
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Query of thumbnails.
+#[derive(Debug, Deserialize)]
+pub struct ThumbQuery {
+    /// Width in pixels (default 320, 16..=1920).
+    pub w: Option<u32>,
+}
+
+/// Default thumbnail width.
+pub const THUMB_WIDTH: u32 = 320;
+
+/// `GET /v1/{token}/thumb/{ms}.jpg?w=320`
+pub async fn thumb(
+    State(st): State<AppState>,
+    Path((token, file)): Path<(String, String)>,
+    Query(q): Query<ThumbQuery>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let ms = file
+        .strip_suffix(".jpg")
+        .and_then(|s| {
+            (!s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten()
+        })
+        .ok_or(AppError::NotFound("no such thumbnail"))?;
+    let w = q.w.unwrap_or(THUMB_WIDTH);
+    if !(16..=1920).contains(&w) {
+        return Err(AppError::BadRequest("w must be between 16 and 1920"));
+    }
+    let m = media_of(&st, &token).await?;
+    if ms as f64 / 1000.0 >= m.plan.total_secs() {
+        return Err(AppError::NotFound("time is beyond the end"));
+    }
+    let jpg = m.thumbnail(ms, w).await?;
+    Ok(immutable_bytes(&headers, jpg, "image/jpeg"))
+}
+
+fn probe_text(m: &Media) -> String {
+    use std::fmt::Write as _;
+    let ix = &m.index;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "container  {}  ({} bytes)",
+        ix.container.name(),
+        ix.file_size
+    );
+    let _ = writeln!(
+        s,
+        "duration   {:.3} s (start {:.3} s)",
+        ix.duration_secs(),
+        ix.secs(ix.start)
+    );
+    for t in &ix.tracks {
+        let mut line = format!("track {:<5} {:?} {}", t.id, t.kind, t.codec.name());
+        if let Some(v) = &t.video {
+            let _ = write!(line, " {}x{}", v.width, v.height);
+            if let Some(f) = v.frame_rate {
+                let _ = write!(line, " {:.3} fps", f.as_f64());
+            }
+            if let Some(b) = v.bit_depth {
+                let _ = write!(line, " {b}-bit");
+            }
+        }
+        if let Some(a) = &t.audio {
+            let _ = write!(line, " {} Hz {} ch", a.sample_rate, a.channels);
+        }
+        if let Some(l) = &t.language {
+            let _ = write!(line, " [{l}]");
+        }
+        if t.default {
+            line.push_str(" default");
+        }
+        let _ = writeln!(s, "{line}");
+    }
+    let _ = writeln!(s, "keyframes  {}", ix.keyframes.len());
+    let _ = writeln!(
+        s,
+        "probe      {} requests, {} bytes",
+        m.probe_cost.requests, m.probe_cost.bytes
+    );
+    for r in &m.renditions {
+        let _ = writeln!(
+            s,
+            "rendition  {:<10} {:?} {} \"{}\"{}",
+            r.id,
+            r.kind,
+            r.codecs,
+            r.name,
+            if r.default { " default" } else { "" }
+        );
+    }
+    s
+}
+
+/// `GET /v1/{token}/probe.txt`
+pub async fn probe_txt(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    Ok(text(
+        probe_text(&m),
+        "text/plain; charset=utf-8",
+        "no-cache",
+    ))
+}
+
+/// `GET /v1/{token}/probe.json`
+pub async fn probe_json(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let v = serde_json::json!({
+        "index": m.index,
+        "probe_cost": m.probe_cost,
+        "renditions": m.renditions,
+    });
+    Ok(text(v.to_string(), "application/json", "no-cache"))
+}
+
+/// `GET /v1/{token}/plan.txt`
+pub async fn plan_txt(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let mut s = m.plan.table();
+    if let Some(t) = m.transcode_plan.as_ref().filter(|t| **t != m.plan) {
+        s.push_str("\ntranscoded renditions:\n");
+        s.push_str(&t.table());
+    }
+    Ok(text(s, "text/plain; charset=utf-8", "no-cache"))
+}
+
+/// `GET /v1/{token}/plan.json`
+pub async fn plan_json(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let v = serde_json::json!({
+        "plan": m.plan,
+        "transcode_plan": m.transcode_plan,
+    });
+    Ok(text(v.to_string(), "application/json", "no-cache"))
+}

@@ -1,0 +1,7 @@
+//! The handlers, by area.
+
+pub mod api;
+pub mod assets;
+pub mod file;
+pub mod hls;
+pub mod ops;

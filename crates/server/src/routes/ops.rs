@@ -1,0 +1,48 @@
+//! `/healthz`, `/readyz`, `/metrics`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::semantics::text;
+use crate::state::AppState;
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> Response {
+    text("ok\n".into(), "text/plain; charset=utf-8", "no-store")
+}
+
+/// `GET /readyz`: every readiness check passes (media root readable; FFmpeg, Redis when
+/// configured). 503 with the failing checks otherwise.
+pub async fn readyz(State(st): State<AppState>) -> Response {
+    let results = st.readiness().await;
+    let mut body = String::new();
+    let mut ok = true;
+    for (name, r) in results {
+        match r {
+            Ok(()) => body.push_str(&format!("{name}: ok\n")),
+            Err(e) => {
+                ok = false;
+                body.push_str(&format!("{name}: {e}\n"));
+            }
+        }
+    }
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, text(body, "text/plain; charset=utf-8", "no-store")).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    match crate::obs::render(&st) {
+        Some(body) => text(body, "text/plain; version=0.0.4; charset=utf-8", "no-store"),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed\n",
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,326 @@
+//! HTTP semantics shared by the handlers (RFC 9110): byte ranges (§14), conditional requests
+//! (§13: `If-None-Match`, `If-Range`), entity tags (§8.8.3), and content types from the
+//! probed container.
+
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+
+use crate::token::hex;
+
+/// What a `Range` header asks of a representation of `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No (usable) range: send the whole representation with 200. Covers an absent header,
+    /// another unit, bad syntax and several ranges (RFC 9110 §14.2 lets a server ignore
+    /// `Range`; we serve single ranges only).
+    Full,
+    /// Send `[start, end)` with 206.
+    Partial {
+        /// First byte.
+        start: u64,
+        /// One past the last byte.
+        end: u64,
+    },
+    /// A valid range that does not overlap the representation: 416.
+    Unsatisfiable,
+}
+
+/// Longest `Range` header value looked at.
+const MAX_RANGE_HEADER: usize = 1024;
+
+/// Parses a `Range` header value against a length (RFC 9110 §14.1.2, §14.2).
+pub fn parse_range(value: &str, len: u64) -> RangeRequest {
+    if value.len() > MAX_RANGE_HEADER {
+        return RangeRequest::Full;
+    }
+    let Some((unit, set)) = value.split_once('=') else {
+        return RangeRequest::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return RangeRequest::Full;
+    }
+    let specs: Vec<&str> = set
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if specs.len() != 1 {
+        return RangeRequest::Full;
+    }
+    let Some((first, last)) = specs[0].split_once('-') else {
+        return RangeRequest::Full;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if first.is_empty() {
+        // Suffix range: the last N bytes.
+        if !digits(last) {
+            return RangeRequest::Full;
+        }
+        let Ok(n) = last.parse::<u64>() else {
+            // More digits than u64 holds: a suffix longer than any file, i.e. all of it.
+            return if len == 0 {
+                RangeRequest::Unsatisfiable
+            } else {
+                RangeRequest::Partial { start: 0, end: len }
+            };
+        };
+        if n == 0 || len == 0 {
+            return RangeRequest::Unsatisfiable;
+        }
+        return RangeRequest::Partial {
+            start: len.saturating_sub(n),
+            end: len,
+        };
+    }
+    if !digits(first) || !(last.is_empty() || digits(last)) {
+        return RangeRequest::Full;
+    }
+    let Ok(start) = first.parse::<u64>() else {
+        return RangeRequest::Unsatisfiable;
+    };
+    let end = if last.is_empty() {
+        len
+    } else {
+        match last.parse::<u64>() {
+            Ok(l) if l < start => return RangeRequest::Full, // invalid: ignored
+            Ok(l) => l.saturating_add(1).min(len),
+            Err(_) => len,
+        }
+    };
+    if start >= len {
+        return RangeRequest::Unsatisfiable;
+    }
+    RangeRequest::Partial { start, end }
+}
+
+/// A strong entity tag from bytes' SHA-256 (the whole digest, hex).
+pub fn etag_of(bytes: &[u8]) -> String {
+    format!("\"{}\"", hex(&Sha256::digest(bytes)))
+}
+
+/// A strong entity tag from a string that identifies a representation (first 128 bits of its
+/// SHA-256).
+pub fn etag_of_key(key: &str) -> String {
+    format!("\"{}\"", &hex(&Sha256::digest(key.as_bytes()))[..32])
+}
+
+/// `If-None-Match` (RFC 9110 §13.1.2, weak comparison): whether `etag` matches the list.
+pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let ours = etag.trim_start_matches("W/");
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == ours)
+}
+
+/// `If-Range` (RFC 9110 §13.1.5): whether the range may be applied. An entity tag must match
+/// strongly (a weak tag never does); a date must equal `Last-Modified` exactly. An absent header
+/// allows the range.
+pub fn if_range_allows(headers: &HeaderMap, etag: &str, last_modified: Option<SystemTime>) -> bool {
+    let Some(v) = headers.get(header::IF_RANGE) else {
+        return true;
+    };
+    let Ok(v) = v.to_str() else { return false };
+    let v = v.trim();
+    if v.starts_with("W/") {
+        return false;
+    }
+    if v.starts_with('"') {
+        return v == etag;
+    }
+    match (httpdate::parse_http_date(v), last_modified) {
+        (Ok(d), Some(lm)) => httpdate::fmt_http_date(d) == httpdate::fmt_http_date(lm),
+        _ => false,
+    }
+}
+
+/// `Content-Type` of a probed file: from the container its magic bytes were recognised as
+/// (never from the name), `audio/…` when it has no video track.
+pub fn content_type(index: &probe::MediaIndex) -> &'static str {
+    let video = index
+        .tracks
+        .iter()
+        .any(|t| t.kind == probe::TrackKind::Video);
+    match (index.container, video) {
+        (probe::Container::Mp4 | probe::Container::FragmentedMp4, true) => "video/mp4",
+        (probe::Container::Mp4 | probe::Container::FragmentedMp4, false) => "audio/mp4",
+        (probe::Container::Matroska, true) => "video/x-matroska",
+        (probe::Container::Matroska, false) => "audio/x-matroska",
+        (probe::Container::WebM, true) => "video/webm",
+        (probe::Container::WebM, false) => "audio/webm",
+        (probe::Container::MpegTs, _) => "video/mp2t",
+    }
+}
+
+/// Cache-Control of things that never change for a URL (segments, init, thumbnails).
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Cache-Control of playlists (short: a changed source shows up soon).
+pub const PLAYLIST_CACHE: &str = "public, max-age=10";
+/// The HLS playlist media type (RFC 8216 §4).
+pub const M3U8: &str = "application/vnd.apple.mpegurl";
+
+/// A response of content-addressed bytes: strong ETag (SHA-256 of the bytes), immutable
+/// caching, `304 Not Modified` when `If-None-Match` matches.
+pub fn immutable_bytes(
+    req: &HeaderMap,
+    bytes: Bytes,
+    content_type: &'static str,
+) -> Response<Body> {
+    let etag = etag_of(&bytes);
+    let not_modified = none_match(req, &etag);
+    let mut b = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, IMMUTABLE);
+    let resp = if not_modified {
+        b = b.status(StatusCode::NOT_MODIFIED);
+        b.body(Body::empty())
+    } else {
+        b = b
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, bytes.len());
+        b.body(Body::from(bytes))
+    };
+    // Only header values we built ourselves: cannot fail.
+    resp.unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// A text response with a content type and cache policy.
+pub fn text(body: String, content_type: &'static str, cache: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RangeRequest::*;
+
+    #[test]
+    fn ranges_per_rfc9110() {
+        let n = 1000;
+        assert_eq!(
+            parse_range("bytes=0-499", n),
+            Partial { start: 0, end: 500 }
+        );
+        assert_eq!(
+            parse_range("bytes=500-", n),
+            Partial {
+                start: 500,
+                end: 1000
+            }
+        );
+        assert_eq!(
+            parse_range("bytes=-200", n),
+            Partial {
+                start: 800,
+                end: 1000
+            }
+        );
+        assert_eq!(
+            parse_range("bytes=-2000", n),
+            Partial {
+                start: 0,
+                end: 1000
+            }
+        );
+        assert_eq!(
+            parse_range("bytes=900-5000", n),
+            Partial {
+                start: 900,
+                end: 1000
+            }
+        );
+        assert_eq!(parse_range("Bytes = 1-1", n), Partial { start: 1, end: 2 });
+        assert_eq!(
+            parse_range("bytes=999-999", n),
+            Partial {
+                start: 999,
+                end: 1000
+            }
+        );
+        assert_eq!(parse_range("bytes=1000-", n), Unsatisfiable);
+        assert_eq!(parse_range("bytes=1000-1001", n), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", n), Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=99999999999999999999999-", n),
+            Unsatisfiable
+        );
+        assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
+        // Ignored: bad syntax, other units, several ranges, last < first.
+        for v in [
+            "bytes=5-1",
+            "items=0-1",
+            "bytes=0-1,5-6",
+            "bytes=a-b",
+            "bytes=",
+            "bytes=-",
+            "0-1",
+            "bytes=1-2-3",
+            "bytes=+1-2",
+        ] {
+            assert_eq!(parse_range(v, n), Full, "{v}");
+        }
+    }
+
+    #[test]
+    fn conditionals() {
+        let etag = "\"abc\"";
+        let mut h = HeaderMap::new();
+        assert!(!none_match(&h, etag));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"abc\""),
+        );
+        assert!(none_match(&h, etag));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(none_match(&h, etag));
+
+        let lm = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let mut h = HeaderMap::new();
+        assert!(if_range_allows(&h, etag, Some(lm)));
+        h.insert(header::IF_RANGE, HeaderValue::from_static("\"abc\""));
+        assert!(if_range_allows(&h, etag, Some(lm)));
+        h.insert(header::IF_RANGE, HeaderValue::from_static("W/\"abc\""));
+        assert!(!if_range_allows(&h, etag, Some(lm)));
+        h.insert(header::IF_RANGE, HeaderValue::from_static("\"old\""));
+        assert!(!if_range_allows(&h, etag, Some(lm)));
+        h.insert(
+            header::IF_RANGE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert!(if_range_allows(&h, etag, Some(lm)));
+        assert!(!if_range_allows(&h, etag, None));
+        h.insert(
+            header::IF_RANGE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:38 GMT"),
+        );
+        assert!(!if_range_allows(&h, etag, Some(lm)));
+    }
+
+    #[test]
+    fn immutable_bytes_honours_if_none_match() {
+        let body = Bytes::from_static(b"segment bytes");
+        let r = immutable_bytes(&HeaderMap::new(), body.clone(), "video/mp4");
+        assert_eq!(r.status(), 200);
+        let etag = r.headers()[header::ETAG].clone();
+        assert_eq!(etag.to_str().unwrap(), etag_of(&body));
+        assert_eq!(r.headers()[header::CACHE_CONTROL], IMMUTABLE);
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, etag);
+        let r = immutable_bytes(&h, body, "video/mp4");
+        assert_eq!(r.status(), 304);
+        assert!(r.headers().get(header::CONTENT_TYPE).is_none());
+    }
+}

@@ -1,0 +1,317 @@
+//! Server settings and the shared state every handler gets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plan::RenditionOptions;
+use source::{AddressPolicy, Cidr, FileSource, HttpConfig, HttpSource, HttpUpstream, MediaRoot};
+
+use crate::error::{AppError, Result};
+use crate::media::{Media, MediaStore};
+use crate::token::{self, Grant, SourceRef, TokenKeys};
+
+/// Everything the server is configured with (the binary fills it from flags, env and file).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Local sources must be under this folder.
+    pub media_root: PathBuf,
+    /// Token secret. `None` = open mode (loopback only; local files; plain path references).
+    pub secret: Option<String>,
+    /// When set, `POST /api/v1/streams*` need `Authorization: Bearer <key>` or `X-API-Key`.
+    pub api_key: Option<String>,
+    /// Allowed CORS origins; empty or `*` = any origin.
+    pub cors_origins: Vec<String>,
+    /// Internal networks upstream URLs may reach anyway (the SSRF guard's allow-list).
+    pub allow_private_upstream: Vec<Cidr>,
+    /// Base of the absolute URLs the API returns (`https://media.example`); default: from the
+    /// request's `Host` as `http://host`.
+    pub public_url: Option<String>,
+    /// Token lifetime when the request names none.
+    pub default_ttl: Duration,
+    /// Longest token lifetime granted.
+    pub max_ttl: Duration,
+    /// Sources kept probed in memory.
+    pub max_sources: usize,
+    /// How long a probed source is kept before it is probed again.
+    pub source_ttl: Duration,
+    /// Target segment duration (seconds).
+    pub target_secs: f64,
+    /// Which renditions to offer.
+    pub renditions: RenditionOptions,
+    /// Upstream client settings (its address policy is replaced by the guard's).
+    pub http: HttpConfig,
+    /// Most sources in one batch request.
+    pub max_batch: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for a media root.
+    pub fn new(media_root: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            media_root: media_root.into(),
+            secret: None,
+            api_key: None,
+            cors_origins: Vec::new(),
+            allow_private_upstream: Vec::new(),
+            public_url: None,
+            default_ttl: Duration::from_secs(6 * 3600),
+            max_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_sources: 256,
+            source_ttl: Duration::from_secs(600),
+            target_secs: 6.0,
+            renditions: RenditionOptions::default(),
+            http: HttpConfig::default(),
+            max_batch: 100,
+        }
+    }
+
+    /// Whether this configuration runs in open mode (no secret).
+    pub fn open_mode(&self) -> bool {
+        self.secret.is_none()
+    }
+
+    /// Refuses settings that are unsafe on `listen`: no secret on a non-loopback address, a
+    /// secret that is too short.
+    pub fn check(&self, listen: SocketAddr) -> std::result::Result<(), String> {
+        match &self.secret {
+            None if !listen.ip().is_loopback() => Err(format!(
+                "refusing to listen on {listen} without a secret: open mode (no secret) is for \
+                 loopback only; set --secret / HLSGATE_SECRET"
+            )),
+            Some(s) if s.len() < token::MIN_SECRET_LEN => Err(format!(
+                "the secret must be at least {} bytes",
+                token::MIN_SECRET_LEN
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A readiness probe (`GET /readyz`): FFmpeg usable, Redis reachable, …
+pub trait ReadyCheck: Send + Sync {
+    /// Short name shown in the readiness report.
+    fn name(&self) -> &'static str;
+    /// `Ok` when ready; the error text is shown in the report (no secrets).
+    fn check(&self) -> futures_util::future::BoxFuture<'_, std::result::Result<(), String>>;
+}
+
+/// The media root is a readable folder.
+struct MediaRootCheck(PathBuf);
+
+impl ReadyCheck for MediaRootCheck {
+    fn name(&self) -> &'static str {
+        "media_root"
+    }
+    fn check(&self) -> futures_util::future::BoxFuture<'_, std::result::Result<(), String>> {
+        Box::pin(async move {
+            match tokio::fs::read_dir(&self.0).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("not readable: {}", e.kind())),
+            }
+        })
+    }
+}
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The media root is missing or unreadable.
+    #[error("media root: {0}")]
+    MediaRoot(#[source] source::SourceError),
+    /// The upstream client could not be built.
+    #[error("upstream client: {0}")]
+    Http(#[source] source::SourceError),
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(String),
+}
+
+pub(crate) struct Inner {
+    pub config: ServerConfig,
+    pub keys: Option<TokenKeys>,
+    pub root: MediaRoot,
+    pub upstream: HttpUpstream,
+    pub store: MediaStore,
+    pub ready: Vec<Arc<dyn ReadyCheck>>,
+}
+
+/// The state handlers share: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("open_mode", &self.open_mode())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State for `config`: canonicalises the media root, derives the token keys, builds the
+    /// guarded upstream client.
+    pub fn new(config: ServerConfig) -> std::result::Result<Self, StartError> {
+        Self::with_checks(config, Vec::new())
+    }
+
+    /// Like [`AppState::new`], with extra readiness checks (FFmpeg, Redis…).
+    pub fn with_checks(
+        config: ServerConfig,
+        checks: Vec<Arc<dyn ReadyCheck>>,
+    ) -> std::result::Result<Self, StartError> {
+        let root = MediaRoot::new(&config.media_root).map_err(StartError::MediaRoot)?;
+        if let Some(s) = &config.secret {
+            if s.len() < token::MIN_SECRET_LEN {
+                return Err(StartError::Config(format!(
+                    "the secret must be at least {} bytes",
+                    token::MIN_SECRET_LEN
+                )));
+            }
+        }
+        let keys = config
+            .secret
+            .as_deref()
+            .map(|s| TokenKeys::from_secret(s.as_bytes()));
+        let http = HttpConfig {
+            address_policy: AddressPolicy::public_only(config.allow_private_upstream.clone()),
+            ..config.http.clone()
+        };
+        let upstream = HttpUpstream::new(http).map_err(StartError::Http)?;
+        let store = MediaStore::new(config.max_sources, config.source_ttl);
+        let mut ready: Vec<Arc<dyn ReadyCheck>> =
+            vec![Arc::new(MediaRootCheck(root.path().to_path_buf()))];
+        ready.extend(checks);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config,
+                keys,
+                root,
+                upstream,
+                store,
+                ready,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// Open mode: no secret; plain file references; local files only.
+    pub fn open_mode(&self) -> bool {
+        self.inner.keys.is_none()
+    }
+
+    /// The media root.
+    pub fn media_root(&self) -> &MediaRoot {
+        &self.inner.root
+    }
+
+    /// The memo of probed sources.
+    pub fn store(&self) -> &MediaStore {
+        &self.inner.store
+    }
+
+    /// Seals a grant (signed mode), or makes an open-mode reference (open mode, files only).
+    pub fn issue(&self, grant: &Grant) -> Result<String> {
+        match &self.inner.keys {
+            Some(k) => k.seal(grant),
+            None => match grant.source_ref()? {
+                SourceRef::File(rel) if grant.headers.is_empty() => Ok(token::open_token(rel)),
+                SourceRef::File(_) => Err(AppError::BadRequest("headers apply to URLs only")),
+                SourceRef::Url(_) => Err(AppError::Forbidden(
+                    "open mode serves local files only; configure a secret for URLs",
+                )),
+            },
+        }
+    }
+
+    /// The grant a token carries: open-mode references only without a secret, sealed tokens
+    /// only with one.
+    pub fn verify(&self, token: &str) -> Result<Grant> {
+        match &self.inner.keys {
+            Some(k) => k.open(token, token::now_unix()),
+            None => match token::parse_open_token(token) {
+                Some(Ok(rel)) => Ok(Grant {
+                    source: format!("file:{rel}"),
+                    headers: Vec::new(),
+                    expires: None,
+                }),
+                Some(Err(e)) => Err(e),
+                None => Err(AppError::BadToken),
+            },
+        }
+    }
+
+    /// The probed media of a grant, from the memo or opened and probed now.
+    pub async fn media(&self, grant: &Grant) -> Result<Arc<Media>> {
+        let key = grant.media_key();
+        let store = &self.inner.store;
+        let m = store.get_or_open(&key, || self.open(grant, &key)).await?;
+        // A local file that changed since it was probed is probed again.
+        if file_unchanged(&m).await {
+            return Ok(m);
+        }
+        store.evict(&key);
+        store.get_or_open(&key, || self.open(grant, &key)).await
+    }
+
+    async fn open(&self, grant: &Grant, key: &str) -> Result<Media> {
+        let cfg = &self.inner.config;
+        match grant.source_ref()? {
+            SourceRef::File(rel) => {
+                let src = FileSource::open(&self.inner.root, rel).await?;
+                let path = src.path().to_path_buf();
+                let meta = tokio::fs::metadata(&path)
+                    .await
+                    .map_err(AppError::internal)?;
+                let mut m = Media::build(
+                    key.to_string(),
+                    Arc::new(src),
+                    &cfg.renditions,
+                    cfg.target_secs,
+                )
+                .await?;
+                m.file_check = Some((path, meta.len(), meta.modified().ok()));
+                Ok(m)
+            }
+            SourceRef::Url(url) => {
+                if self.open_mode() {
+                    return Err(AppError::Forbidden("open mode serves local files only"));
+                }
+                let src = HttpSource::open(&self.inner.upstream, url, &grant.headers).await?;
+                Media::build(
+                    key.to_string(),
+                    Arc::new(src),
+                    &cfg.renditions,
+                    cfg.target_secs,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Runs the readiness checks: (name, result) each.
+    pub async fn readiness(&self) -> Vec<(&'static str, std::result::Result<(), String>)> {
+        let mut out = Vec::new();
+        for c in &self.inner.ready {
+            out.push((c.name(), c.check().await));
+        }
+        out
+    }
+}
+
+async fn file_unchanged(m: &Media) -> bool {
+    let Some((path, len, mtime)) = &m.file_check else {
+        return true;
+    };
+    match tokio::fs::metadata(path).await {
+        Ok(meta) => meta.len() == *len && meta.modified().ok() == *mtime,
+        Err(_) => false,
+    }
+}

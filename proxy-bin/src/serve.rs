@@ -1,0 +1,193 @@
+//! `hlsgate serve`: settings from flags, `HLSGATE_*` environment variables and a TOML file (in
+//! that order of precedence, then the defaults), then the HTTP server until SIGINT/SIGTERM.
+//! `docs/config.md` lists every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use serde::Deserialize;
+
+/// Default listen address (loopback: open mode is allowed there).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Flags of `serve`; each also reads `HLSGATE_<NAME>` from the environment.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HLSGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Folder local sources are served from (required, here or in the config file).
+    #[arg(long, env = "HLSGATE_MEDIA_ROOT")]
+    pub media_root: Option<PathBuf>,
+    /// Token secret (at least 16 bytes). Without it: open mode, loopback only.
+    #[arg(long, env = "HLSGATE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// API key required by POST /api/v1/streams (Bearer or X-API-Key).
+    #[arg(long, env = "HLSGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// TOML config file.
+    #[arg(long, env = "HLSGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Internal networks upstream URLs may reach (CIDR, repeatable or comma-separated).
+    #[arg(
+        long = "allow-private-upstream",
+        env = "HLSGATE_ALLOW_PRIVATE_UPSTREAM",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub allow_private_upstream: Vec<String>,
+    /// Allowed CORS origins (repeatable or comma-separated; default `*`).
+    #[arg(
+        long = "cors-origin",
+        env = "HLSGATE_CORS_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origin: Vec<String>,
+    /// Base of the absolute URLs the API returns (e.g. https://media.example).
+    #[arg(long, env = "HLSGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Token lifetime when a request names none (e.g. 6h).
+    #[arg(long, env = "HLSGATE_DEFAULT_TTL")]
+    pub default_ttl: Option<String>,
+    /// Longest token lifetime granted (e.g. 7d).
+    #[arg(long, env = "HLSGATE_MAX_TTL")]
+    pub max_ttl: Option<String>,
+}
+
+/// The config file (`--config`); every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Media root (relative paths are relative to the config file's folder).
+    pub media_root: Option<PathBuf>,
+    /// Token secret.
+    pub secret: Option<String>,
+    /// API key.
+    pub api_key: Option<String>,
+    /// SSRF allow-list.
+    #[serde(default)]
+    pub allow_private_upstream: Vec<String>,
+    /// CORS origins.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Public base URL.
+    pub public_url: Option<String>,
+    /// Default token lifetime.
+    pub default_ttl: Option<String>,
+    /// Longest token lifetime.
+    pub max_ttl: Option<String>,
+    /// Sources kept probed in memory.
+    pub max_sources: Option<usize>,
+    /// Seconds a probed source is kept before it is probed again.
+    pub source_ttl: Option<String>,
+    /// Target segment duration in seconds.
+    pub target_segment_secs: Option<f64>,
+    /// Offer an H.264 transcode of HEVC video.
+    pub h264_for_hevc: Option<bool>,
+    /// Height cap of transcodes.
+    pub max_height: Option<u32>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let mut cfg: FileConfig =
+        toml::from_str(&text).with_context(|| format!("bad config file {}", path.display()))?;
+    if let (Some(root), Some(dir)) = (&cfg.media_root, path.parent()) {
+        if root.is_relative() {
+            cfg.media_root = Some(dir.join(root));
+        }
+    }
+    Ok(cfg)
+}
+
+fn duration(what: &str, s: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(s)
+        .with_context(|| format!("{what}: {s:?} is not a duration (e.g. 6h)"))
+}
+
+/// Merges flags/env over the file over the defaults.
+pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerConfig)> {
+    let file = match &args.config {
+        Some(p) => read_file(p)?,
+        None => FileConfig::default(),
+    };
+    let listen = match args.listen.or(file.listen) {
+        Some(a) => a,
+        None => DEFAULT_LISTEN.parse().context("default listen address")?,
+    };
+    let Some(media_root) = args.media_root.or(file.media_root) else {
+        bail!("--media-root (or HLSGATE_MEDIA_ROOT, or media_root in the config file) is required");
+    };
+    let mut cfg = server::ServerConfig::new(media_root);
+    cfg.secret = args.secret.or(file.secret).filter(|s| !s.is_empty());
+    cfg.api_key = args.api_key.or(file.api_key).filter(|s| !s.is_empty());
+    let allow = if args.allow_private_upstream.is_empty() {
+        file.allow_private_upstream
+    } else {
+        args.allow_private_upstream
+    };
+    cfg.allow_private_upstream = allow
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.parse::<source::Cidr>())
+        .collect::<Result<_, _>>()?;
+    cfg.cors_origins = if args.cors_origin.is_empty() {
+        file.cors_origins
+    } else {
+        args.cors_origin
+    };
+    cfg.public_url = args.public_url.or(file.public_url);
+    if let Some(t) = args.default_ttl.or(file.default_ttl) {
+        cfg.default_ttl = duration("default_ttl", &t)?;
+    }
+    if let Some(t) = args.max_ttl.or(file.max_ttl) {
+        cfg.max_ttl = duration("max_ttl", &t)?;
+    }
+    if let Some(t) = file.source_ttl {
+        cfg.source_ttl = duration("source_ttl", &t)?;
+    }
+    if let Some(n) = file.max_sources {
+        cfg.max_sources = n.max(1);
+    }
+    if let Some(s) = file.target_segment_secs {
+        cfg.target_secs = s;
+    }
+    if let Some(b) = file.h264_for_hevc {
+        cfg.renditions.h264_for_hevc = b;
+    }
+    if let Some(h) = file.max_height {
+        cfg.renditions.max_height = h;
+    }
+    if let Err(e) = cfg.check(listen) {
+        bail!("{e}");
+    }
+    Ok((listen, cfg))
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let (listen, cfg) = resolve(args)?;
+    let open = cfg.open_mode();
+    let state = server::AppState::new(cfg)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        addr = %local,
+        mode = if open { "open" } else { "signed" },
+        "hlsgate listening"
+    );
+    // One line on stderr that scripts (and the tests) can wait for.
+    eprintln!("hlsgate: listening on http://{local}");
+    server::serve(listener, server::app(state), server::shutdown_signal()).await?;
+    tracing::info!("hlsgate stopped");
+    Ok(())
+}

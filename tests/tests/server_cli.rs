@@ -1,0 +1,149 @@
+//! `hlsgate serve` as a process: settings from a TOML file, `HLSGATE_*` variables and flags
+//! (flags win over the environment, which wins over the file), one log line per request, and a
+//! graceful exit on SIGTERM.
+
+use hlsgate_tests::server::{serve_refused, Hlsgate};
+use hlsgate_tests::{fixtures, free_port};
+use server::token::open_token;
+
+fn config_file(body: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hlsgate-cli-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("hlsgate.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn file_env_and_flags_compose() {
+    let port = free_port();
+    let cfg = config_file(&format!(
+        "listen = \"127.0.0.1:{port}\"\nmedia_root = \"{}\"\napi_key = \"from-file\"\n\
+         cors_origins = [\"https://file.example\"]\ndefault_ttl = \"1h\"\n",
+        fixtures().display()
+    ));
+    let c = reqwest::Client::new();
+    let body = serde_json::json!({"source": "file:h264_aac_faststart.mp4"});
+
+    // The file alone: its listen address, its API key.
+    let srv = Hlsgate::serve(&["--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(srv.addr.port(), port);
+    let post = |key: &'static str| {
+        c.post(srv.url("/api/v1/streams"))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post("from-file").await.unwrap().status(), 201);
+    assert_eq!(post("from-env").await.unwrap().status(), 401);
+    let r = c
+        .get(srv.url("/healthz"))
+        .header("origin", "https://file.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://file.example"
+    );
+    drop(srv);
+
+    // The environment overrides the file; a flag overrides both.
+    let srv = Hlsgate::serve(
+        &["--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[
+            ("HLSGATE_API_KEY", "from-env"),
+            ("HLSGATE_SECRET", "env-secret-0123456789abcdef"),
+        ],
+    );
+    assert_ne!(srv.addr.port(), port);
+    let r = c
+        .post(srv.url("/api/v1/streams"))
+        .header("authorization", "Bearer from-env")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let j: serde_json::Value = r.json().await.unwrap();
+    // Signed mode (the secret came from the environment), 1 h default lifetime from the file.
+    assert!(!j["token"].as_str().unwrap().starts_with("f~"));
+    assert!(j["expires_at"].is_string());
+    let r = c
+        .post(srv.url("/api/v1/streams"))
+        .header("x-api-key", "from-file")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    let root = fixtures().display().to_string();
+    let (code, err) = serve_refused(&[], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--media-root"), "{err}");
+    let (code, err) = serve_refused(
+        &[
+            "--media-root",
+            &root,
+            "--allow-private-upstream",
+            "10.0.0.0/33",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("not a CIDR"), "{err}");
+    let cfg = config_file("media_root = \"/nope\"\nunknown_key = 1\n");
+    let (code, err) = serve_refused(&["--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown"), "{err}");
+    let (code, err) = serve_refused(&["--media-root", "/definitely/not/here"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("media root"), "{err}");
+}
+
+#[tokio::test]
+async fn request_log_and_graceful_shutdown() {
+    let mut srv = Hlsgate::serve(&["--media-root", &fixtures().display().to_string()], &[]);
+    let c = reqwest::Client::new();
+    let t = open_token("h264_aac_faststart.mp4");
+    let r = c
+        .get(srv.url(&format!("/v1/{t}/master.m3u8")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A long body in flight when the signal arrives still completes.
+    // 64 MiB: far more than the socket buffers hold, so it is still being sent.
+    let big = c
+        .get(srv.url(&format!("/v1/{}/file", open_token("long_2h.mkv"))))
+        .header("range", "bytes=0-67108863")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 206);
+    let status = tokio::task::spawn_blocking(move || {
+        let s = srv.terminate();
+        (s, srv.log())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let body = big.bytes().await.unwrap();
+    assert_eq!(body.len(), 64 << 20);
+    let (status, log) = status.await.unwrap();
+    assert!(status.success(), "exit {status:?}\n{log}");
+    assert!(log.contains("shutdown signal received"), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("route=/v1/{token}/master.m3u8"))
+        .unwrap_or_else(|| panic!("no request line in\n{log}"));
+    assert!(line.contains("status=200"), "{line}");
+    assert!(line.contains("latency_ms="), "{line}");
+    assert!(!line.contains(&t), "the token is logged: {line}");
+}
