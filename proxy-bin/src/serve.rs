@@ -56,6 +56,24 @@ pub struct ServeArgs {
     /// Longest token lifetime granted (e.g. 7d).
     #[arg(long, env = "HLSGATE_MAX_TTL")]
     pub max_ttl: Option<String>,
+    /// Shared cache: a Redis URL (redis://127.0.0.1:6379). Memory stays an L1 in front.
+    #[arg(long, env = "HLSGATE_REDIS")]
+    pub redis: Option<String>,
+    /// Memory cache budget in MiB [default: 512].
+    #[arg(long, env = "HLSGATE_CACHE_MIB")]
+    pub cache_mib: Option<u64>,
+    /// How long made segments are kept (e.g. 24h) [default: 24h].
+    #[arg(long, env = "HLSGATE_SEGMENT_TTL")]
+    pub segment_ttl: Option<String>,
+    /// Concurrent transcode jobs [default: number of cores].
+    #[arg(long, env = "HLSGATE_TRANSCODE_JOBS")]
+    pub transcode_jobs: Option<usize>,
+    /// Longest wait for a job slot before 503 Retry-After (e.g. 10s) [default: 10s].
+    #[arg(long, env = "HLSGATE_JOB_WAIT")]
+    pub job_wait: Option<String>,
+    /// Segments made ahead after each segment request [default: 2].
+    #[arg(long, env = "HLSGATE_PREFETCH")]
+    pub prefetch: Option<u32>,
 }
 
 /// The config file (`--config`); every key optional.
@@ -92,6 +110,18 @@ pub struct FileConfig {
     pub h264_for_hevc: Option<bool>,
     /// Height cap of transcodes.
     pub max_height: Option<u32>,
+    /// Redis URL of the shared cache.
+    pub redis: Option<String>,
+    /// Memory cache budget in MiB.
+    pub cache_mib: Option<u64>,
+    /// How long made segments are kept.
+    pub segment_ttl: Option<String>,
+    /// Concurrent transcode jobs.
+    pub transcode_jobs: Option<usize>,
+    /// Longest wait for a job slot.
+    pub job_wait: Option<String>,
+    /// Segments made ahead.
+    pub prefetch: Option<u32>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -165,6 +195,22 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
     if let Some(h) = file.max_height {
         cfg.renditions.max_height = h;
     }
+    cfg.jobs.redis_url = args.redis.or(file.redis);
+    if let Some(m) = args.cache_mib.or(file.cache_mib) {
+        cfg.jobs.cache_bytes = m.max(1) << 20;
+    }
+    if let Some(t) = args.segment_ttl.or(file.segment_ttl) {
+        cfg.jobs.ttl = duration("segment_ttl", &t)?;
+    }
+    if let Some(n) = args.transcode_jobs.or(file.transcode_jobs) {
+        cfg.jobs.transcode_jobs = n.max(1);
+    }
+    if let Some(t) = args.job_wait.or(file.job_wait) {
+        cfg.jobs.max_wait = duration("job_wait", &t)?;
+    }
+    if let Some(n) = args.prefetch.or(file.prefetch) {
+        cfg.jobs.prefetch = n;
+    }
     if let Err(e) = cfg.check(listen) {
         bail!("{e}");
     }
@@ -175,7 +221,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (listen, cfg) = resolve(args)?;
     let open = cfg.open_mode();
-    let state = server::AppState::new(cfg)?;
+    let state = server::AppState::connect(cfg, Vec::new()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -14,6 +14,7 @@
 //! - [`obs`]: Prometheus metrics and the one-line-per-request log.
 
 pub mod error;
+pub mod jobs;
 pub mod media;
 pub mod obs;
 pub mod routes;

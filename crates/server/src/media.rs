@@ -1,11 +1,10 @@
 //! A probed source and everything derived from it: the [`Media`] of one grant, memoised
 //! in-process by [`MediaStore`] so a source is probed once however many requests it serves.
 //!
-//! **Seam with the segment pipeline.** The handlers do the HTTP semantics (ETag, 304, HEAD,
-//! caching headers, 404 beyond the plan); the bytes come from the async methods here. Those the
-//! pipeline makes — [`Media::init`], [`Media::segment`], [`Media::subtitle`], [`Media::stream`],
-//! [`Media::thumbnail`], [`Media::audio_playlist`], [`Media::subtitle_playlist`] — answer
-//! [`AppError::NotImplemented`] (501) until the pipeline fills them in.
+//! [`Media`] wraps the pipeline's [`pipeline::Media`] (index, plan, renditions, and every output
+//! it can make) with the open byte source; outputs are made through [`Jobs`] (cache,
+//! coalescing, pools, prefetch). The handlers do the HTTP semantics (ETag, 304, HEAD, caching
+//! headers, 404 beyond the plan).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -14,32 +13,28 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
-use plan::{Plan, PlanOptions, Rendition, RenditionKind, RenditionOptions, VideoMode, VideoOutput};
+use pipeline::{MediaOptions, Output, PipelineError};
+use plan::{Plan, Rendition, RenditionKind};
 use probe::MediaIndex;
 use source::{ByteSource, ProbeCost};
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
 use crate::error::{AppError, Result};
+use crate::jobs::{Cause, Jobs};
 
-/// One playable source: its index, plans and renditions, and the open byte source.
+/// One playable source: the pipeline's view of it and the open byte source.
 pub struct Media {
     /// The memo key ([`crate::token::Grant::media_key`]).
     pub key: String,
     /// The opened source (file under the media root, or upstream).
     pub source: Arc<dyn ByteSource>,
-    /// What the probe found.
-    pub index: MediaIndex,
     /// What the probe cost.
     pub probe_cost: ProbeCost,
-    /// The main plan: passthrough boundaries when the main track can be passed through (or
-    /// is audio), else the transcode plan.
-    pub plan: Plan,
-    /// The plan of H.264 transcodes, when there is one (same boundaries as [`Media::plan`]
-    /// whenever the source keyframes keep to the rules, else a frame grid).
-    pub transcode_plan: Option<Plan>,
-    /// Video, audio and subtitle renditions (see [`plan::renditions`]).
-    pub renditions: Vec<Rendition>,
+    /// Index, plan, renditions, and the outputs.
+    pub pipeline: Arc<pipeline::Media>,
+    /// The job runner outputs are made through.
+    pub(crate) jobs: Arc<Jobs>,
     /// For local files: the path and (size, mtime) seen at open, re-checked on each lookup so
     /// a replaced file is probed again.
     pub(crate) file_check: Option<(PathBuf, u64, Option<std::time::SystemTime>)>,
@@ -51,8 +46,44 @@ impl std::fmt::Debug for Media {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Media")
             .field("key", &self.key)
-            .field("renditions", &self.renditions.len())
+            .field("pipeline", &self.pipeline)
             .finish_non_exhaustive()
+    }
+}
+
+impl From<PipelineError> for AppError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::NoSuchRendition(_) => AppError::NotFound("no such rendition"),
+            PipelineError::NoSuchSegment(_) => AppError::NotFound("segment beyond the plan"),
+            PipelineError::Plan(p) => p.into(),
+            PipelineError::Unsupported(_) | PipelineError::Demux(_) | PipelineError::Empty(_) => {
+                AppError::NotMedia(Box::new(e))
+            }
+            PipelineError::Timing(_) | PipelineError::Fmp4(_) | PipelineError::Av(_) => {
+                AppError::internal(e)
+            }
+        }
+    }
+}
+
+impl From<pipeline::io::LoadError> for AppError {
+    fn from(e: pipeline::io::LoadError) -> Self {
+        match e {
+            pipeline::io::LoadError::Source(s) => s.into(),
+            pipeline::io::LoadError::Pipeline(p) => p.into(),
+        }
+    }
+}
+
+impl From<cache::CoalesceError> for AppError {
+    fn from(e: cache::CoalesceError) -> Self {
+        match e {
+            cache::CoalesceError::Busy { .. } => {
+                AppError::Unavailable("the segment is still being made; try again", 2)
+            }
+            other => AppError::internal(other),
+        }
     }
 }
 
@@ -61,132 +92,131 @@ impl Media {
     pub async fn build(
         key: String,
         source: Arc<dyn ByteSource>,
-        opts: &RenditionOptions,
-        target_secs: f64,
+        opts: MediaOptions,
+        jobs: Arc<Jobs>,
     ) -> Result<Media> {
-        let (index, probe_cost) = source::probe(source.as_ref())
+        let loaded = pipeline::io::probe(source.as_ref())
             .instrument(tracing::info_span!("probe", size = source.size()))
             .await?;
-        let renditions = plan::renditions(&index, opts);
-        let passthrough = PlanOptions {
-            target_secs,
-            mode: VideoMode::Passthrough,
-            ..PlanOptions::default()
-        };
-        let transcode = PlanOptions {
-            mode: VideoMode::Transcode,
-            ..passthrough
-        };
-        let wants_transcode = renditions
-            .iter()
-            .any(|r| matches!(r.video, Some(VideoOutput::H264 { .. })));
-        let transcode_plan = if wants_transcode {
-            Some(plan::plan(&index, &transcode)?)
-        } else {
-            None
-        };
-        let plan = match plan::plan(&index, &passthrough) {
-            Ok(p) => p,
-            Err(plan::PlanError::NoKeyframes) => match &transcode_plan {
-                Some(p) => p.clone(),
-                None => plan::plan(&index, &transcode)?,
-            },
-            Err(e) => return Err(e.into()),
-        };
-        if renditions.is_empty() {
+        let probe_cost = loaded.cost;
+        let pm = pipeline::Media::new(loaded.index, loaded.moov.as_deref(), opts)?;
+        if pm.renditions().is_empty() {
             return Err(AppError::NotMedia("no playable track".into()));
         }
         Ok(Media {
             key,
             source,
-            index,
             probe_cost,
-            plan,
-            transcode_plan,
-            renditions,
+            pipeline: Arc::new(pm),
+            jobs,
             file_check: None,
             reported: Default::default(),
         })
     }
 
-    /// The rendition with this id.
-    pub fn rendition(&self, id: &str) -> Option<&Rendition> {
-        self.renditions.iter().find(|r| r.id == id)
+    /// The index.
+    pub fn index(&self) -> &MediaIndex {
+        self.pipeline.index()
     }
 
-    /// The plan a video rendition's segments follow.
-    pub fn plan_for(&self, r: &Rendition) -> &Plan {
-        match (r.video, &self.transcode_plan) {
-            (Some(VideoOutput::H264 { .. }), Some(p)) => p,
-            _ => &self.plan,
-        }
+    /// The plan every rendition follows.
+    pub fn plan(&self) -> &Plan {
+        self.pipeline.plan()
+    }
+
+    /// The renditions, in master-playlist order.
+    pub fn renditions(&self) -> &[Rendition] {
+        self.pipeline.renditions()
+    }
+
+    /// The rendition with this id.
+    pub fn rendition(&self, id: &str) -> Option<&Rendition> {
+        self.pipeline.rendition(id).ok()
     }
 
     /// The multivariant playlist; rendition playlists are at `{id}/index.m3u8`.
     pub fn master_playlist(&self) -> String {
-        plan::master_playlist(&self.index, &self.renditions, &self.plan, |r| {
-            format!("{}/index.m3u8", r.id)
-        })
+        self.pipeline
+            .master_playlist(|r| format!("{}/index.m3u8", r.id))
     }
 
-    /// The media playlist of a rendition: video from its plan (init `init.mp4`, segments
-    /// `{n}.m4s`); audio and subtitles from the pipeline.
+    /// The media playlist of a rendition (`init.mp4` + `{n}.m4s`, or `{n}.vtt`).
     pub async fn media_playlist(&self, r: &Rendition) -> Result<String> {
-        match r.kind {
-            RenditionKind::Video => Ok(self
-                .plan_for(r)
-                .media_playlist("init.mp4", |i| format!("{i}.m4s"))),
-            RenditionKind::Audio => self.audio_playlist(r).await,
-            RenditionKind::Subtitle => self.subtitle_playlist(r).await,
-        }
+        Ok(self.pipeline.media_playlist(&r.id)?)
     }
 
-    /// How many segments a rendition has, when known here (video: its plan).
+    /// How many segments every rendition has.
     pub fn segment_count(&self, r: &Rendition) -> Option<usize> {
-        (r.kind == RenditionKind::Video).then(|| self.plan_for(r).segments.len())
-    }
-
-    /// The media playlist of an audio rendition (segments on the AAC frame grid, aligned with
-    /// the video boundaries). Pipeline seam.
-    pub async fn audio_playlist(&self, r: &Rendition) -> Result<String> {
         let _ = r;
-        Err(AppError::NotImplemented)
+        Some(self.pipeline.segment_count() as usize)
     }
 
-    /// The media playlist of a subtitle rendition (`{n}.vtt`). Pipeline seam.
-    pub async fn subtitle_playlist(&self, r: &Rendition) -> Result<String> {
-        let _ = r;
-        Err(AppError::NotImplemented)
+    /// The fMP4 init segment (`ftyp` + `moov`) of a video or audio rendition.
+    pub async fn init(self: &Arc<Self>, r: &Rendition) -> Result<Bytes> {
+        self.jobs
+            .output(self, Output::Init(r.id.clone()), Cause::Request)
+            .await
     }
 
-    /// The fMP4 init segment (`ftyp` + `moov`) of a video or audio rendition. Pipeline seam.
-    pub async fn init(&self, r: &Rendition) -> Result<Bytes> {
-        let _ = r;
-        Err(AppError::NotImplemented)
+    /// Media segment `n` (`styp`/`moof`/`mdat`) of a video or audio rendition; the next
+    /// segments are made ahead in the background.
+    pub async fn segment(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Bytes> {
+        let bytes = self
+            .jobs
+            .output(self, Output::Segment(r.id.clone(), n), Cause::Request)
+            .await?;
+        self.jobs.prefetch(self, &r.id, n);
+        Ok(bytes)
     }
 
-    /// Media segment `n` (`styp`/`moof`/`mdat`) of a video or audio rendition. Pipeline seam.
-    pub async fn segment(&self, r: &Rendition, n: u32) -> Result<Bytes> {
-        let _ = (r, n);
-        Err(AppError::NotImplemented)
+    /// WebVTT segment `n` of a subtitle rendition.
+    pub async fn subtitle(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<String> {
+        let b = self
+            .jobs
+            .output(self, Output::Subtitle(r.id.clone(), n), Cause::Request)
+            .await?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
     }
 
-    /// WebVTT segment `n` of a subtitle rendition. Pipeline seam.
-    pub async fn subtitle(&self, r: &Rendition, n: u32) -> Result<String> {
-        let _ = (r, n);
-        Err(AppError::NotImplemented)
+    /// A continuous fMP4 of the first video rendition and the default audio rendition from the
+    /// segment holding `start_secs`: the init, then one fragment per segment, made as the body
+    /// is read.
+    pub async fn stream(self: &Arc<Self>, start_secs: f64) -> Result<Body> {
+        let first = self.pipeline.segment_at(start_secs);
+        let count = self.pipeline.segment_count();
+        let init = self
+            .jobs
+            .output(self, Output::StreamInit, Cause::Request)
+            .await?;
+        let me = Arc::clone(self);
+        let fragments = futures_util::stream::unfold(first, move |n| {
+            let me = Arc::clone(&me);
+            async move {
+                if n >= count {
+                    return None;
+                }
+                let r = me
+                    .jobs
+                    .output(&me, Output::StreamFragment(n), Cause::Request)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()));
+                Some((r, n + 1))
+            }
+        });
+        let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(init) });
+        Ok(Body::from_stream(futures_util::StreamExt::chain(head, fragments)))
     }
 
-    /// A continuous fMP4 of the default renditions from `start_secs`. Pipeline seam.
-    pub async fn stream(&self, start_secs: f64) -> Result<Body> {
-        let _ = start_secs;
-        Err(AppError::NotImplemented)
+    /// A JPEG of the frame at `ms`, `width` pixels wide.
+    pub async fn thumbnail(self: &Arc<Self>, ms: u64, width: u32) -> Result<Bytes> {
+        self.jobs
+            .output(self, Output::Thumbnail { ms, width }, Cause::Request)
+            .await
     }
 
-    /// A JPEG of the frame at `ms`, `width` pixels wide. Pipeline seam.
-    pub async fn thumbnail(&self, ms: u64, width: u32) -> Result<Bytes> {
-        let _ = (ms, width);
-        Err(AppError::NotImplemented)
+    /// Whether `r` has media segments (`.m4s`), as opposed to WebVTT.
+    pub fn has_segments(r: &Rendition) -> bool {
+        r.kind != RenditionKind::Subtitle
     }
 
     /// Upstream requests and bytes not yet reported to the metrics (and marks them reported).

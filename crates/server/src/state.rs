@@ -9,6 +9,7 @@ use plan::RenditionOptions;
 use source::{AddressPolicy, Cidr, FileSource, HttpConfig, HttpSource, HttpUpstream, MediaRoot};
 
 use crate::error::{AppError, Result};
+use crate::jobs::{JobConfig, Jobs};
 use crate::media::{Media, MediaStore};
 use crate::token::{self, Grant, SourceRef, TokenKeys};
 
@@ -44,6 +45,10 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     /// Most sources in one batch request.
     pub max_batch: usize,
+    /// Cache, pools, prefetch.
+    pub jobs: JobConfig,
+    /// x264 preset of transcoded video.
+    pub x264_preset: String,
 }
 
 impl ServerConfig {
@@ -64,6 +69,8 @@ impl ServerConfig {
             renditions: RenditionOptions::default(),
             http: HttpConfig::default(),
             max_batch: 100,
+            jobs: JobConfig::default(),
+            x264_preset: "veryfast".into(),
         }
     }
 
@@ -114,6 +121,40 @@ impl ReadyCheck for MediaRootCheck {
     }
 }
 
+/// FFmpeg has the decoders and encoders the pipeline needs.
+struct FfmpegCheck;
+
+impl ReadyCheck for FfmpegCheck {
+    fn name(&self) -> &'static str {
+        "ffmpeg"
+    }
+    fn check(&self) -> futures_util::future::BoxFuture<'_, std::result::Result<(), String>> {
+        Box::pin(async move {
+            pipeline::av::check_ffmpeg()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The shared cache answers (the server keeps serving from memory when it does not).
+struct RedisCheck(Arc<Jobs>);
+
+impl ReadyCheck for RedisCheck {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    fn check(&self) -> futures_util::future::BoxFuture<'_, std::result::Result<(), String>> {
+        Box::pin(async move {
+            match self.0.redis() {
+                Some(r) if r.ping().await => Ok(()),
+                Some(_) => Err("unreachable (serving from memory)".into()),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -135,6 +176,7 @@ pub(crate) struct Inner {
     pub upstream: HttpUpstream,
     pub store: MediaStore,
     pub ready: Vec<Arc<dyn ReadyCheck>>,
+    pub jobs: Arc<Jobs>,
 }
 
 /// The state handlers share: cheap to clone.
@@ -158,10 +200,37 @@ impl AppState {
         Self::with_checks(config, Vec::new())
     }
 
+    /// Like [`AppState::with_checks`], with the shared cache of `config.jobs` (Redis when
+    /// configured) and readiness checks for FFmpeg and Redis.
+    pub async fn connect(
+        config: ServerConfig,
+        mut checks: Vec<Arc<dyn ReadyCheck>>,
+    ) -> std::result::Result<Self, StartError> {
+        let jobs = Arc::new(
+            Jobs::new(config.jobs.clone())
+                .await
+                .map_err(|e| StartError::Config(format!("cache: {e}")))?,
+        );
+        checks.push(Arc::new(FfmpegCheck));
+        if jobs.redis().is_some() {
+            checks.push(Arc::new(RedisCheck(Arc::clone(&jobs))));
+        }
+        Self::assemble(config, checks, jobs)
+    }
+
     /// Like [`AppState::new`], with extra readiness checks (FFmpeg, Redis…).
     pub fn with_checks(
         config: ServerConfig,
         checks: Vec<Arc<dyn ReadyCheck>>,
+    ) -> std::result::Result<Self, StartError> {
+        let jobs = Arc::new(Jobs::memory(config.jobs.clone()));
+        Self::assemble(config, checks, jobs)
+    }
+
+    fn assemble(
+        config: ServerConfig,
+        checks: Vec<Arc<dyn ReadyCheck>>,
+        jobs: Arc<Jobs>,
     ) -> std::result::Result<Self, StartError> {
         let root = MediaRoot::new(&config.media_root).map_err(StartError::MediaRoot)?;
         if let Some(s) = &config.secret {
@@ -193,6 +262,7 @@ impl AppState {
                 upstream,
                 store,
                 ready,
+                jobs,
             }),
         })
     }
@@ -262,7 +332,6 @@ impl AppState {
     }
 
     async fn open(&self, grant: &Grant, key: &str) -> Result<Media> {
-        let cfg = &self.inner.config;
         match grant.source_ref()? {
             SourceRef::File(rel) => {
                 let src = FileSource::open(&self.inner.root, rel).await?;
@@ -273,8 +342,8 @@ impl AppState {
                 let mut m = Media::build(
                     key.to_string(),
                     Arc::new(src),
-                    &cfg.renditions,
-                    cfg.target_secs,
+                    self.media_options(),
+                    Arc::clone(&self.inner.jobs),
                 )
                 .await?;
                 m.file_check = Some((path, meta.len(), meta.modified().ok()));
@@ -288,12 +357,28 @@ impl AppState {
                 Media::build(
                     key.to_string(),
                     Arc::new(src),
-                    &cfg.renditions,
-                    cfg.target_secs,
+                    self.media_options(),
+                    Arc::clone(&self.inner.jobs),
                 )
                 .await
             }
         }
+    }
+
+    /// What shapes the outputs of every source.
+    pub fn media_options(&self) -> pipeline::MediaOptions {
+        let c = &self.inner.config;
+        pipeline::MediaOptions {
+            target_secs: c.target_secs,
+            renditions: c.renditions.clone(),
+            x264_preset: c.x264_preset.clone(),
+            ..pipeline::MediaOptions::default()
+        }
+    }
+
+    /// The job runner.
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.inner.jobs
     }
 
     /// Runs the readiness checks: (name, result) each.

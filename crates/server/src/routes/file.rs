@@ -32,7 +32,7 @@ pub async fn file(
     let m = media_of(&st, &token).await?;
     let id = m.source.identity().clone();
     let len = id.size;
-    let content_type = content_type(&m.index);
+    let content_type = content_type(m.index());
     let etag = etag_of_key(&id.key());
     let last_modified: Option<SystemTime> = match (id.mtime_ns, id.last_modified.as_deref()) {
         (Some(ns), _) => u64::try_from(ns / 1_000_000_000)

@@ -129,7 +129,7 @@ pub async fn stream(
         ));
     }
     let m = media_of(&st, &token).await?;
-    if start >= m.plan.total_secs() {
+    if start >= m.plan().total_secs() {
         return Err(AppError::NotFound("start is beyond the end"));
     }
     let body = m.stream(start).await?;
@@ -170,7 +170,7 @@ pub async fn thumb(
         return Err(AppError::BadRequest("w must be between 16 and 1920"));
     }
     let m = media_of(&st, &token).await?;
-    if ms as f64 / 1000.0 >= m.plan.total_secs() {
+    if ms as f64 / 1000.0 >= m.plan().total_secs() {
         return Err(AppError::NotFound("time is beyond the end"));
     }
     let jpg = m.thumbnail(ms, w).await?;
@@ -179,7 +179,7 @@ pub async fn thumb(
 
 fn probe_text(m: &Media) -> String {
     use std::fmt::Write as _;
-    let ix = &m.index;
+    let ix = m.index();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -221,7 +221,7 @@ fn probe_text(m: &Media) -> String {
         "probe      {} requests, {} bytes",
         m.probe_cost.requests, m.probe_cost.bytes
     );
-    for r in &m.renditions {
+    for r in m.renditions() {
         let _ = writeln!(
             s,
             "rendition  {:<10} {:?} {} \"{}\"{}",
@@ -249,9 +249,9 @@ pub async fn probe_txt(State(st): State<AppState>, Path(token): Path<String>) ->
 pub async fn probe_json(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
     let m = media_of(&st, &token).await?;
     let v = serde_json::json!({
-        "index": m.index,
+        "index": m.index(),
         "probe_cost": m.probe_cost,
-        "renditions": m.renditions,
+        "renditions": m.renditions(),
     });
     Ok(text(v.to_string(), "application/json", "no-cache"))
 }
@@ -259,10 +259,24 @@ pub async fn probe_json(State(st): State<AppState>, Path(token): Path<String>) -
 /// `GET /v1/{token}/plan.txt`
 pub async fn plan_txt(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
     let m = media_of(&st, &token).await?;
-    let mut s = m.plan.table();
-    if let Some(t) = m.transcode_plan.as_ref().filter(|t| **t != m.plan) {
-        s.push_str("\ntranscoded renditions:\n");
-        s.push_str(&t.table());
+    let mut s = m.plan().table();
+    for r in m.renditions() {
+        if let Some(a) = m.pipeline.audio_plan(&r.id) {
+            s.push_str(&format!(
+                "\naudio {}: {} Hz, origin {}, {} segments, total {:.6} s\n",
+                r.id,
+                a.rate,
+                a.origin,
+                a.segments.len(),
+                a.total_secs()
+            ));
+            for seg in &a.segments {
+                s.push_str(&format!(
+                    "{:5} first_frame {:8} frames {:5} extinf {:.6}\n",
+                    seg.index, seg.first_frame, seg.frames, seg.duration
+                ));
+            }
+        }
     }
     Ok(text(s, "text/plain; charset=utf-8", "no-cache"))
 }
@@ -270,9 +284,17 @@ pub async fn plan_txt(State(st): State<AppState>, Path(token): Path<String>) -> 
 /// `GET /v1/{token}/plan.json`
 pub async fn plan_json(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
     let m = media_of(&st, &token).await?;
+    let audio: serde_json::Map<String, serde_json::Value> = m
+        .renditions()
+        .iter()
+        .filter_map(|r| {
+            let a = m.pipeline.audio_plan(&r.id)?;
+            Some((r.id.clone(), serde_json::to_value(a).ok()?))
+        })
+        .collect();
     let v = serde_json::json!({
-        "plan": m.plan,
-        "transcode_plan": m.transcode_plan,
+        "plan": m.plan(),
+        "audio": audio,
     });
     Ok(text(v.to_string(), "application/json", "no-cache"))
 }
