@@ -96,6 +96,13 @@ pub fn video_run(frames: Vec<Timed>, start: i64, end: i64) -> Result<TrackRun, P
         ));
     }
     let base = u64::try_from(start).map_err(|_| PipelineError::Timing("negative start"))?;
+    let mut frames = frames;
+    // The earliest presented frame presents at the planned start even when it is a little late
+    // (a video starting after its audio, variable frame rate, grid boundaries): a player must
+    // find no hole at the start of a segment.
+    if let Some(first_shown) = frames.iter_mut().min_by_key(|f| f.pts) {
+        first_shown.pts = first_shown.pts.min(start);
+    }
     let mut decode: Vec<i64> = frames.iter().map(|f| f.pts).collect();
     decode.sort_unstable();
     // The first frame decodes at the planned start even when the source's first frame there is

@@ -108,12 +108,11 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
     if let Some(last) = plan.segments.last() {
         bounds.push(slot(last.end));
     }
-    // Never before the grid's frame 0 when the grid starts at the source's first frame, and
-    // strictly increasing (a segment has at least one frame).
-    if grid.preroll_frames == 0 {
-        if let Some(b) = bounds.first_mut() {
-            *b = (*b).max(0);
-        }
+    // Never before sample 0 (tfdt is unsigned), and strictly increasing (a segment has at
+    // least one frame). A copied track that starts after the video starts with its first frame
+    // repeated (the pipeline fills missing leading slots), so both start together.
+    if let Some(b) = bounds.first_mut() {
+        *b = (*b).max(-grid.origin.div_euclid(AAC_FRAME));
     }
     for i in 1..bounds.len() {
         if bounds[i] <= bounds[i - 1] {

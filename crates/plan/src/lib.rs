@@ -144,8 +144,20 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
         return Err(PlanError::Empty);
     }
     let ts = i64::from(index.timescale);
-    let start = index.start;
-    let end = start.saturating_add(i64::try_from(index.duration).unwrap_or(i64::MAX));
+    // The first segment starts where the earliest of the main track and the audio tracks does:
+    // players measure the start from the earliest track, and a video that starts a few
+    // milliseconds after its audio (Matroska rounding, TS) would leave a hole they stumble on.
+    // The first video frame is then presented from that start (see the pipeline's timing).
+    let end = index
+        .start
+        .saturating_add(i64::try_from(index.duration).unwrap_or(i64::MAX));
+    let start = index
+        .tracks
+        .iter()
+        .filter(|t| t.kind == TrackKind::Audio)
+        .filter_map(|t| Some(rescale(t.start?, ts, i64::from(t.timescale.max(1)))))
+        .filter(|&a| a >= 0 && a < index.start)
+        .fold(index.start, i64::min);
     let target = secs_to_ticks(opts.target_secs, ts);
     let min_tail = secs_to_ticks(MIN_TAIL_SECS, ts);
 

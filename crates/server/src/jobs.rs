@@ -150,7 +150,9 @@ impl Jobs {
         let heavy = is_transcode(media, &out);
         let (bytes, outcome) = self
             .coalescer
-            .get_or_make(&key, self.cfg.ttl, || self.make(media, out.clone(), heavy, cause))
+            .get_or_make(&key, self.cfg.ttl, || {
+                self.make(media, out.clone(), heavy, cause)
+            })
             .await?;
         if outcome == Outcome::Hit {
             tracing::debug!(kind = out.kind(), "cache hit");
@@ -158,11 +160,19 @@ impl Jobs {
         Ok(bytes)
     }
 
-    async fn make(&self, media: &Arc<Media>, out: Output, heavy: bool, cause: Cause) -> Result<Bytes> {
+    async fn make(
+        &self,
+        media: &Arc<Media>,
+        out: Output,
+        heavy: bool,
+        cause: Cause,
+    ) -> Result<Bytes> {
         let pool = if heavy { &self.transcode } else { &self.remux };
         let _permit = tokio::time::timeout(self.cfg.max_wait, Arc::clone(pool).acquire_owned())
             .await
-            .map_err(|_| AppError::Unavailable("too many jobs; try again", retry_after(self.cfg.max_wait)))?
+            .map_err(|_| {
+                AppError::Unavailable("too many jobs; try again", retry_after(self.cfg.max_wait))
+            })?
             .map_err(AppError::internal)?;
         let started = std::time::Instant::now();
         let pm = Arc::clone(&media.pipeline);
@@ -180,7 +190,11 @@ impl Jobs {
         .map_err(AppError::internal)??;
         metrics::counter!(obs::SEGMENTS, "kind" => kind_label, "cause" => cause.label())
             .increment(1);
-        tracing::debug!(ms = started.elapsed().as_millis() as u64, kind = kind_label, "made");
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            kind = kind_label,
+            "made"
+        );
         Ok(Bytes::from(made))
     }
 

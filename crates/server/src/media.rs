@@ -204,7 +204,9 @@ impl Media {
             }
         });
         let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(init) });
-        Ok(Body::from_stream(futures_util::StreamExt::chain(head, fragments)))
+        Ok(Body::from_stream(futures_util::StreamExt::chain(
+            head, fragments,
+        )))
     }
 
     /// A JPEG of the frame at `ms`, `width` pixels wide.

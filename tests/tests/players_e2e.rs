@@ -1,0 +1,179 @@
+//! Real players against the real `hlsgate serve`: ffmpeg's HLS demuxer (all renditions, to the
+//! end, durations against the playlists), hls.js in headless Chromium (play from 0, seek to the
+//! middle and to 4 s before the end, `ended`, no ERROR event, audio switch, subtitles), mpv
+//! (to EOF, no errors), and the player page.
+
+use hlsgate_tests::players::{
+    ffmpeg_hls_check, hlsjs_check, mpv_check, page_check_with, HlsJsOptions, PageOptions,
+};
+use hlsgate_tests::server::Hlsgate;
+use hlsgate_tests::{fixture, fixtures, Nginx};
+
+const SECRET: &str = "players-e2e-secret-0123456789";
+
+/// Asks `server` for a stream of `source` and returns its master URL.
+fn master_url(server: &Hlsgate, source: &str) -> String {
+    let body = format!("{{\"source\":{}}}", serde_json::to_string(source).unwrap());
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-f",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+        ])
+        .arg(&body)
+        .arg(server.url("/api/v1/streams"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "POST /api/v1/streams: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["master_url"].as_str().unwrap().to_string()
+}
+
+fn open_server() -> Hlsgate {
+    Hlsgate::serve(&["--media-root", fixtures().to_str().unwrap()], &[])
+}
+
+/// The three player checks for one source.
+fn play(server: &Hlsgate, source: &str, opts: &HlsJsOptions) {
+    let url = master_url(server, source);
+    let ff = ffmpeg_hls_check(&url);
+    ff.assert_ok();
+    players_after_ffmpeg(source, &url, opts, &ff);
+}
+
+fn players_after_ffmpeg(
+    source: &str,
+    url: &str,
+    opts: &HlsJsOptions,
+    ff: &hlsgate_tests::players::FfmpegReport,
+) {
+    println!("{source}: ffmpeg decoded {:?} s", ff.decoded_duration);
+    let h = hlsjs_check(url, opts);
+    h.assert_ok();
+    println!(
+        "{source}: hls.js first frame {:?} ms, seeks {:?}",
+        h.first_frame_ms, h.seeks
+    );
+    let m = mpv_check(url);
+    m.assert_ok();
+    println!("{source}: mpv ended {:?} at {:?}", m.end_reason, m.last_pos);
+}
+
+#[test]
+fn h264_aac_mp4_faststart() {
+    let s = open_server();
+    play(&s, "file:h264_aac_faststart.mp4", &HlsJsOptions::default());
+}
+
+#[test]
+fn h264_aac_mp4_moov_at_end() {
+    let s = open_server();
+    play(&s, "file:h264_aac_moov_end.mp4", &HlsJsOptions::default());
+}
+
+#[test]
+fn bframes_mkv() {
+    let s = open_server();
+    play(&s, "file:h264_bframes.mkv", &HlsJsOptions::default());
+}
+
+#[test]
+fn hevc_ac3_mkv_transcoded_for_the_browser() {
+    let s = open_server();
+    let source = "file:hevc_ac3.mkv";
+    let url = master_url(&s, source);
+    let ff = ffmpeg_hls_check(&url);
+    // Known limit (docs/pipeline.md): the copied HEVC rendition leaves out the open-GOP leading
+    // pictures at each join (1–2 frames; 1467 of 1500 here). Every other stream must be whole;
+    // that one may only have gaps of at most three frames.
+    println!("streams: {:?}", ff.streams);
+    assert!(ff.success && ff.errors.trim().is_empty(), "{}", ff.errors);
+    assert_eq!(ff.streams.len(), 3, "audio, H.264 and HEVC");
+    let hevc = ff
+        .streams
+        .iter()
+        .filter(|d| d.media_type == "video")
+        .min_by_key(|d| d.frames)
+        .unwrap();
+    for d in &ff.streams {
+        let gap_limit = if std::ptr::eq(d, hevc) { 0.121 } else { 0.1 };
+        assert!(d.max_gap <= gap_limit, "{d:?}");
+        assert!((d.end - 60.0).abs() < 0.2, "{d:?}");
+    }
+    players_after_ffmpeg(
+        source,
+        &url,
+        &HlsJsOptions {
+            timeout_secs: Some(120),
+            ..Default::default()
+        },
+        &ff,
+    );
+}
+
+#[test]
+fn multi_audio_and_subtitles_mkv() {
+    let s = open_server();
+    play(
+        &s,
+        "file:multi_audio_subs.mkv",
+        &HlsJsOptions {
+            audio_switch: true,
+            subtitles: true,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn mp4_through_an_http_upstream_with_range() {
+    let nginx = Nginx::start(fixtures());
+    let s = Hlsgate::serve(
+        &[
+            "--media-root",
+            fixtures().to_str().unwrap(),
+            "--secret",
+            SECRET,
+            "--allow-private-upstream",
+            "127.0.0.1/32",
+        ],
+        &[],
+    );
+    play(
+        &s,
+        &nginx.url("h264_aac_faststart.mp4"),
+        &HlsJsOptions::default(),
+    );
+    assert!(fixture("h264_aac_faststart.mp4").exists());
+}
+
+#[test]
+fn player_page_plays_a_file() {
+    let s = open_server();
+    let shot = hlsgate_tests::players::artifacts_dir().join("player-page.png");
+    let r = page_check_with(
+        &s.url("/"),
+        &shot,
+        &PageOptions {
+            file: Some("h264_aac_faststart.mp4".into()),
+            thumb: true,
+            ..Default::default()
+        },
+    );
+    r.assert_ok();
+    println!(
+        "page played {:?} in {:?} ms; screenshot {}",
+        r.file,
+        r.play_ms,
+        shot.display()
+    );
+    assert!(shot.exists());
+}
