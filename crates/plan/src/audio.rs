@@ -194,6 +194,7 @@ mod tests {
             audio: None,
             start: None,
             default_duration_ns: None,
+            codec_delay_ns: None,
         };
         MediaIndex {
             container: Container::Matroska,

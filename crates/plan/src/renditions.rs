@@ -928,6 +928,7 @@ mod tests {
             audio,
             start: None,
             default_duration_ns: None,
+            codec_delay_ns: None,
         };
         MediaIndex {
             container: Container::Matroska,
