@@ -29,7 +29,10 @@ async fn plans_keep_their_promises() {
             // The plan runs from the earliest of the video and audio starts to the video's end.
             let total = p.total_secs();
             let lead = (index.start - p.segments[0].start) as f64 / f64::from(index.timescale);
-            assert!((0.0..0.2).contains(&lead), "{name}: plan starts {lead} s before the video");
+            assert!(
+                (0.0..0.2).contains(&lead),
+                "{name}: plan starts {lead} s before the video"
+            );
             assert!(
                 (total - index.duration_secs() - lead).abs() <= 0.001,
                 "{name}: EXTINF sum {total} vs duration {} + {lead}",
