@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve HLS over HTTP: playlists, segments, the original file, the token API, the player.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Index a file: tracks, codecs, duration, keyframes, and the requests/bytes it took.
     Probe {
         /// A local path, or an http(s):// URL read with Range requests.
@@ -277,7 +277,7 @@ fn emit(text: &str) -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await?,
+        Command::Serve(args) => serve::run(*args).await?,
         Command::Probe {
             source,
             json,

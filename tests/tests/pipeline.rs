@@ -173,7 +173,7 @@ fn decoded_frames(path: &Path, stream: &str) -> (u64, f64) {
 
 /// Leading pictures (decoded after a keyframe, presented before it) of the source keyframes
 /// presented at `starts` (seconds from the first frame), counted from ffprobe's packets.
-fn leading_pictures_at(name: &str, starts: &[f64]) -> u64 {
+fn leading_pictures_at(name: &str, segment_starts: &[f64]) -> u64 {
     let out = ffprobe_csv(
         &fixture(name),
         &[
@@ -190,10 +190,14 @@ fn leading_pictures_at(name: &str, starts: &[f64]) -> u64 {
             Some((pts.parse().ok()?, flags.starts_with('K')))
         })
         .collect();
-    let t0 = packets.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+    let t0 = starts(name).1;
     let mut n = 0;
     for (i, &(kpts, key)) in packets.iter().enumerate() {
-        if !key || !starts.iter().any(|s| (t0 + s - kpts).abs() < 0.0005) {
+        if !key
+            || !segment_starts
+                .iter()
+                .any(|s| (t0 + s - kpts).abs() < 0.0005)
+        {
             continue;
         }
         n += packets[i + 1..]
@@ -223,7 +227,32 @@ fn source_video(name: &str) -> (u64, f64, f64) {
     let fps = num.parse::<f64>().unwrap() / den.parse::<f64>().unwrap();
     let packets: u64 = f[1].parse().unwrap();
     let (_, dur) = decoded_frames(&src, "v:0");
-    (packets, dur, 1.0 / fps)
+    // The output runs from the plan's start (the earliest of video and audio: the first frame
+    // is shown from there) to the video's end.
+    let (video_start, start) = starts(name);
+    (packets, dur + (video_start - start), 1.0 / fps)
+}
+
+/// (video start, plan start = the earliest of the video and audio starts ≥ 0), per ffprobe.
+fn starts(name: &str) -> (f64, f64) {
+    let out = ffprobe_csv(
+        &fixture(name),
+        &["-show_entries", "stream=codec_type,start_time"],
+    );
+    let mut video = f64::MAX;
+    let mut audio = f64::MAX;
+    for l in out.lines() {
+        let (kind, t) = l.split_once(',').unwrap_or((l, ""));
+        let Ok(t) = t.trim().parse::<f64>() else {
+            continue;
+        };
+        match kind {
+            "video" => video = video.min(t),
+            "audio" if t >= 0.0 => audio = audio.min(t),
+            _ => {}
+        }
+    }
+    (video, video.min(audio))
 }
 
 /// tfdt(k+1) = tfdt(k) + Σ durations(k); EXTINF = duration ± 1 ms; sequence numbers; video
@@ -555,7 +584,23 @@ fn subtitle_cue_lands_on_the_video_timeline() {
     // The video timeline: media time 0 = tfdt 0 (the first segment's tfdt / timescale).
     let vdir = video.files[0].parent().unwrap();
     let vts = f64::from(timescales(&std::fs::read(vdir.join("init.mp4")).unwrap())[0].1);
+    // The fMP4 timeline is the source's: the first video segment starts at the plan's start.
     let t0 = fragments(&std::fs::read(&video.files[0]).unwrap())[0].trafs[0].tfdt as f64 / vts;
+    let (_, plan_start) = starts("multi_audio_subs.mkv");
+    assert!(
+        (t0 - plan_start).abs() < 0.0005,
+        "video tfdt {t0} vs plan start {plan_start}"
+    );
+    // The cue as the source stores it (the SRT's 10.5 s, which ffmpeg's muxer shifted along
+    // with the video).
+    let source_cue = ffprobe_csv(
+        &fixture("multi_audio_subs.mkv"),
+        &["-select_streams", "s:0", "-show_entries", "packet=pts_time"],
+    )
+    .lines()
+    .filter_map(|l| l.trim().parse::<f64>().ok())
+    .find(|t| (10.0..11.0).contains(t))
+    .unwrap();
     let mut found = None;
     for f in &subs.files {
         let text = std::fs::read_to_string(f).unwrap();
@@ -579,15 +624,21 @@ fn subtitle_cue_lands_on_the_video_timeline() {
             if let Some((a, _)) = l.split_once(" --> ") {
                 let body = lines.peek().copied().unwrap_or("");
                 if body.contains("ten and a half") {
-                    // Media time of the cue: cue time − LOCAL + MPEGTS/90000, relative to t0.
-                    found = Some(vtt_time(a) - local + mpegts / 90_000.0 - t0);
+                    // Media time of the cue: cue time − LOCAL + MPEGTS/90000.
+                    found = Some(vtt_time(a) - local + mpegts / 90_000.0);
                 }
             }
         }
     }
     let at = found.expect("the 10.5 s cue is in a segment");
-    println!("cue at {at:.4} s on the video timeline");
-    assert!((at - 10.5).abs() <= 0.001, "cue at {at}");
+    println!(
+        "cue at {at:.4} s on the video timeline; in the source {source_cue:.4} s ({:.4} s after the video's first frame)",
+        source_cue - starts("multi_audio_subs.mkv").0
+    );
+    assert!(
+        (at - source_cue).abs() <= 0.001,
+        "cue at {at} vs {source_cue}"
+    );
 }
 
 fn vtt_time(s: &str) -> f64 {

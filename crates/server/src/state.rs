@@ -370,7 +370,7 @@ impl AppState {
         let c = &self.inner.config;
         pipeline::MediaOptions {
             target_secs: c.target_secs,
-            renditions: c.renditions.clone(),
+            renditions: c.renditions,
             x264_preset: c.x264_preset.clone(),
             ..pipeline::MediaOptions::default()
         }
