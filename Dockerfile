@@ -6,6 +6,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends clang libclang-
     libswresample-dev libavutil-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The player page embeds hls.js from npm (crates/server/assets/README.md).
+RUN apt-get update && apt-get install -y --no-install-recommends npm \
+    && cd crates/server/assets && npm ci --no-audit --no-fund \
+    && cp node_modules/hls.js/dist/hls.min.js hls.min.js
 RUN cargo build --release -p hlsgate
 
 FROM debian:bookworm-slim
