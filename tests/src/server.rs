@@ -87,6 +87,31 @@ impl Hlsgate {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `POST /api/v1/streams {"source": …}` (no API key); the JSON answer.
+    pub fn create_stream(&self, source: &str) -> serde_json::Value {
+        let body = serde_json::json!({ "source": source }).to_string();
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-f",
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "-d",
+            ])
+            .arg(&body)
+            .arg(self.url("/api/v1/streams"))
+            .output()
+            .expect("run curl");
+        assert!(
+            out.status.success(),
+            "POST /api/v1/streams: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON answer")
+    }
+
     /// Everything it logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()

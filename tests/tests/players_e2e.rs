@@ -13,28 +13,10 @@ const SECRET: &str = "players-e2e-secret-0123456789";
 
 /// Asks `server` for a stream of `source` and returns its master URL.
 fn master_url(server: &Hlsgate, source: &str) -> String {
-    let body = format!("{{\"source\":{}}}", serde_json::to_string(source).unwrap());
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-f",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-        ])
-        .arg(&body)
-        .arg(server.url("/api/v1/streams"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "POST /api/v1/streams: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["master_url"].as_str().unwrap().to_string()
+    server.create_stream(source)["master_url"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn open_server() -> Hlsgate {

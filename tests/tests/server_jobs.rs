@@ -9,28 +9,9 @@ use hlsgate_tests::{fixtures, Nginx};
 
 const SECRET: &str = "server-jobs-secret-0123456789";
 
+/// The stream's base URL (its master URL without `master.m3u8`).
 fn post_stream(server: &Hlsgate, source: &str) -> String {
-    let body = format!("{{\"source\":{}}}", serde_json::to_string(source).unwrap());
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-f",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-        ])
-        .arg(&body)
-        .arg(server.url("/api/v1/streams"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = server.create_stream(source);
     let master = v["master_url"].as_str().unwrap();
     master.trim_end_matches("master.m3u8").to_string()
 }
