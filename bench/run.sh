@@ -46,6 +46,22 @@ fixtures/make.sh bench >/dev/null
 row "remux segment 3 (6 s, 720p H.264)" bench720.mkv "ffmpeg -ss -t -c copy (fMP4)" \
   "$bin segment $F/bench720.mkv v1 3 -o /dev/null" \
   "ffmpeg -v error -ss 18 -i $F/bench720.mkv -t 6 -map 0:v -c copy -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null"
+# The same segment made in a running process (probe done, nothing cached): what a server spends.
+inproc() { # inproc JOB FILE PEERNAME "HLSGATE ARGS" PEER_CMD N
+  local job=$1 file=$2 peer=$3 args=$4 theirs=$5 n=$6
+  $bin segment $args -o /dev/null --repeat $((n + 2)) 2> "$out/inproc.txt" >/dev/null
+  hyperfine -N --warmup 1 --runs "$n" --export-json "$out/p.json" "$theirs" >/dev/null 2>&1
+  python3 - "$out/inproc.txt" "$out/p.json" "$job" "$file" "$peer" <<'PY'
+import json, statistics, sys
+ms = [float(l.split()[1]) for l in open(sys.argv[1]) if l.startswith("make_ms")][2:]
+p = json.load(open(sys.argv[2]))["results"][0]
+med = statistics.median(ms)
+print(f"| {sys.argv[3]} (in a running process) | {sys.argv[4]} | {med:.1f} ms ({min(ms):.1f}–{max(ms):.1f}) | {sys.argv[5]} | {p['median']*1000:.1f} ms ({p['min']*1000:.1f}–{p['max']*1000:.1f}) | {p['median']*1000/med:.1f}× |")
+PY
+}
+inproc "remux segment 3 (6 s, 720p H.264)" bench720.mkv "ffmpeg -ss -t -c copy (fMP4)" \
+  "$F/bench720.mkv v1 3" \
+  "ffmpeg -v error -ss 18 -i $F/bench720.mkv -t 6 -map 0:v -c copy -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null" "$runs"
 runs_saved=$runs; runs="${TRANSCODE_RUNS:-5}"
 row "transcode segment 3 (6 s, HEVC 720p → H.264 veryfast)" bench720_hevc_ac3.mkv "ffmpeg libx264 veryfast crf 23" \
   "$bin segment $F/bench720_hevc_ac3.mkv v1-h264 3 -o /dev/null" \
@@ -53,6 +69,9 @@ row "transcode segment 3 (6 s, HEVC 720p → H.264 veryfast)" bench720_hevc_ac3.
 row "transcode audio segment 3 (6 s, AC-3 5.1 → AAC stereo)" bench720_hevc_ac3.mkv "ffmpeg aac 128k stereo" \
   "$bin segment $F/bench720_hevc_ac3.mkv a2 3 -o /dev/null" \
   "ffmpeg -v error -ss 18 -i $F/bench720_hevc_ac3.mkv -t 6 -map 0:a -c:a aac -b:a 128k -ac 2 -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null"
+inproc "transcode segment 3 (6 s, HEVC 720p → H.264 veryfast)" bench720_hevc_ac3.mkv "ffmpeg libx264 veryfast crf 23" \
+  "$F/bench720_hevc_ac3.mkv v1-h264 3" \
+  "ffmpeg -v error -ss 18 -i $F/bench720_hevc_ac3.mkv -t 6 -map 0:v -c:v libx264 -preset veryfast -crf 23 -threads 2 -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null" "$runs"
 runs=$runs_saved
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); bytes read by hlsgate for long_2h.mkv: $($bin probe --json $F/long_2h.mkv | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["upstream"]["bytes"], "of", j["file_size"])')"

@@ -76,6 +76,11 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(short = 'o', long = "output")]
         output: Option<std::path::PathBuf>,
+        /// Make it this many times in this process (source already probed, nothing cached) and
+        /// print the time of each make on stderr: what a running server spends on a cold
+        /// segment (the benchmark uses it).
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
         /// A header sent with every upstream request, `Name: value` (repeatable).
         #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
         headers: Vec<String>,
@@ -337,6 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rendition,
             what,
             output,
+            repeat,
             headers,
         } => {
             let src = open_source(&source, &headers).await?;
@@ -344,7 +350,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 pipeline::io::load(src.as_ref(), pipeline::MediaOptions::default()).await?,
             );
             let out = export::output(&media, &rendition, &what)?;
-            let bytes = export::make(&media, &src, out).await?;
+            let mut bytes = Vec::new();
+            for _ in 0..repeat.max(1) {
+                let t = std::time::Instant::now();
+                bytes = export::make(&media, &src, out.clone()).await?;
+                if repeat > 1 {
+                    eprintln!("make_ms {:.3}", t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
             match output {
                 Some(path) => std::fs::write(path, bytes)?,
                 None => {
