@@ -54,6 +54,31 @@ impl Default for JobConfig {
     }
 }
 
+/// An output and what serving it cost.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// Whether they came from a cache (memory or Redis).
+    pub hit: bool,
+    /// How long making them took, when this request made them.
+    pub took: Option<Duration>,
+}
+
+impl Served {
+    /// Marks `resp` for the request log line (cache hit/miss, generation time).
+    pub fn mark<B>(&self, resp: &mut http::Response<B>) {
+        resp.extensions_mut().insert(if self.hit {
+            obs::CacheStatus::Hit
+        } else {
+            obs::CacheStatus::Miss
+        });
+        if let Some(t) = self.took {
+            resp.extensions_mut().insert(obs::GenerationTime(t));
+        }
+    }
+}
+
 /// Why a job was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -146,18 +171,27 @@ impl Jobs {
 
     /// `out` of `media`: from the cache, or made once.
     pub async fn output(&self, media: &Arc<Media>, out: Output, cause: Cause) -> Result<Bytes> {
+        Ok(self.served(media, out, cause).await?.bytes)
+    }
+
+    /// Like [`Jobs::output`], with what it cost: cache hit or not, and the generation time when
+    /// this call made it.
+    pub async fn served(&self, media: &Arc<Media>, out: Output, cause: Cause) -> Result<Served> {
         let key = key_of(media, &out);
         let heavy = is_transcode(media, &out);
+        let made = Arc::new(std::sync::Mutex::new(None));
         let (bytes, outcome) = self
             .coalescer
             .get_or_make(&key, self.cfg.ttl, || {
-                self.make(media, out.clone(), heavy, cause)
+                self.make(media, out.clone(), heavy, cause, Arc::clone(&made))
             })
             .await?;
-        if outcome == Outcome::Hit {
-            tracing::debug!(kind = out.kind(), "cache hit");
-        }
-        Ok(bytes)
+        let took = *made.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Served {
+            bytes,
+            hit: outcome == Outcome::Hit,
+            took,
+        })
     }
 
     async fn make(
@@ -166,6 +200,7 @@ impl Jobs {
         out: Output,
         heavy: bool,
         cause: Cause,
+        took: Arc<std::sync::Mutex<Option<Duration>>>,
     ) -> Result<Bytes> {
         let pool = if heavy { &self.transcode } else { &self.remux };
         let _permit = tokio::time::timeout(self.cfg.max_wait, Arc::clone(pool).acquire_owned())
@@ -190,11 +225,7 @@ impl Jobs {
         .map_err(AppError::internal)??;
         metrics::counter!(obs::SEGMENTS, "kind" => kind_label, "cause" => cause.label())
             .increment(1);
-        tracing::debug!(
-            ms = started.elapsed().as_millis() as u64,
-            kind = kind_label,
-            "made"
-        );
+        *took.lock().unwrap_or_else(|p| p.into_inner()) = Some(started.elapsed());
         Ok(Bytes::from(made))
     }
 

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use bytes::Bytes;
 use pipeline::{MediaOptions, Output, PipelineError};
 use plan::{Plan, Rendition, RenditionKind};
 use probe::MediaIndex;
@@ -21,7 +20,7 @@ use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
 use crate::error::{AppError, Result};
-use crate::jobs::{Cause, Jobs};
+use crate::jobs::{Cause, Jobs, Served};
 
 /// One playable source: the pipeline's view of it and the open byte source.
 pub struct Media {
@@ -152,30 +151,28 @@ impl Media {
     }
 
     /// The fMP4 init segment (`ftyp` + `moov`) of a video or audio rendition.
-    pub async fn init(self: &Arc<Self>, r: &Rendition) -> Result<Bytes> {
+    pub async fn init(self: &Arc<Self>, r: &Rendition) -> Result<Served> {
         self.jobs
-            .output(self, Output::Init(r.id.clone()), Cause::Request)
+            .served(self, Output::Init(r.id.clone()), Cause::Request)
             .await
     }
 
     /// Media segment `n` (`styp`/`moof`/`mdat`) of a video or audio rendition; the next
     /// segments are made ahead in the background.
-    pub async fn segment(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Bytes> {
-        let bytes = self
+    pub async fn segment(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Served> {
+        let served = self
             .jobs
-            .output(self, Output::Segment(r.id.clone(), n), Cause::Request)
+            .served(self, Output::Segment(r.id.clone(), n), Cause::Request)
             .await?;
         self.jobs.prefetch(self, &r.id, n);
-        Ok(bytes)
+        Ok(served)
     }
 
     /// WebVTT segment `n` of a subtitle rendition.
-    pub async fn subtitle(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<String> {
-        let b = self
-            .jobs
-            .output(self, Output::Subtitle(r.id.clone(), n), Cause::Request)
-            .await?;
-        Ok(String::from_utf8_lossy(&b).into_owned())
+    pub async fn subtitle(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Served> {
+        self.jobs
+            .served(self, Output::Subtitle(r.id.clone(), n), Cause::Request)
+            .await
     }
 
     /// A continuous fMP4 of the first video rendition and the default audio rendition from the
@@ -210,9 +207,9 @@ impl Media {
     }
 
     /// A JPEG of the frame at `ms`, `width` pixels wide.
-    pub async fn thumbnail(self: &Arc<Self>, ms: u64, width: u32) -> Result<Bytes> {
+    pub async fn thumbnail(self: &Arc<Self>, ms: u64, width: u32) -> Result<Served> {
         self.jobs
-            .output(self, Output::Thumbnail { ms, width }, Cause::Request)
+            .served(self, Output::Thumbnail { ms, width }, Cause::Request)
             .await
     }
 

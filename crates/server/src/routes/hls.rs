@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use plan::RenditionKind;
 use serde::Deserialize;
 
@@ -68,8 +67,10 @@ pub async fn init(
             "subtitle renditions have no init segment",
         ));
     }
-    let bytes = m.init(r).await?;
-    Ok(immutable_bytes(&headers, bytes, mp4_type(r.kind)))
+    let served = m.init(r).await?;
+    let mut resp = immutable_bytes(&headers, served.bytes.clone(), mp4_type(r.kind));
+    served.mark(&mut resp);
+    Ok(resp)
 }
 
 /// `GET /v1/{token}/{rendition}/{n}.m4s` and `…/{n}.vtt`
@@ -94,16 +95,17 @@ pub async fn segment(
     }
     match (ext, r.kind) {
         ("m4s", RenditionKind::Video | RenditionKind::Audio) => {
-            let bytes = m.segment(r, n).await?;
-            Ok(immutable_bytes(&headers, bytes, mp4_type(r.kind)))
+            let served = m.segment(r, n).await?;
+            let mut resp = immutable_bytes(&headers, served.bytes.clone(), mp4_type(r.kind));
+            served.mark(&mut resp);
+            Ok(resp)
         }
         ("vtt", RenditionKind::Subtitle) => {
-            let vtt = m.subtitle(r, n).await?;
-            Ok(immutable_bytes(
-                &headers,
-                Bytes::from(vtt),
-                "text/vtt; charset=utf-8",
-            ))
+            let served = m.subtitle(r, n).await?;
+            let mut resp =
+                immutable_bytes(&headers, served.bytes.clone(), "text/vtt; charset=utf-8");
+            served.mark(&mut resp);
+            Ok(resp)
         }
         _ => Err(AppError::NotFound("no such segment for this rendition")),
     }
@@ -173,8 +175,10 @@ pub async fn thumb(
     if ms as f64 / 1000.0 >= m.plan().total_secs() {
         return Err(AppError::NotFound("time is beyond the end"));
     }
-    let jpg = m.thumbnail(ms, w).await?;
-    Ok(immutable_bytes(&headers, jpg, "image/jpeg"))
+    let served = m.thumbnail(ms, w).await?;
+    let mut resp = immutable_bytes(&headers, served.bytes.clone(), "image/jpeg");
+    served.mark(&mut resp);
+    Ok(resp)
 }
 
 fn probe_text(m: &Media) -> String {
