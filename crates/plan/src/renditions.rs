@@ -248,7 +248,8 @@ pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition>
 fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>) {
     let v = t.video.clone().unwrap_or_default();
     let fps = v.frame_rate.map(|r| r.as_f64()).filter(|f| *f > 0.0);
-    let even = v.width > 0 && v.height > 0 && v.width % 2 == 0 && v.height % 2 == 0;
+    let even =
+        v.width > 0 && v.height > 0 && v.width.is_multiple_of(2) && v.height.is_multiple_of(2);
     let eight_bit_420 = v.bit_depth.unwrap_or(8) == 8 && v.chroma_format.unwrap_or(1) == 1;
 
     let passthrough = match t.codec {

@@ -113,7 +113,7 @@ pub fn transcode_video(
 }
 
 fn check_encode(enc: &VideoEncode) -> Result<(), AvError> {
-    let size_ok = |v: u32| (2..=MAX_DIMENSION).contains(&v) && v % 2 == 0;
+    let size_ok = |v: u32| (2..=MAX_DIMENSION).contains(&v) && v.is_multiple_of(2);
     if !size_ok(enc.width) || !size_ok(enc.height) {
         return Err(AvError::InvalidParams(format!(
             "output size {}x{} (even, 2..={MAX_DIMENSION})",
