@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Segments made ahead after each segment request [default: 2].
     #[arg(long, env = "HLSGATE_PREFETCH")]
     pub prefetch: Option<u32>,
+    /// How often an upstream source's identity is checked again (e.g. 60s), shared through
+    /// Redis [default: 60s].
+    #[arg(long, env = "HLSGATE_REVALIDATE")]
+    pub revalidate: Option<String>,
 }
 
 /// The config file (`--config`); every key optional.
@@ -102,8 +106,10 @@ pub struct FileConfig {
     pub max_ttl: Option<String>,
     /// Sources kept probed in memory.
     pub max_sources: Option<usize>,
-    /// Seconds a probed source is kept before it is probed again.
+    /// How long an opened source is held in memory (its index stays cached).
     pub source_ttl: Option<String>,
+    /// How often an upstream source's identity is checked again.
+    pub revalidate: Option<String>,
     /// Target segment duration in seconds.
     pub target_segment_secs: Option<f64>,
     /// Offer an H.264 transcode of HEVC video.
@@ -182,6 +188,9 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
     }
     if let Some(t) = file.source_ttl {
         cfg.source_ttl = duration("source_ttl", &t)?;
+    }
+    if let Some(t) = args.revalidate.or(file.revalidate) {
+        cfg.revalidate = duration("revalidate", &t)?;
     }
     if let Some(n) = file.max_sources {
         cfg.max_sources = n.max(1);

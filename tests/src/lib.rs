@@ -192,6 +192,59 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     panic!("{what} did not listen on port {port}");
 }
 
+/// A real `redis-server` on a free 127.0.0.1 port (no persistence). Killed on drop; can be
+/// killed and started again on the same port.
+pub struct Redis {
+    child: Option<Child>,
+    /// The port.
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts redis-server and waits until it listens.
+    pub fn start() -> Redis {
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+        };
+        r.restart();
+        r
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL: no shutdown, no save) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it (again) on the same port, empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)");
+        wait_for_port(self.port, &mut child, "redis-server");
+        self.child = Some(child);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A real nginx serving `root` on 127.0.0.1 (Range, ETag and Last-Modified as nginx does them).
 /// Killed on drop. Its access log counts the requests independently of our own counters.
 pub struct Nginx {

@@ -82,6 +82,11 @@ impl Hlsgate {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://addr{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
@@ -110,6 +115,23 @@ impl Hlsgate {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("JSON answer")
+    }
+
+    /// A counter or gauge of its `/metrics`, summed over the label sets whose line contains
+    /// `filter` (`""` = all).
+    pub fn metric(&self, name: &str, filter: &str) -> f64 {
+        let (status, _, body) = http_get(&self.url("/metrics"));
+        assert_eq!(status, 200, "GET /metrics");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|r| r.starts_with(['{', ' ']))
+                    && l.contains(filter)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// Everything it logged so far.
@@ -197,4 +219,32 @@ impl Redirector {
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+}
+
+/// `GET url` with curl (120 s bound): (status, `Retry-After`, body). Status 0 = no answer.
+pub fn http_get(url: &str) -> (u16, Option<String>, Vec<u8>) {
+    http_get_bounded(url, 120.0)
+}
+
+/// [`http_get`] that gives up (disconnects) after `secs` seconds.
+pub fn http_get_bounded(url: &str, secs: f64) -> (u16, Option<String>, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/stderr", "--max-time"])
+        .arg(format!("{secs}"))
+        .arg(url)
+        .output()
+        .expect("run curl");
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let retry = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("retry-after:")
+            .map(|v| v.trim().to_string())
+    });
+    (status, retry, out.stderr)
 }

@@ -2,9 +2,7 @@
 //! no upstream traffic on a hit, and a bounded transcode pool that answers 503 + Retry-After
 //! instead of hanging.
 
-use std::process::Command;
-
-use hlsgate_tests::server::Hlsgate;
+use hlsgate_tests::server::{http_get as get, Hlsgate};
 use hlsgate_tests::{fixtures, Nginx};
 
 const SECRET: &str = "server-jobs-secret-0123456789";
@@ -14,38 +12,6 @@ fn post_stream(server: &Hlsgate, source: &str) -> String {
     let v = server.create_stream(source);
     let master = v["master_url"].as_str().unwrap();
     master.trim_end_matches("master.m3u8").to_string()
-}
-
-/// (status, Retry-After header, body length) of a GET.
-fn get(url: &str) -> (u16, Option<String>, Vec<u8>) {
-    let out = Command::new("curl")
-        .args(["-sS", "-D", "-", "-o", "/dev/stderr", "--max-time", "120"])
-        .arg(url)
-        .output()
-        .unwrap();
-    let head = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let retry = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("retry-after:")
-            .map(|v| v.trim().to_string())
-    });
-    (status, retry, out.stderr)
-}
-
-/// A counter of /metrics summed over its label sets matching `filter`.
-fn metric(server: &Hlsgate, name: &str, filter: &str) -> f64 {
-    let (_, _, body) = get(&server.url("/metrics"));
-    String::from_utf8_lossy(&body)
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(filter))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[test]
@@ -67,7 +33,7 @@ fn concurrent_identical_requests_make_one_segment_and_hits_cost_no_upstream_requ
     let base = post_stream(&s, &nginx.url("hevc_ac3.mkv"));
     // The playlist loads the source (probe); then three identical cold transcodes at once.
     assert_eq!(get(&format!("{base}master.m3u8")).0, 200);
-    let before = metric(&s, "hlsgate_segments_generated_total", "transcode");
+    let before = s.metric("hlsgate_segments_generated_total", "transcode");
     let url = format!("{base}v1-h264/4.m4s");
     let threads: Vec<_> = (0..3)
         .map(|_| {
@@ -80,18 +46,18 @@ fn concurrent_identical_requests_make_one_segment_and_hits_cost_no_upstream_requ
         assert_eq!(r.0, 200);
         assert_eq!(r.2, results[0].2, "identical bytes");
     }
-    let after = metric(&s, "hlsgate_segments_generated_total", "transcode");
+    let after = s.metric("hlsgate_segments_generated_total", "transcode");
     println!("transcode generations: {before} → {after} for 3 concurrent requests");
     assert_eq!(after - before, 1.0);
     // A repeat is a hit: no upstream request.
-    let up = metric(&s, "hlsgate_upstream_requests_total", "");
+    let up = s.metric("hlsgate_upstream_requests_total", "");
     let again = get(&url);
     assert_eq!(again.2, results[0].2);
-    let up2 = metric(&s, "hlsgate_upstream_requests_total", "");
+    let up2 = s.metric("hlsgate_upstream_requests_total", "");
     println!("upstream requests before/after the repeat: {up} / {up2}");
     assert_eq!(up, up2);
     assert_eq!(
-        metric(&s, "hlsgate_segments_generated_total", "transcode"),
+        s.metric("hlsgate_segments_generated_total", "transcode"),
         after
     );
 }

@@ -20,6 +20,9 @@ pub const KEY_PREFIX: &str = "hlsgate:v1:";
 /// count or flush one kind in Redis (`SCAN MATCH hlsgate:v1:segment:*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// A source's identity as last checked upstream (size, validators), shared by instances
+    /// for the revalidation interval.
+    Identity,
     /// Probe result (container index) of a source.
     Index,
     /// A source's `moov` box bytes (MP4 sources).
@@ -40,6 +43,7 @@ impl Kind {
     /// The lower-case name used in rendered keys and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
+            Kind::Identity => "identity",
             Kind::Index => "index",
             Kind::Moov => "moov",
             Kind::Plan => "plan",

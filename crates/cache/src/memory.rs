@@ -1,5 +1,6 @@
 //! In-process backend: a moka cache bounded by bytes, with a TTL per entry.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,14 @@ impl Expiry<Arc<str>, Entry> for PerEntryTtl {
 pub struct MemoryCache {
     inner: moka::future::Cache<Arc<str>, Entry>,
     budget: u64,
+    /// Bytes inserted since moka's housekeeping last ran (shared by clones).
+    unswept: Arc<AtomicU64>,
 }
+
+/// Housekeeping (eviction) runs once this fraction of the budget was inserted since the last
+/// run: moka evicts only in its housekeeping, which on its own runs after hundreds of writes —
+/// with multi-megabyte segments that let the cache hold several times its budget.
+const SWEEP_FRACTION: u64 = 16;
 
 impl MemoryCache {
     /// A cache that holds at most `budget_bytes` of keys plus values.
@@ -67,6 +75,7 @@ impl MemoryCache {
         MemoryCache {
             inner,
             budget: budget_bytes,
+            unswept: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -102,9 +111,15 @@ impl MemoryCache {
         if ttl.is_zero() {
             return;
         }
+        let weight = (key.as_str().len() + value.len()) as u64;
         self.inner
             .insert(Arc::from(key.as_str()), Entry { value, ttl })
             .await;
+        let unswept = self.unswept.fetch_add(weight, Ordering::Relaxed) + weight;
+        if unswept >= self.budget / SWEEP_FRACTION {
+            self.unswept.store(0, Ordering::Relaxed);
+            self.inner.run_pending_tasks().await;
+        }
     }
 
     /// Removes a key.

@@ -17,11 +17,13 @@
 //! same inputs change.
 
 pub mod av;
+pub mod cancel;
 pub mod io;
 pub mod media;
 pub mod timing;
 pub mod vtt;
 
+pub use cancel::Cancel;
 pub use media::{Fetched, Media, MediaOptions, Output};
 
 /// Version of the bytes this crate writes; goes into cache keys and ETags.

@@ -23,6 +23,7 @@ use probe::{ByteRange, Codec, MediaIndex, Track};
 use crate::av;
 use crate::timing::{aac_run, audio_run, video_run, window, Timed, TrackRun};
 use crate::vtt;
+use crate::Cancel;
 use crate::PipelineError;
 
 /// Settings that shape the outputs (all of them are part of the cache key via
@@ -323,15 +324,26 @@ impl Media {
 
     /// Makes `out` from the bytes of [`Media::needs`]. Blocking.
     pub fn make(&self, out: &Output, data: &Fetched) -> Result<Vec<u8>, PipelineError> {
+        self.make_cancellable(out, data, &Cancel::default())
+    }
+
+    /// [`Media::make`] that stops early (with [`av::AvError::Cancelled`]) once `cancel` is set;
+    /// video transcodes check it before each source frame.
+    pub fn make_cancellable(
+        &self,
+        out: &Output,
+        data: &Fetched,
+        cancel: &Cancel,
+    ) -> Result<Vec<u8>, PipelineError> {
         match out {
             Output::Init(id) => {
                 let r = self.rendition(id)?;
-                let spec = self.track_spec(r, TRACK, data)?;
+                let spec = self.track_spec(r, TRACK, data, cancel)?;
                 Ok(fmp4::init_segment(&[spec])?)
             }
             Output::Segment(id, n) => {
                 let r = self.rendition(id)?;
-                let run = self.run(r, *n, data)?;
+                let run = self.run(r, *n, data, cancel)?;
                 fragment(*n, &[(TRACK, run)])
             }
             Output::Subtitle(id, n) => Ok(self.subtitle(id, *n, data)?.into_bytes()),
@@ -340,11 +352,11 @@ impl Media {
                 let (v, a) = self.stream_renditions();
                 let mut specs = Vec::new();
                 if let Some(v) = v {
-                    specs.push(self.track_spec(v, TRACK, data)?);
+                    specs.push(self.track_spec(v, TRACK, data, cancel)?);
                 }
                 if let Some(a) = a {
                     let id = if v.is_some() { STREAM_AUDIO } else { TRACK };
-                    specs.push(self.track_spec(a, id, data)?);
+                    specs.push(self.track_spec(a, id, data, cancel)?);
                 }
                 Ok(fmp4::init_segment(&specs)?)
             }
@@ -352,11 +364,11 @@ impl Media {
                 let (v, a) = self.stream_renditions();
                 let mut runs = Vec::new();
                 if let Some(v) = v {
-                    runs.push((TRACK, self.run(v, *n, data)?));
+                    runs.push((TRACK, self.run(v, *n, data, cancel)?));
                 }
                 if let Some(a) = a {
                     let id = if v.is_some() { STREAM_AUDIO } else { TRACK };
-                    runs.push((id, self.run(a, *n, data)?));
+                    runs.push((id, self.run(a, *n, data, cancel)?));
                 }
                 fragment(*n, &runs)
             }
@@ -415,7 +427,13 @@ impl Media {
     }
 
     /// The samples rendition `r` contributes to segment `n`.
-    fn run(&self, r: &Rendition, n: u32, data: &Fetched) -> Result<TrackRun, PipelineError> {
+    fn run(
+        &self,
+        r: &Rendition,
+        n: u32,
+        data: &Fetched,
+        cancel: &Cancel,
+    ) -> Result<TrackRun, PipelineError> {
         let track = track(&self.index, r.track_id)?;
         let frames = self.frames(data, track.id)?;
         match r.kind {
@@ -426,7 +444,7 @@ impl Media {
                 let (start, end) = (rescale(seg.start, ts, its), rescale(seg.end, ts, its));
                 match &r.video {
                     Some(VideoOutput::H264 { .. }) => {
-                        let out = self.transcode_video(r, track, &frames, start, end)?;
+                        let out = self.transcode_video(r, track, &frames, start, end, cancel)?;
                         let timed = out
                             .samples
                             .into_iter()
@@ -519,6 +537,7 @@ impl Media {
         frames: &[Frame],
         start: i64,
         end: i64,
+        cancel: &Cancel,
     ) -> Result<av::VideoOutput, PipelineError> {
         // From the keyframe at or before the start, up to the first keyframe at or after the end.
         let first = frames
@@ -527,12 +546,13 @@ impl Media {
             .or_else(|| frames.iter().position(|f| f.keyframe))
             .ok_or(PipelineError::Empty("no keyframe to decode from"))?;
         let packets: Vec<av::Packet<'_>> = frames[first..].iter().map(packet).collect();
-        Ok(av::transcode_video(
+        Ok(av::transcode_video_cancellable(
             &stream_params(track),
             &packets,
             start,
             end,
             &self.video_encode(r, track),
+            cancel,
         )?)
     }
 
@@ -541,6 +561,7 @@ impl Media {
         r: &Rendition,
         id: u32,
         data: &Fetched,
+        cancel: &Cancel,
     ) -> Result<fmp4::TrackSpec, PipelineError> {
         let track = track(&self.index, r.track_id)?;
         let language = track
@@ -596,6 +617,7 @@ impl Media {
                     &frames,
                     rescale(seg.start, ts, its),
                     rescale(seg.end, ts, its),
+                    cancel,
                 )?;
                 spec.entry = fmp4::SampleEntry::Avc { config: out.avcc };
             }

@@ -71,6 +71,28 @@ impl AppError {
         AppError::Internal(Box::new(e))
     }
 
+    /// The same status and reason again, for each request that waited for one failed make;
+    /// the shared original is the source of the variants that carry one.
+    pub fn replay(self: &std::sync::Arc<Self>) -> AppError {
+        let shared = || -> Box<dyn std::error::Error + Send + Sync> { Box::new(self.clone()) };
+        match &**self {
+            AppError::BadRequest(m) => AppError::BadRequest(m),
+            AppError::Unauthorized => AppError::Unauthorized,
+            AppError::BadToken => AppError::BadToken,
+            AppError::Expired => AppError::Expired,
+            AppError::Forbidden(m) => AppError::Forbidden(m),
+            AppError::NotFound(m) => AppError::NotFound(m),
+            AppError::RangeNotSatisfiable { size } => AppError::RangeNotSatisfiable { size: *size },
+            AppError::TooLarge => AppError::TooLarge,
+            AppError::NotMedia(_) => AppError::NotMedia(shared()),
+            AppError::Upstream(m, _) => AppError::Upstream(m, shared()),
+            AppError::UpstreamTimeout(_) => AppError::UpstreamTimeout(shared()),
+            AppError::NotImplemented => AppError::NotImplemented,
+            AppError::Unavailable(m, s) => AppError::Unavailable(m, *s),
+            AppError::Internal(_) => AppError::Internal(shared()),
+        }
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -7,14 +7,18 @@
 //! the output needs, makes it on the blocking pool, and caches it. Past the wait bound the answer
 //! is 503 with `Retry-After`. A failed make is never cached.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use cache::{Coalescer, CoalescerConfig, Key, KeyParts, Kind, Outcome};
-use pipeline::Output;
+use pipeline::{Cancel, Output};
 use plan::{AudioOutput, VideoOutput};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+
+use source::ByteSource;
 
 use crate::error::{AppError, Result};
 use crate::media::Media;
@@ -104,6 +108,80 @@ pub struct Jobs {
     transcode: Arc<Semaphore>,
     remux: Arc<Semaphore>,
     cfg: JobConfig,
+    /// Per output key: the requests (and prefetches) waiting for it, and its running make.
+    interest: Mutex<HashMap<Arc<str>, Interest>>,
+    next_job: AtomicU64,
+}
+
+/// What a make ends with: the bytes and how long making took, or the error every request that
+/// waited for it gets.
+type JobEnd = Option<std::result::Result<(Bytes, Duration), Arc<AppError>>>;
+
+/// A make in progress, detached from the request that started it: it runs until it ends or
+/// until nobody waits for it any more ([`Interest`]).
+struct Running {
+    id: u64,
+    cancel: Cancel,
+    end: watch::Receiver<JobEnd>,
+}
+
+/// The requests interested in one output key, and the make running for it.
+#[derive(Default)]
+struct Interest {
+    waiting: usize,
+    running: Option<Arc<Running>>,
+}
+
+/// One request's interest in a key; when the last one goes (the clients disconnected), the
+/// running make is cancelled.
+struct Interested<'a> {
+    jobs: &'a Jobs,
+    key: Arc<str>,
+}
+
+impl Drop for Interested<'_> {
+    fn drop(&mut self) {
+        let mut map = self.jobs.interest_map();
+        let Some(e) = map.get_mut(&self.key) else {
+            return;
+        };
+        e.waiting = e.waiting.saturating_sub(1);
+        if e.waiting == 0 {
+            if let Some(r) = map.remove(&self.key).and_then(|e| e.running) {
+                r.cancel.cancel();
+                metrics::counter!(obs::CANCELLED).increment(1);
+                tracing::debug!(key = %self.key, "make cancelled: nobody waits for it");
+            }
+        }
+    }
+}
+
+/// Errors inside the coalescer: ours, or its own (busy, the maker we waited for failed).
+#[derive(Debug)]
+enum JobError {
+    App(AppError),
+    Coalesce(cache::CoalesceError),
+}
+
+impl From<cache::CoalesceError> for JobError {
+    fn from(e: cache::CoalesceError) -> Self {
+        JobError::Coalesce(e)
+    }
+}
+
+impl From<AppError> for JobError {
+    fn from(e: AppError) -> Self {
+        JobError::App(e)
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::App(e) => e.fmt(f),
+            JobError::Coalesce(e) => e.fmt(f),
+        }
+    }
 }
 
 impl std::fmt::Debug for Jobs {
@@ -138,6 +216,8 @@ impl Jobs {
             transcode: Arc::new(Semaphore::new(cfg.transcode_jobs.max(1))),
             remux: Arc::new(Semaphore::new(cfg.remux_jobs.max(1))),
             cfg,
+            interest: Mutex::new(HashMap::new()),
+            next_job: AtomicU64::new(0),
         }
     }
 
@@ -170,28 +250,146 @@ impl Jobs {
     }
 
     /// `out` of `media`: from the cache, or made once.
-    pub async fn output(&self, media: &Arc<Media>, out: Output, cause: Cause) -> Result<Bytes> {
+    pub async fn output(
+        self: &Arc<Self>,
+        media: &Arc<Media>,
+        out: Output,
+        cause: Cause,
+    ) -> Result<Bytes> {
         Ok(self.served(media, out, cause).await?.bytes)
     }
 
     /// Like [`Jobs::output`], with what it cost: cache hit or not, and the generation time when
     /// this call made it.
-    pub async fn served(&self, media: &Arc<Media>, out: Output, cause: Cause) -> Result<Served> {
+    ///
+    /// The make runs detached from the request that started it: a request that goes away
+    /// (client disconnected) leaves it running for the others that wait for the same output,
+    /// and the last one to go cancels it. A request whose maker failed (another request's
+    /// make, in this process or another instance) tries once more itself.
+    pub async fn served(
+        self: &Arc<Self>,
+        media: &Arc<Media>,
+        out: Output,
+        cause: Cause,
+    ) -> Result<Served> {
         let key = key_of(media, &out);
+        let _interest = self.interested(&key);
         let heavy = is_transcode(media, &out);
         let made = Arc::new(std::sync::Mutex::new(None));
-        let (bytes, outcome) = self
-            .coalescer
-            .get_or_make(&key, self.cfg.ttl, || {
-                self.make(media, out.clone(), heavy, cause, Arc::clone(&made))
-            })
-            .await?;
-        let took = *made.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(Served {
-            bytes,
-            hit: outcome == Outcome::Hit,
-            took,
-        })
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let r = self
+                .coalescer
+                .get_or_make(&key, self.cfg.ttl, || {
+                    self.attach_or_start(media, &key, out.clone(), heavy, cause, Arc::clone(&made))
+                })
+                .await;
+            let (bytes, outcome) = match r {
+                Ok(v) => v,
+                Err(JobError::App(e)) => return Err(e),
+                Err(JobError::Coalesce(cache::CoalesceError::MakerFailed { message })) => {
+                    if tries < 2 {
+                        tracing::debug!(%message, "the make this request waited for failed; trying");
+                        continue;
+                    }
+                    return Err(cache::CoalesceError::MakerFailed { message }.into());
+                }
+                Err(JobError::Coalesce(e)) => return Err(e.into()),
+            };
+            let took = *made.lock().unwrap_or_else(|p| p.into_inner());
+            return Ok(Served {
+                bytes,
+                hit: outcome == Outcome::Hit,
+                took,
+            });
+        }
+    }
+
+    fn interest_map(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Interest>> {
+        // A poisoned lock only means another thread panicked mid-update of a plain map.
+        self.interest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn interested(&self, key: &Key) -> Interested<'_> {
+        let key: Arc<str> = Arc::from(key.as_str());
+        self.interest_map()
+            .entry(Arc::clone(&key))
+            .or_default()
+            .waiting += 1;
+        Interested { jobs: self, key }
+    }
+
+    /// Waits for the make of `key` running in this process, or starts one.
+    async fn attach_or_start(
+        self: &Arc<Self>,
+        media: &Arc<Media>,
+        key: &Key,
+        out: Output,
+        heavy: bool,
+        cause: Cause,
+        took: Arc<std::sync::Mutex<Option<Duration>>>,
+    ) -> std::result::Result<Bytes, JobError> {
+        let running = {
+            let mut map = self.interest_map();
+            let e = map.entry(Arc::from(key.as_str())).or_default();
+            match &e.running {
+                Some(r) => Arc::clone(r),
+                None => {
+                    let r = self.start(media, key, out, heavy, cause);
+                    e.running = Some(Arc::clone(&r));
+                    r
+                }
+            }
+        };
+        let mut end = running.end.clone();
+        let ended = end
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| AppError::Internal("the make ended without a result".into()))?;
+        match ended.as_ref() {
+            Some(Ok((bytes, t))) => {
+                *took.lock().unwrap_or_else(|p| p.into_inner()) = Some(*t);
+                Ok(bytes.clone())
+            }
+            Some(Err(e)) => Err(JobError::App(e.replay())),
+            None => Err(JobError::App(AppError::Internal(
+                "the make ended without a result".into(),
+            ))),
+        }
+    }
+
+    /// Starts making `out` on a task of its own.
+    fn start(
+        self: &Arc<Self>,
+        media: &Arc<Media>,
+        key: &Key,
+        out: Output,
+        heavy: bool,
+        cause: Cause,
+    ) -> Arc<Running> {
+        let (tx, rx) = watch::channel(None);
+        let cancel = Cancel::new();
+        let id = self.next_job.fetch_add(1, Ordering::Relaxed);
+        let running = Arc::new(Running {
+            id,
+            cancel: cancel.clone(),
+            end: rx,
+        });
+        let jobs = Arc::clone(self);
+        let media = Arc::clone(media);
+        let key: Arc<str> = Arc::from(key.as_str());
+        tokio::spawn(async move {
+            let r = jobs.make(&media, out, heavy, cause, cancel).await;
+            tx.send_replace(Some(r.map_err(Arc::new)));
+            let mut map = jobs.interest_map();
+            if let Some(e) = map.get_mut(&key) {
+                if e.running.as_ref().is_some_and(|r| r.id == id) {
+                    e.running = None;
+                }
+            }
+        });
+        running
     }
 
     async fn make(
@@ -200,33 +398,132 @@ impl Jobs {
         out: Output,
         heavy: bool,
         cause: Cause,
-        took: Arc<std::sync::Mutex<Option<Duration>>>,
-    ) -> Result<Bytes> {
+        cancel: Cancel,
+    ) -> Result<(Bytes, Duration)> {
         let pool = if heavy { &self.transcode } else { &self.remux };
-        let _permit = tokio::time::timeout(self.cfg.max_wait, Arc::clone(pool).acquire_owned())
+        let permit = tokio::time::timeout(self.cfg.max_wait, Arc::clone(pool).acquire_owned())
             .await
             .map_err(|_| {
                 AppError::Unavailable("too many jobs; try again", retry_after(self.cfg.max_wait))
             })?
             .map_err(AppError::internal)?;
+        let cancelled = || AppError::Unavailable("cancelled: nobody waits for it", 1);
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
         let started = std::time::Instant::now();
         let pm = Arc::clone(&media.pipeline);
         let ranges = pm.needs(&out).map_err(AppError::from)?;
         let data = pipeline::io::fetch(media.source.as_ref(), &ranges)
             .await
             .map_err(AppError::from)?;
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
         let kind_label = if heavy { "transcode" } else { "remux" };
         let span = tracing::info_span!("make", kind = kind_label, out = ?out);
         let made = tokio::task::spawn_blocking(move || {
+            // The pool slot is held until the blocking work ends, cancelled or not.
+            let _permit = permit;
             let _g = span.enter();
-            pm.make(&out, &data)
+            pm.make_cancellable(&out, &data, &cancel)
         })
         .await
-        .map_err(AppError::internal)??;
+        .map_err(AppError::internal)?;
+        let made = match made {
+            Err(pipeline::PipelineError::Av(pipeline::av::AvError::Cancelled)) => {
+                return Err(cancelled())
+            }
+            other => other?,
+        };
         metrics::counter!(obs::SEGMENTS, "kind" => kind_label, "cause" => cause.label())
             .increment(1);
-        *took.lock().unwrap_or_else(|p| p.into_inner()) = Some(started.elapsed());
-        Ok(Bytes::from(made))
+        // Cached bytes hold exactly their length (the writer's Vec may have grown to twice
+        // it): the memory budget weighs lengths.
+        Ok((Bytes::from(made.into_boxed_slice()), started.elapsed()))
+    }
+
+    /// The index (and `moov`) of `source`: from the cache (memory, or Redis where another
+    /// instance probed it), or probed now — once per source identity at a time, in this
+    /// process and across instances — and cached for the output TTL. The flag says whether it
+    /// came from the cache.
+    pub async fn probed(&self, source: &dyn ByteSource) -> Result<(pipeline::io::Loaded, bool)> {
+        let identity = source.identity().key();
+        let key = Key::new(KeyParts {
+            kind: Kind::Index,
+            source: &identity,
+            plan_version: probe::INDEX_VERSION,
+            output_version: 0,
+            rendition: "",
+            index: 0,
+        });
+        let fresh = Arc::new(std::sync::Mutex::new(None));
+        let r = self
+            .coalescer
+            .get_or_make(&key, self.cfg.ttl, || async {
+                let loaded = pipeline::io::probe(source)
+                    .await
+                    .map_err(|e| JobError::App(e.into()))?;
+                let bytes = encode_probed(&loaded).map_err(JobError::App)?;
+                *fresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
+                Ok::<_, JobError>(bytes)
+            })
+            .await;
+        let (bytes, _) = match r {
+            Ok(v) => v,
+            Err(JobError::App(e)) => return Err(e),
+            Err(JobError::Coalesce(e)) => return Err(e.into()),
+        };
+        if let Some(loaded) = fresh.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            metrics::counter!(obs::PROBES, "result" => "made").increment(1);
+            return Ok((loaded, false));
+        }
+        match decode_probed(&bytes) {
+            Some(loaded) => {
+                metrics::counter!(obs::PROBES, "result" => "cached").increment(1);
+                Ok((loaded, true))
+            }
+            None => {
+                // Written by another version or damaged: probe here, and replace it.
+                tracing::warn!(%key, "cached index unreadable; probing again");
+                let loaded = pipeline::io::probe(source).await?;
+                if let Ok(b) = encode_probed(&loaded) {
+                    if let Err(e) = self.coalescer.cache().put(&key, b, self.cfg.ttl).await {
+                        tracing::debug!(error = %e, "index not cached");
+                    }
+                }
+                metrics::counter!(obs::PROBES, "result" => "made").increment(1);
+                Ok((loaded, false))
+            }
+        }
+    }
+
+    /// The identity of the source `reference` names, as some instance found it upstream within
+    /// the revalidation interval (stored by [`Jobs::remember_identity`]).
+    pub async fn known_identity(&self, reference: &str) -> Option<source::Identity> {
+        let bytes = self
+            .coalescer
+            .cache()
+            .get(&identity_key(reference))
+            .await
+            .ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Shares the identity just found upstream for `reference`, for `ttl`.
+    pub async fn remember_identity(
+        &self,
+        reference: &str,
+        identity: &source::Identity,
+        ttl: Duration,
+    ) {
+        let Ok(json) = serde_json::to_vec(identity) else {
+            return;
+        };
+        let key = identity_key(reference);
+        if let Err(e) = self.coalescer.cache().put(&key, json.into(), ttl).await {
+            tracing::debug!(error = %e, "identity not shared");
+        }
     }
 
     /// Makes segments `n+1 ..= n+k` of rendition `id` in the background, skipping what is
@@ -295,5 +592,59 @@ fn key_of(media: &Media, out: &Output) -> Key {
         output_version: pipeline::OUTPUT_VERSION,
         rendition: &rendition,
         index,
+    })
+}
+
+/// The key of the identity record of a source reference (URL and forwarded headers).
+fn identity_key(reference: &str) -> Key {
+    Key::new(KeyParts {
+        kind: Kind::Identity,
+        source: reference,
+        plan_version: 0,
+        output_version: 0,
+        rendition: "",
+        index: 0,
+    })
+}
+
+/// First bytes of a cached index: a name and a format version.
+const PROBED_MAGIC: &[u8; 4] = b"HGI1";
+
+/// A probe result as cache bytes: magic, the index as JSON (length-prefixed, u32 BE), then a
+/// flag byte and the `moov` bytes when there is one.
+fn encode_probed(l: &pipeline::io::Loaded) -> std::result::Result<Bytes, AppError> {
+    let json = serde_json::to_vec(&l.index).map_err(AppError::internal)?;
+    let len = u32::try_from(json.len())
+        .map_err(|_| AppError::Internal("index too large to cache".into()))?;
+    let moov = l.moov.as_deref().unwrap_or_default();
+    let mut out = Vec::with_capacity(4 + 4 + json.len() + 1 + moov.len());
+    out.extend_from_slice(PROBED_MAGIC);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&json);
+    out.push(u8::from(l.moov.is_some()));
+    out.extend_from_slice(moov);
+    Ok(Bytes::from(out))
+}
+
+/// The inverse of [`encode_probed`]; `None` for anything else. The cost is zero (nothing was
+/// read from the source).
+fn decode_probed(b: &Bytes) -> Option<pipeline::io::Loaded> {
+    let rest = b.strip_prefix(PROBED_MAGIC.as_slice())?;
+    let len = usize::try_from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)).ok()?;
+    let json = rest.get(4..4usize.checked_add(len)?)?;
+    let index: probe::MediaIndex = serde_json::from_slice(json).ok()?;
+    let at = 4 + 4 + len;
+    let moov = match b.get(at)? {
+        0 => None,
+        1 => Some(b.slice(at + 1..)),
+        _ => return None,
+    };
+    Some(pipeline::io::Loaded {
+        index,
+        moov,
+        cost: source::ProbeCost {
+            requests: 0,
+            bytes: 0,
+        },
     })
 }

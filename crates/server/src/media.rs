@@ -39,6 +39,9 @@ pub struct Media {
     pub(crate) file_check: Option<(PathBuf, u64, Option<std::time::SystemTime>)>,
     /// Upstream requests/bytes already reported to the metrics.
     pub(crate) reported: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64),
+    /// When the upstream identity was last known to hold (held while revalidating, so one
+    /// request at a time asks the upstream).
+    pub(crate) checked: tokio::sync::Mutex<Instant>,
 }
 
 impl std::fmt::Debug for Media {
@@ -94,7 +97,8 @@ impl Media {
         opts: MediaOptions,
         jobs: Arc<Jobs>,
     ) -> Result<Media> {
-        let loaded = pipeline::io::probe(source.as_ref())
+        let (loaded, _cached) = jobs
+            .probed(source.as_ref())
             .instrument(tracing::info_span!("probe", size = source.size()))
             .await?;
         let probe_cost = loaded.cost;
@@ -110,6 +114,7 @@ impl Media {
             jobs,
             file_check: None,
             reported: Default::default(),
+            checked: tokio::sync::Mutex::new(Instant::now()),
         })
     }
 

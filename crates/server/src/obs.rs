@@ -10,6 +10,10 @@
 //!   brought up to date at each scrape.
 //! - `hlsgate_segments_generated_total{kind="remux|transcode",cause="request|prefetch"}` —
 //!   counter, registered here, incremented by the pipeline.
+//! - `hlsgate_jobs_cancelled_total` — counter: makes stopped because every request waiting for
+//!   them went away.
+//! - `hlsgate_probes_total{result="made|cached"}` — counter: source indexes probed here, or
+//!   taken from the cache (memory or Redis: another instance probed the source).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -32,6 +36,10 @@ pub const UPSTREAM_REQUESTS: &str = "hlsgate_upstream_requests_total";
 pub const UPSTREAM_BYTES: &str = "hlsgate_upstream_bytes_total";
 /// Segments made, by kind and cause.
 pub const SEGMENTS: &str = "hlsgate_segments_generated_total";
+/// Makes cancelled because nobody waited for them any more.
+pub const CANCELLED: &str = "hlsgate_jobs_cancelled_total";
+/// Source indexes probed or taken from the cache.
+pub const PROBES: &str = "hlsgate_probes_total";
 
 /// Largest total size of request headers (bytes); larger requests get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -69,6 +77,12 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 for cause in ["request", "prefetch"] {
                     metrics::counter!(SEGMENTS, "kind" => kind, "cause" => cause).increment(0);
                 }
+            }
+            metrics::describe_counter!(CANCELLED, "makes cancelled: nobody waited any more");
+            metrics::counter!(CANCELLED).increment(0);
+            metrics::describe_counter!(PROBES, "source indexes probed here or found cached");
+            for result in ["made", "cached"] {
+                metrics::counter!(PROBES, "result" => result).increment(0);
             }
             for kind in ["http", "file"] {
                 metrics::counter!(UPSTREAM_REQUESTS, "kind" => kind).increment(0);

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plan::RenditionOptions;
-use source::{AddressPolicy, Cidr, FileSource, HttpConfig, HttpSource, HttpUpstream, MediaRoot};
+use source::{
+    AddressPolicy, ByteSource as _, Cidr, FileSource, HttpConfig, HttpSource, HttpUpstream,
+    MediaRoot,
+};
 
 use crate::error::{AppError, Result};
 use crate::jobs::{JobConfig, Jobs};
@@ -35,8 +38,12 @@ pub struct ServerConfig {
     pub max_ttl: Duration,
     /// Sources kept probed in memory.
     pub max_sources: usize,
-    /// How long a probed source is kept before it is probed again.
+    /// How long a source is held in memory (index, plan, open connection) after it was opened.
+    /// Its index stays in the cache, so reopening it does not probe again.
     pub source_ttl: Duration,
+    /// How often an upstream source's identity (size, ETag, Last-Modified) is checked again:
+    /// at most once per interval per source, shared by the instances of one Redis.
+    pub revalidate: Duration,
     /// Target segment duration (seconds).
     pub target_secs: f64,
     /// Which renditions to offer.
@@ -65,6 +72,7 @@ impl ServerConfig {
             max_ttl: Duration::from_secs(7 * 24 * 3600),
             max_sources: 256,
             source_ttl: Duration::from_secs(600),
+            revalidate: Duration::from_secs(60),
             target_secs: 6.0,
             renditions: RenditionOptions::default(),
             http: HttpConfig::default(),
@@ -323,12 +331,92 @@ impl AppState {
         let key = grant.media_key();
         let store = &self.inner.store;
         let m = store.get_or_open(&key, || self.open(grant, &key)).await?;
-        // A local file that changed since it was probed is probed again.
-        if file_unchanged(&m).await {
-            return Ok(m);
+        // A local file that changed since it was probed is probed again; an upstream source
+        // is checked again once per revalidation interval.
+        let changed = if m.is_upstream() {
+            self.upstream_changed(grant, &key, &m).await?
+        } else if file_unchanged(&m).await {
+            None
+        } else {
+            Some(None)
+        };
+        match changed {
+            None => Ok(m),
+            Some(reopened) => {
+                store.evict(&key);
+                let reopened = std::sync::Mutex::new(reopened);
+                store
+                    .get_or_open(&key, || async {
+                        let src = reopened.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        match src {
+                            Some(src) => self.build(&key, Arc::new(src)).await,
+                            None => self.open(grant, &key).await,
+                        }
+                    })
+                    .await
+            }
         }
-        store.evict(&key);
-        store.get_or_open(&key, || self.open(grant, &key)).await
+    }
+
+    /// Whether the upstream file of `m` changed: `None` = still the same (or not checked: the
+    /// interval has not passed, or the upstream could not be asked — the cache keeps serving),
+    /// `Some(source)` = changed, with the source opened on the new file when this call asked
+    /// the upstream.
+    async fn upstream_changed(
+        &self,
+        grant: &Grant,
+        key: &str,
+        m: &Media,
+    ) -> Result<Option<Option<HttpSource>>> {
+        let every = self.inner.config.revalidate;
+        // While one request asks the upstream, the others go on with what is known.
+        let Ok(mut checked) = m.checked.try_lock() else {
+            return Ok(None);
+        };
+        if checked.elapsed() < every {
+            return Ok(None);
+        }
+        let jobs = &self.inner.jobs;
+        let current = m.source.identity();
+        if let Some(known) = jobs.known_identity(key).await {
+            if known == *current {
+                *checked = std::time::Instant::now();
+                return Ok(None);
+            }
+            return Ok(Some(None));
+        }
+        let SourceRef::Url(url) = grant.source_ref()? else {
+            return Ok(None);
+        };
+        match HttpSource::open(&self.inner.upstream, url, &grant.headers).await {
+            Ok(src) => {
+                jobs.remember_identity(key, src.identity(), every).await;
+                *checked = std::time::Instant::now();
+                if src.identity() == current {
+                    Ok(None)
+                } else {
+                    tracing::info!("upstream source changed; opening it again");
+                    Ok(Some(Some(src)))
+                }
+            }
+            Err(e) => {
+                // Keep serving what is cached; ask again after the interval.
+                tracing::warn!(error = %e, "upstream revalidation failed; serving the cached index");
+                *checked = std::time::Instant::now();
+                Ok(None)
+            }
+        }
+    }
+
+    /// A [`Media`] for an opened source.
+    async fn build(&self, key: &str, src: Arc<dyn source::ByteSource>) -> Result<Media> {
+        Media::build(
+            key.to_string(),
+            src,
+            self.media_options(),
+            Arc::clone(&self.inner.jobs),
+        )
+        .await
     }
 
     async fn open(&self, grant: &Grant, key: &str) -> Result<Media> {
@@ -353,14 +441,26 @@ impl AppState {
                 if self.open_mode() {
                     return Err(AppError::Forbidden("open mode serves local files only"));
                 }
-                let src = HttpSource::open(&self.inner.upstream, url, &grant.headers).await?;
-                Media::build(
-                    key.to_string(),
-                    Arc::new(src),
-                    self.media_options(),
-                    Arc::clone(&self.inner.jobs),
-                )
-                .await
+                // An identity checked within the interval (here or by another instance) is
+                // trusted without asking the upstream; every read still verifies it.
+                let jobs = &self.inner.jobs;
+                let known = match jobs.known_identity(key).await {
+                    Some(id) => {
+                        HttpSource::known(&self.inner.upstream, url, &grant.headers, id).ok()
+                    }
+                    None => None,
+                };
+                let src = match known {
+                    Some(src) => src,
+                    None => {
+                        let src =
+                            HttpSource::open(&self.inner.upstream, url, &grant.headers).await?;
+                        let every = self.inner.config.revalidate;
+                        jobs.remember_identity(key, src.identity(), every).await;
+                        src
+                    }
+                };
+                self.build(key, Arc::new(src)).await
             }
         }
     }

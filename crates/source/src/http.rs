@@ -171,6 +171,39 @@ impl HttpSource {
         url: &str,
         headers: &[(String, String)],
     ) -> Result<Self> {
+        let mut src = HttpSource::prepare(upstream, url, headers)?;
+        let want = upstream.config.head_bytes.max(1);
+        let reply = src.fetch(0, want, true).await?;
+        src.identity.size = reply.total;
+        src.identity.etag = reply.etag;
+        src.identity.last_modified = reply.last_modified;
+        src.head = reply.body;
+        Ok(src)
+    }
+
+    /// A source for `url` whose identity is already known (checked recently, by this process
+    /// or another instance): no request is made now. Every later read still compares the
+    /// upstream's size and validators with `identity` and fails with
+    /// [`SourceError::IdentityChanged`] when they differ. `identity.location` must be the one
+    /// [`HttpSource::open`] gives for this `url`.
+    pub fn known(
+        upstream: &HttpUpstream,
+        url: &str,
+        headers: &[(String, String)],
+        identity: Identity,
+    ) -> Result<Self> {
+        let mut src = HttpSource::prepare(upstream, url, headers)?;
+        if src.identity.location != identity.location {
+            return Err(SourceError::BadUrl(
+                "the known identity is of another URL".into(),
+            ));
+        }
+        src.identity = identity;
+        Ok(src)
+    }
+
+    /// Checks `url` against the address policy and parses `headers`; no request yet.
+    fn prepare(upstream: &HttpUpstream, url: &str, headers: &[(String, String)]) -> Result<Self> {
         let url = reqwest::Url::parse(url).map_err(|e| SourceError::BadUrl(format!("{e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(SourceError::BadUrl(format!(
@@ -193,8 +226,7 @@ impl HttpSource {
         let mut location = url.clone();
         location.set_query(None);
         location.set_fragment(None);
-        let stats = Arc::new(Stats::default());
-        let mut src = HttpSource {
+        Ok(HttpSource {
             upstream: upstream.clone(),
             url,
             headers: map,
@@ -206,15 +238,8 @@ impl HttpSource {
                 mtime_ns: None,
             },
             head: Bytes::new(),
-            stats,
-        };
-        let want = upstream.config.head_bytes.max(1);
-        let reply = src.fetch(0, want, true).await?;
-        src.identity.size = reply.total;
-        src.identity.etag = reply.etag;
-        src.identity.last_modified = reply.last_modified;
-        src.head = reply.body;
-        Ok(src)
+            stats: Arc::new(Stats::default()),
+        })
     }
 
     /// Requests `[start, end)` with retries; `opening` relaxes the identity check (nothing to

@@ -4,6 +4,9 @@
 /// is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum AvError {
+    /// The make was cancelled ([`crate::Cancel`]): nobody waits for it any more.
+    #[error("cancelled")]
+    Cancelled,
     /// FFmpeg could not be initialised.
     #[error("FFmpeg initialisation failed")]
     Init(#[source] ffmpeg_next::Error),

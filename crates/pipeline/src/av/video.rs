@@ -15,6 +15,7 @@ use super::codec::{
 use super::limits::{MAX_DIMENSION, MAX_THREADS};
 use super::nal::{annex_b_to_length_prefixed, avcc_from_annex_b};
 use super::{AvError, EncodedSample, Packet, StreamParams};
+use crate::Cancel;
 
 /// How to encode a video rendition. The same value must be used for every segment of a
 /// rendition: the avcC depends on it and only on it.
@@ -75,6 +76,19 @@ pub fn transcode_video(
     end: i64,
     enc: &VideoEncode,
 ) -> Result<VideoOutput, AvError> {
+    transcode_video_cancellable(input, packets, start, end, enc, &Cancel::default())
+}
+
+/// [`transcode_video`] that checks `cancel` before each packet and stops with
+/// [`AvError::Cancelled`] once it is set.
+pub fn transcode_video_cancellable(
+    input: &StreamParams,
+    packets: &[Packet],
+    start: i64,
+    end: i64,
+    enc: &VideoEncode,
+    cancel: &Cancel,
+) -> Result<VideoOutput, AvError> {
     check_input(input, packets)?;
     check_encode(enc)?;
     if start >= end {
@@ -98,6 +112,9 @@ pub fn transcode_video(
         after: false,
     };
     for p in packets {
+        if cancel.is_cancelled() {
+            return Err(AvError::Cancelled);
+        }
         match decoder.send_packet(&to_ff_packet(p)) {
             Ok(()) => {}
             Err(e) if is_data_error(&e) => continue,
