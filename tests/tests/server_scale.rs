@@ -357,3 +357,60 @@ fn a_client_that_disconnects_cancels_the_transcode_nobody_else_waits_for() {
     assert_eq!(made(), 2.0);
     println!("cancelled {} make(s); made {}", cancelled(), made());
 }
+
+#[test]
+fn upstream_identity_is_revalidated_once_per_interval_and_a_changed_file_is_seen() {
+    let redis = Redis::start();
+    let root = std::env::temp_dir().join(format!("hlsgate-reval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("upstream root");
+    std::fs::copy(fixture("h264_aac_faststart.mp4"), root.join("film.mp4")).expect("copy");
+    let nginx = Nginx::start(&root);
+    let s = signed_instance(&redis, &["--prefetch", "0", "--revalidate", "2s"]);
+    let base = stream_base(&s, &nginx.url("film.mp4"));
+    let segment = format!("{base}v1/0.m4s");
+    let first = ok(&segment);
+    let opened = nginx.logged_requests();
+
+    // Within the interval: hits cost nothing upstream.
+    let t0 = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(ok(&segment), first);
+    }
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "the loop outlived the interval"
+    );
+    assert_eq!(
+        nginx.logged_requests(),
+        opened,
+        "no upstream request within the interval"
+    );
+
+    // After it: one request checks the identity again, the rest are hits.
+    std::thread::sleep(Duration::from_millis(2100));
+    for _ in 0..20 {
+        assert_eq!(ok(&segment), first);
+    }
+    let checked = nginx.logged_requests();
+    println!("upstream requests: opened {opened}, after one interval {checked}");
+    assert_eq!(checked, opened + 1, "one revalidation per interval");
+
+    // The file is replaced upstream: after the interval the new one is probed and served.
+    let playlist = ok(&format!("{base}v1/index.m3u8"));
+    std::fs::copy(fixture("h264_long_gop.mp4"), root.join("film.mp4.new")).expect("copy");
+    std::fs::rename(root.join("film.mp4.new"), root.join("film.mp4")).expect("replace");
+    std::thread::sleep(Duration::from_millis(2100));
+    let new_playlist = ok(&format!("{base}v1/index.m3u8"));
+    let new_first = ok(&segment);
+    assert_ne!(new_playlist, playlist, "the new file's plan");
+    assert_ne!(new_first, first, "the new file's segment");
+    println!(
+        "after the replacement: playlist {} -> {} bytes, segment 0 {} -> {} bytes",
+        playlist.len(),
+        new_playlist.len(),
+        first.len(),
+        new_first.len()
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
