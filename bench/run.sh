@@ -21,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-log() { echo "bench: $*" >&2; }
+t_start=$(date +%s)
+log() { echo "bench [$(( $(date +%s) - t_start )) s]: $*" >&2; }
 
 if [ "${QUICK:-0}" = 1 ]; then
   : "${RUNS:=5}" "${TRANSCODE_RUNS:=2}" "${SERVER_RUNS:=5}" "${SERVER_TRANSCODE_RUNS:=2}"
@@ -68,6 +69,7 @@ if [ ! -x "$venv/bin/uvicorn" ]; then
 fi
 
 work=$(mktemp -d /tmp/hlsgate-bench.XXXXXX)
+chmod 755 "$work"  # nginx workers (user nobody) read the upstream root under it
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -144,7 +146,6 @@ machine="$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
 git diff --quiet HEAD -- crates proxy-bin 2>/dev/null || commit="$commit (+ uncommitted changes in crates/ or proxy-bin/)"
-t_start=$(date +%s)
 
 # ---------------------------------------------------------------------------------------------
 # 1. Whole processes (hyperfine): probe and one segment, against the ffmpeg tools on local files
@@ -282,7 +283,7 @@ probe_bytes=$("$bin" probe --json "$F/long_2h.mkv" | python3 -c 'import json,sys
 echo "# hlsgate benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), commit $commit"
 echo
 echo "machine: $machine"
-echo "load average (1/5/15 min) before: $load_before; after: $load_after; wall time $(( $(date +%s) - t_start )) s"
+echo "load average (1/5/15 min) before: $load_before; after: $load_after; wall time $(( $(date +%s) - t_start )) s (setup and build included)"
 echo "runs: RUNS=$RUNS TRANSCODE_RUNS=$TRANSCODE_RUNS SERVER_RUNS=$SERVER_RUNS SERVER_TRANSCODE_RUNS=$SERVER_TRANSCODE_RUNS PLAYER_RUNS=$PLAYER_RUNS WRK_RUNS=$WRK_RUNS WRK_SECS=$WRK_SECS EXPORT_RUNS=$EXPORT_RUNS${QUICK:+ (QUICK=$QUICK)}"
 echo "peers: $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), mediaflow-proxy $MEDIAFLOW_VERSION${mediaflow_error:+ (unavailable: $mediaflow_error)}, hls.js $(node -p "require('$repo/tests/players/node_modules/hls.js/package.json').version") in $(chromium --version 2>/dev/null | head -1)"
 echo

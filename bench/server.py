@@ -370,14 +370,14 @@ def ffmpeg_segment_cmd(url, transcode):
     return cmd + ["-f", "mp4", "-movflags", "frag_keyframe+empty_moov", "-y", "/dev/null"]
 
 
-def segment_run(env, target, fixture, seg=3):
+def segment_run(env, target, fixture, seg=3, video_only=False):
     """Fresh source; playlists fetched (probe cached); then segment `seg` of video and audio
     (in parallel, as a player) timed."""
     master = target.master(env.fresh(fixture, "seg"))
     c, ca = Client(), Client()
     try:
         _, v, a = load(c, master)
-        if a:
+        if a and not video_only:
             return timed(lambda: parallel(lambda: c.ok(v.segments[seg]), lambda: ca.ok(a.segments[seg])))
         return timed(lambda: c.ok(v.segments[seg]))
     finally:
@@ -385,9 +385,12 @@ def segment_run(env, target, fixture, seg=3):
         ca.close()
 
 
-def cli_run(env, fixture, transcode):
+def cli_run(env, fixture, transcode, video_only=False):
     url = env.fresh(fixture, "cli")
     cmd = ffmpeg_segment_cmd(url, transcode)
+    if video_only:
+        i = cmd.index("0:a")
+        del cmd[i - 1:i + 1]
 
     def run():
         r = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT)
@@ -411,6 +414,13 @@ def fig_segment(env):
                 theirs=cli, goal={"kind": "ratio", "min": 1.0 if transcode else 20},
                 load=[before, R.loadavg()],
                 note="hlsgate: video and audio segments fetched in parallel; the CLI probes the file each time")
+        if not transcode:
+            before = R.loadavg()
+            ours_v, cli_v = interleaved(n, lambda: segment_run(env, env.hg, fixture, video_only=True),
+                                        lambda: cli_run(env, fixture, transcode, video_only=True))
+            env.row(group=g, figure="remux segment 3 (6 s, 720p H.264), video only", file=fixture, ours=ours_v,
+                    peer="ffmpeg CLI -map 0:v -c copy on the same URL", theirs=cli_v,
+                    goal={"kind": "ratio", "min": 20}, load=[before, R.loadavg()])
         before = R.loadavg()
         if env.mf:
             ours2, theirs = interleaved(n, lambda: segment_run(env, env.hg, fixture),
