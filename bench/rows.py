@@ -106,7 +106,7 @@ def verdict(row, ratio):
             return want, "not measured"
         if ratio >= g["min"]:
             return want, "met"
-        return want, f"**not met** by {g['min'] / ratio:.1f}×"
+        return want, f"**not met** by {g['min'] / ratio:.2f}×"
     if g["kind"] == "max":
         unit = row.get("unit", "")
         want = f"≤ {fmt_num(g['value'])} {unit}".strip()

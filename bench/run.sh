@@ -3,11 +3,11 @@
 # ffmpeg CLI, mediaflow-proxy and nginx on this machine in the same run, and prints one markdown
 # table (stdout; progress on stderr). Not part of CI.
 #
-#   bench/run.sh                 # full run (~12 min on 2 cores)
-#   QUICK=1 bench/run.sh         # fewer repetitions (~5 min)
+#   bench/run.sh                 # full run (~6 min on 2 cores, after the build)
+#   QUICK=1 bench/run.sh         # fewer repetitions (~3 min)
 #
-# Knobs (environment): RUNS (CLI rows, 10), TRANSCODE_RUNS (3), SERVER_RUNS (10),
-# SERVER_TRANSCODE_RUNS (3), PLAYER_RUNS (3), WRK_RUNS (3), WRK_SECS (5), WRK_THREADS (2),
+# Knobs (environment): RUNS (CLI rows, 10), TRANSCODE_RUNS (5), SERVER_RUNS (10),
+# SERVER_TRANSCODE_RUNS (5), PLAYER_RUNS (5), WRK_RUNS (3), WRK_SECS (5), WRK_THREADS (2),
 # EXPORT_RUNS (3), RSS_CLIENTS (50), RSS_SEGMENTS (4), BENCH_CACHE (~/.cache/hlsgate-bench: the
 # mediaflow-proxy venv), KEEP=1 keeps the work folder.
 #
@@ -28,8 +28,8 @@ if [ "${QUICK:-0}" = 1 ]; then
   : "${RUNS:=5}" "${TRANSCODE_RUNS:=2}" "${SERVER_RUNS:=5}" "${SERVER_TRANSCODE_RUNS:=2}"
   : "${PLAYER_RUNS:=1}" "${WRK_RUNS:=1}" "${WRK_SECS:=3}" "${EXPORT_RUNS:=1}"
 fi
-: "${RUNS:=10}" "${TRANSCODE_RUNS:=3}" "${SERVER_RUNS:=10}" "${SERVER_TRANSCODE_RUNS:=3}"
-: "${PLAYER_RUNS:=3}" "${WRK_RUNS:=3}" "${WRK_SECS:=5}" "${WRK_THREADS:=2}" "${EXPORT_RUNS:=3}"
+: "${RUNS:=10}" "${TRANSCODE_RUNS:=5}" "${SERVER_RUNS:=10}" "${SERVER_TRANSCODE_RUNS:=5}"
+: "${PLAYER_RUNS:=5}" "${WRK_RUNS:=3}" "${WRK_SECS:=5}" "${WRK_THREADS:=2}" "${EXPORT_RUNS:=3}"
 : "${RSS_CLIENTS:=50}" "${RSS_SEGMENTS:=4}"
 : "${BENCH_CACHE:=$HOME/.cache/hlsgate-bench}"
 MEDIAFLOW_VERSION=2.4.9
