@@ -12,6 +12,9 @@ figure; each appends rows (see rows.py) to the results file:
     server.py CONF players     hls.js time to first frame and seek (runs bench/player.mjs)
     server.py CONF rss --pid P --target hlsgate|hlsgate-file|mediaflow --base URL
                                peak RSS while 50 clients play 50 different files
+    server.py CONF rss-rows    the rows of the rss runs
+    server.py CONF drive [--sources N --which va]   cold segments in a loop (bench/profile.sh)
+    server.py CONF cached-url  makes a segment and prints its URL (bench/profile.sh)
 
 "Fresh source": every run that must find nothing cached gets a new hard link of the fixture
 under the nginx root (or the media root), so its URL — and so its cache identity — is new.
@@ -238,7 +241,7 @@ class Env:
         self.runs = c["runs"]
         self.ng_url, self.ng_root, self.ng_log = c["nginx"]["url"], c["nginx"]["root"], c["nginx"]["log"]
         self.hg = Hlsgate(c["hlsgate"]["base"], c["hlsgate"]["api_key"])
-        self.hg_prefetch = Hlsgate(c["hlsgate_prefetch"]["base"], c["hlsgate"]["api_key"])
+        self.hg_prefetch = Hlsgate(c.get("hlsgate_prefetch", c["hlsgate"])["base"], c["hlsgate"]["api_key"])
         mf = c.get("mediaflow") or {}
         self.mf = Mediaflow(mf["base"], mf.get("log")) if mf.get("base") else None
         self.mf_error = mf.get("error", "not started")
@@ -783,15 +786,46 @@ def fig_rss_rows(env):
             ours=get("hlsgate-file"), peer=None, theirs=None)
 
 
+def drive(env, sources, which, fixture):
+    """For bench/profile.sh: `sources` fresh sources, every segment of the chosen renditions
+    (v = video, a = audio) requested cold, one after the other; prints the medians."""
+    times = {"v": [], "a": []}
+    for _ in range(sources):
+        c = Client()
+        _, v, a = load(c, env.hg.master(env.fresh(fixture, "prof")))
+        for k in range(len(v.segments)):
+            for kind, m in (("v", v), ("a", a)):
+                if kind in which and m and k < len(m.segments):
+                    times[kind].append(timed(lambda: c.ok(m.segments[k])))
+        c.close()
+    for kind, t in times.items():
+        if t:
+            print(f"{kind}: {len(t)} cold segments, median {statistics.median(t):.2f} ms, min {min(t):.2f} ms")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("conf")
-    p.add_argument("fig", choices=["cold", "segment", "upstream", "wrk", "concurrent", "players", "rss", "rss-rows"])
+    p.add_argument("fig", choices=["cold", "segment", "upstream", "wrk", "concurrent", "players", "rss", "rss-rows",
+                                   "drive", "cached-url"])
     p.add_argument("--pid", type=int)
     p.add_argument("--target")
     p.add_argument("--base")
+    p.add_argument("--sources", type=int, default=20)
+    p.add_argument("--which", default="va")
+    p.add_argument("--fixture", default="bench720.mkv")
     a = p.parse_args()
     env = Env(a.conf)
+    if a.fig == "drive":
+        drive(env, a.sources, a.which, a.fixture)
+        return
+    if a.fig == "cached-url":  # a cached video segment's URL (for wrk in bench/profile.sh)
+        c = Client()
+        _, v, _ = load(c, env.hg.master(env.fresh(a.fixture, "prof")))
+        c.ok(v.segments[3])
+        c.close()
+        print(v.segments[3])
+        return
     if a.fig == "rss":
         print(json.dumps(fig_rss(env, a.pid, a.target, a.base)))
         return
