@@ -113,12 +113,17 @@ for f in long_2h.mkv h264_aac_moov_end.mp4 h264_bframes.mkv mkv_no_cues.mkv h264
   python3 bench/rows.py hyperfine "$work/h.json" "$rows" --group "$g" --load-before "$lb" \
     --figure "probe: tracks + all keyframes" --file "$f" --peer "ffprobe packets (keyframes)"
 done
+lb=$(cut -d' ' -f1 /proc/loadavg)
+hf "$work/h.json" "$bin probe --json $F/long_2h.mkv" "ffprobe -v error -show_format -show_streams $F/long_2h.mkv"
+python3 bench/rows.py hyperfine "$work/h.json" "$rows" --group "$g" --load-before "$lb" \
+  --figure "probe: tracks + all keyframes" --file long_2h.mkv --peer "ffprobe -show_streams (tracks only: less work)"
 ff_remux="ffmpeg -v error -ss 18 -i $F/bench720.mkv -t 6 -map 0:v -c copy -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null"
 ff_x264="ffmpeg -v error -ss 18 -i $F/bench720_hevc_ac3.mkv -t 6 -map 0:v -c:v libx264 -preset veryfast -crf 23 -threads 2 -f mp4 -movflags frag_keyframe+empty_moov -y /dev/null"
 lb=$(cut -d' ' -f1 /proc/loadavg)
 hf "$work/h.json" "$bin segment $F/bench720.mkv v1 3 -o /dev/null" "$ff_remux"
 python3 bench/rows.py hyperfine "$work/h.json" "$rows" --group "$g" --load-before "$lb" \
-  --figure "remux segment 3 (6 s, 720p H.264), video" --file bench720.mkv --peer "ffmpeg -ss -t -c copy (fMP4)"
+  --figure "remux segment 3 (6 s, 720p H.264), video" --file bench720.mkv --peer "ffmpeg -ss -t -c copy (fMP4)" \
+  --note "both are mostly process start-up (see the in-process row)"
 lb=$(cut -d' ' -f1 /proc/loadavg)
 RUNS=$TRANSCODE_RUNS hf "$work/h.json" "$bin segment $F/bench720_hevc_ac3.mkv v1-h264 3 -o /dev/null" "$ff_x264"
 python3 bench/rows.py hyperfine "$work/h.json" "$rows" --group "$g" --load-before "$lb" \
@@ -167,15 +172,15 @@ if [ -z "$mediaflow_error" ]; then
   start_mediaflow mediaflow "$mf_port"
 fi
 
-python3 - "$work/conf.json" <<PY
-import json, sys
+MEDIAFLOW_ERROR=$mediaflow_error python3 - "$work/conf.json" <<PY
+import json, os, sys
+err = os.environ.get("MEDIAFLOW_ERROR", "")
 json.dump({
   "rows": "$rows", "work": "$work", "fixtures": "$F", "hlsgate_bin": "$bin",
   "nginx": {"url": "$ng_url", "root": "$ng_root", "log": "$work/nginx/logs/access.log"},
   "hlsgate": {"base": "http://127.0.0.1:$hg_port", "api_key": "$API_KEY"},
   "hlsgate_prefetch": {"base": "http://127.0.0.1:$hgp_port"},
-  "mediaflow": ({"error": """$mediaflow_error"""} if """$mediaflow_error""" else
-                {"base": "http://127.0.0.1:$mf_port", "log": "$work/mediaflow.log"}),
+  "mediaflow": {"error": err} if err else {"base": "http://127.0.0.1:$mf_port", "log": "$work/mediaflow.log"},
   "static_hls": "$ng_url/static/index.m3u8",
   "rss_media_root": "$work/rss-media",
   "runs": {"server": $SERVER_RUNS, "server_transcode": $SERVER_TRANSCODE_RUNS, "player": $PLAYER_RUNS,
