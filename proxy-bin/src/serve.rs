@@ -65,7 +65,7 @@ pub struct ServeArgs {
     /// How long made segments are kept (e.g. 24h) [default: 24h].
     #[arg(long, env = "HLSGATE_SEGMENT_TTL")]
     pub segment_ttl: Option<String>,
-    /// Concurrent transcode jobs [default: number of cores].
+    /// Concurrent video encodes and thumbnails [default: number of cores].
     #[arg(long, env = "HLSGATE_TRANSCODE_JOBS")]
     pub transcode_jobs: Option<usize>,
     /// Longest wait for a job slot before 503 Retry-After (e.g. 10s) [default: 10s].

@@ -33,9 +33,9 @@ pub struct JobConfig {
     pub redis_url: Option<String>,
     /// How long made outputs are kept.
     pub ttl: Duration,
-    /// Concurrent transcode jobs (default: the number of cores).
+    /// Concurrent video encodes and thumbnails (default: the number of cores).
     pub transcode_jobs: usize,
-    /// Concurrent remux jobs.
+    /// Concurrent light jobs: remuxes, AAC encodes, WebVTT.
     pub remux_jobs: usize,
     /// Longest wait for a job slot (or for another maker) before 503.
     pub max_wait: Duration,
@@ -67,9 +67,25 @@ pub struct Served {
     pub hit: bool,
     /// How long making them took, when this request made them.
     pub took: Option<Duration>,
+    /// Strong entity tag: from the output's cache key, which names these exact bytes (outputs
+    /// are deterministic), so no hash of the bytes per response.
+    pub etag: String,
 }
 
 impl Served {
+    /// The HTTP response for a request with headers `req` (304 when its `If-None-Match`
+    /// matches), marked for the log line.
+    pub fn respond(
+        &self,
+        req: &http::HeaderMap,
+        content_type: &'static str,
+    ) -> http::Response<axum::body::Body> {
+        let mut resp =
+            crate::semantics::immutable_bytes(req, self.bytes.clone(), &self.etag, content_type);
+        self.mark(&mut resp);
+        resp
+    }
+
     /// Marks `resp` for the request log line (cache hit/miss, generation time).
     pub fn mark<B>(&self, resp: &mut http::Response<B>) {
         resp.extensions_mut().insert(if self.hit {
@@ -274,7 +290,7 @@ impl Jobs {
     ) -> Result<Served> {
         let key = key_of(media, &out);
         let _interest = self.interested(&key);
-        let heavy = is_transcode(media, &out);
+        let work = work_of(media, &out);
         let made = Arc::new(std::sync::Mutex::new(None));
         let mut tries = 0;
         loop {
@@ -282,7 +298,7 @@ impl Jobs {
             let r = self
                 .coalescer
                 .get_or_make(&key, self.cfg.ttl, || {
-                    self.attach_or_start(media, &key, out.clone(), heavy, cause, Arc::clone(&made))
+                    self.attach_or_start(media, &key, out.clone(), work, cause, Arc::clone(&made))
                 })
                 .await;
             let (bytes, outcome) = match r {
@@ -302,6 +318,7 @@ impl Jobs {
                 bytes,
                 hit: outcome == Outcome::Hit,
                 took,
+                etag: crate::semantics::etag_of_key(key.as_str()),
             });
         }
     }
@@ -326,7 +343,7 @@ impl Jobs {
         media: &Arc<Media>,
         key: &Key,
         out: Output,
-        heavy: bool,
+        work: Work,
         cause: Cause,
         took: Arc<std::sync::Mutex<Option<Duration>>>,
     ) -> std::result::Result<Bytes, JobError> {
@@ -336,7 +353,7 @@ impl Jobs {
             match &e.running {
                 Some(r) => Arc::clone(r),
                 None => {
-                    let r = self.start(media, key, out, heavy, cause);
+                    let r = self.start(media, key, out, work, cause);
                     e.running = Some(Arc::clone(&r));
                     r
                 }
@@ -365,7 +382,7 @@ impl Jobs {
         media: &Arc<Media>,
         key: &Key,
         out: Output,
-        heavy: bool,
+        work: Work,
         cause: Cause,
     ) -> Arc<Running> {
         let (tx, rx) = watch::channel(None);
@@ -380,7 +397,7 @@ impl Jobs {
         let media = Arc::clone(media);
         let key: Arc<str> = Arc::from(key.as_str());
         tokio::spawn(async move {
-            let r = jobs.make(&media, out, heavy, cause, cancel).await;
+            let r = jobs.make(&media, out, work, cause, cancel).await;
             tx.send_replace(Some(r.map_err(Arc::new)));
             let mut map = jobs.interest_map();
             if let Some(e) = map.get_mut(&key) {
@@ -396,11 +413,15 @@ impl Jobs {
         &self,
         media: &Arc<Media>,
         out: Output,
-        heavy: bool,
+        work: Work,
         cause: Cause,
         cancel: Cancel,
     ) -> Result<(Bytes, Duration)> {
-        let pool = if heavy { &self.transcode } else { &self.remux };
+        let pool = if work.heavy {
+            &self.transcode
+        } else {
+            &self.remux
+        };
         let permit = tokio::time::timeout(self.cfg.max_wait, Arc::clone(pool).acquire_owned())
             .await
             .map_err(|_| {
@@ -420,7 +441,7 @@ impl Jobs {
         if cancel.is_cancelled() {
             return Err(cancelled());
         }
-        let kind_label = if heavy { "transcode" } else { "remux" };
+        let kind_label = if work.encodes { "transcode" } else { "remux" };
         let span = tracing::info_span!("make", kind = kind_label, out = ?out);
         let made = tokio::task::spawn_blocking(move || {
             // The pool slot is held until the blocking work ends, cancelled or not.
@@ -552,26 +573,44 @@ fn retry_after(wait: Duration) -> u32 {
     u32::try_from(wait.as_secs().clamp(1, 60)).unwrap_or(5)
 }
 
-/// Whether `out` needs FFmpeg encoding (transcode pool) rather than a remux.
-fn is_transcode(media: &Media, out: &Output) -> bool {
+/// What making `out` costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Work {
+    /// It encodes (video or audio): the metric label is `transcode`, else `remux`.
+    encodes: bool,
+    /// It encodes video or decodes pictures (x264, thumbnails): the transcode pool, sized to
+    /// the cores. Everything else — remuxes, and AAC encodes of a few hundred milliseconds of
+    /// CPU — takes the light pool, so a first audio segment never waits behind video encodes.
+    heavy: bool,
+}
+
+fn work_of(media: &Media, out: &Output) -> Work {
     let pm = &media.pipeline;
-    let transcoded = |id: &str| {
-        pm.rendition(id).is_ok_and(|r| {
-            matches!(r.video, Some(VideoOutput::H264 { .. }))
-                || matches!(r.audio, Some(AudioOutput::Aac { .. }))
-        })
+    let video = |id: &str| {
+        pm.rendition(id)
+            .is_ok_and(|r| matches!(r.video, Some(VideoOutput::H264 { .. })))
     };
-    match out {
-        Output::Init(id) => pm
-            .rendition(id)
-            .is_ok_and(|r| matches!(r.video, Some(VideoOutput::H264 { .. }))),
-        Output::Segment(id, _) => transcoded(id),
-        Output::Subtitle(..) => false,
-        Output::Thumbnail { .. } => true,
+    let audio = |id: &str| {
+        pm.rendition(id)
+            .is_ok_and(|r| matches!(r.audio, Some(AudioOutput::Aac { .. })))
+    };
+    let (v, a) = match out {
+        Output::Init(id) => (video(id), false),
+        Output::Segment(id, _) => (video(id), audio(id)),
+        Output::Subtitle(..) => (false, false),
+        Output::Thumbnail { .. } => (true, false),
         Output::StreamInit | Output::StreamFragment(_) => {
-            let (v, a) = pm.stream_renditions();
-            [v, a].into_iter().flatten().any(|r| transcoded(&r.id))
+            let (sv, sa) = pm.stream_renditions();
+            let any = |f: &dyn Fn(&str) -> bool| [sv, sa].into_iter().flatten().any(|r| f(&r.id));
+            (
+                any(&video),
+                any(&audio) && !matches!(out, Output::StreamInit),
+            )
         }
+    };
+    Work {
+        encodes: v || a,
+        heavy: v,
     }
 }
 

@@ -167,17 +167,18 @@ pub const PLAYLIST_CACHE: &str = "public, max-age=10";
 /// The HLS playlist media type (RFC 8216 §4).
 pub const M3U8: &str = "application/vnd.apple.mpegurl";
 
-/// A response of content-addressed bytes: strong ETag (SHA-256 of the bytes), immutable
+/// A response of bytes that never change under `etag` (a strong entity tag naming exactly these
+/// bytes: [`etag_of`], or [`etag_of_key`] of a deterministic output's cache key): immutable
 /// caching, `304 Not Modified` when `If-None-Match` matches.
 pub fn immutable_bytes(
     req: &HeaderMap,
     bytes: Bytes,
+    etag: &str,
     content_type: &'static str,
 ) -> Response<Body> {
-    let etag = etag_of(&bytes);
-    let not_modified = none_match(req, &etag);
+    let not_modified = none_match(req, etag);
     let mut b = Response::builder()
-        .header(header::ETAG, &etag)
+        .header(header::ETAG, etag)
         .header(header::CACHE_CONTROL, IMMUTABLE);
     let resp = if not_modified {
         b = b.status(StatusCode::NOT_MODIFIED);
@@ -312,14 +313,15 @@ mod tests {
     #[test]
     fn immutable_bytes_honours_if_none_match() {
         let body = Bytes::from_static(b"segment bytes");
-        let r = immutable_bytes(&HeaderMap::new(), body.clone(), "video/mp4");
+        let tag = etag_of(&body);
+        let r = immutable_bytes(&HeaderMap::new(), body.clone(), &tag, "video/mp4");
         assert_eq!(r.status(), 200);
         let etag = r.headers()[header::ETAG].clone();
         assert_eq!(etag.to_str().unwrap(), etag_of(&body));
         assert_eq!(r.headers()[header::CACHE_CONTROL], IMMUTABLE);
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, etag);
-        let r = immutable_bytes(&h, body, "video/mp4");
+        let r = immutable_bytes(&h, body, &tag, "video/mp4");
         assert_eq!(r.status(), 304);
         assert!(r.headers().get(header::CONTENT_TYPE).is_none());
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::error::{AppError, Result};
 use crate::media::Media;
-use crate::semantics::{immutable_bytes, text, M3U8, PLAYLIST_CACHE};
+use crate::semantics::{text, M3U8, PLAYLIST_CACHE};
 use crate::state::AppState;
 
 /// Verifies the token and returns the (memoised) media.
@@ -68,9 +68,7 @@ pub async fn init(
         ));
     }
     let served = m.init(r).await?;
-    let mut resp = immutable_bytes(&headers, served.bytes.clone(), mp4_type(r.kind));
-    served.mark(&mut resp);
-    Ok(resp)
+    Ok(served.respond(&headers, mp4_type(r.kind)))
 }
 
 /// `GET /v1/{token}/{rendition}/{n}.m4s` and `…/{n}.vtt`
@@ -96,16 +94,11 @@ pub async fn segment(
     match (ext, r.kind) {
         ("m4s", RenditionKind::Video | RenditionKind::Audio) => {
             let served = m.segment(r, n).await?;
-            let mut resp = immutable_bytes(&headers, served.bytes.clone(), mp4_type(r.kind));
-            served.mark(&mut resp);
-            Ok(resp)
+            Ok(served.respond(&headers, mp4_type(r.kind)))
         }
         ("vtt", RenditionKind::Subtitle) => {
             let served = m.subtitle(r, n).await?;
-            let mut resp =
-                immutable_bytes(&headers, served.bytes.clone(), "text/vtt; charset=utf-8");
-            served.mark(&mut resp);
-            Ok(resp)
+            Ok(served.respond(&headers, "text/vtt; charset=utf-8"))
         }
         _ => Err(AppError::NotFound("no such segment for this rendition")),
     }
@@ -176,9 +169,7 @@ pub async fn thumb(
         return Err(AppError::NotFound("time is beyond the end"));
     }
     let served = m.thumbnail(ms, w).await?;
-    let mut resp = immutable_bytes(&headers, served.bytes.clone(), "image/jpeg");
-    served.mark(&mut resp);
-    Ok(resp)
+    Ok(served.respond(&headers, "image/jpeg"))
 }
 
 fn probe_text(m: &Media) -> String {
