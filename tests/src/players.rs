@@ -300,7 +300,7 @@ pub struct MpvReport {
     pub messages: Vec<String>,
     /// Known-harmless lines that were let through.
     pub allowed: Vec<String>,
-    /// Runs of mpv (2 when the first one only warned about A/V desynchronisation).
+    /// Runs of mpv (more than 1 when the earlier ones only warned about A/V desynchronisation).
     pub attempts: u32,
     /// The whole JSON line.
     #[serde(skip)]
