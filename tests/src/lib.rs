@@ -14,6 +14,36 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// A scratch folder for one test: removed when dropped, kept (and its path printed) when the
+/// test is failing, so that what it made can be looked at.
+pub struct Scratch(Option<tempfile::TempDir>);
+
+impl Scratch {
+    /// A new empty folder under the system temp dir, named `hlsgate-{tag}-…`.
+    pub fn new(tag: &str) -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("hlsgate-{tag}-"))
+            .tempdir()
+            .expect("scratch dir");
+        Scratch(Some(dir))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.0.as_ref().expect("scratch dir is live").path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.0.take() {
+                eprintln!("kept scratch dir {}", dir.keep().display());
+            }
+        }
+    }
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -263,7 +293,11 @@ impl Nginx {
     /// Starts nginx serving `root`, with `extra` directives in its `location /` block.
     pub fn start_with(root: &Path, extra: &str) -> Nginx {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("hlsgate-nginx-{}-{port}", std::process::id()));
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("hlsgate-nginx-{port}-"))
+            .tempdir()
+            .expect("nginx dir")
+            .keep();
         std::fs::create_dir_all(dir.join("logs")).expect("nginx dir");
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/logs/error.log;\n\

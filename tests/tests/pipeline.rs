@@ -13,33 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hlsgate_tests::mp4check::{fragments, timescales};
-use hlsgate_tests::{ffprobe_csv, fixture, hlsgate};
-
-/// A fresh temporary folder (removed at the end unless the test failed).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "hlsgate-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+use hlsgate_tests::{ffprobe_csv, fixture, hlsgate, Scratch};
 
 /// One rendition of an export, read back.
 #[derive(Debug)]
@@ -302,8 +276,8 @@ fn check_joins(r: &Rendition) {
 }
 
 fn check_fixture(name: &str) {
-    let tmp = TempDir::new("export");
-    let renditions = export(name, &tmp.0);
+    let tmp = Scratch::new("export");
+    let renditions = export(name, tmp.path());
     assert!(!renditions.is_empty());
     let (src_frames, src_dur, frame) = if name.ends_with(".m4a") {
         (0, 0.0, 0.0)
@@ -312,7 +286,7 @@ fn check_fixture(name: &str) {
     };
     for r in renditions.iter().filter(|r| r.kind != "subtitles") {
         check_joins(r);
-        let all = concat(r, &tmp.0);
+        let all = concat(r, tmp.path());
         let errors = decode(&all);
         assert!(
             errors.trim().is_empty(),
@@ -439,15 +413,15 @@ fn aac_51_44k_passthrough() {
 
 /// Segments made in the order 7, 0, 3, 3 — each in a fresh process — equal the export's bytes.
 fn check_independent(name: &str, rendition: &str) {
-    let tmp = TempDir::new("indep");
-    let renditions = export(name, &tmp.0);
+    let tmp = Scratch::new("indep");
+    let renditions = export(name, tmp.path());
     let r = renditions
         .iter()
         .find(|r| r.id == rendition)
         .unwrap_or_else(|| panic!("{name} has no rendition {rendition}: {renditions:?}"));
     let src = fixture(name);
     for n in [7usize, 0, 3, 3] {
-        let out = tmp.0.join(format!("one-{n}.m4s"));
+        let out = tmp.path().join(format!("one-{n}.m4s"));
         let (code, _, err) = hlsgate(&[
             "segment",
             src.to_str().unwrap(),
@@ -478,8 +452,8 @@ fn transcoded_segments_are_independent() {
 
 #[test]
 fn transcoded_audio_segments_are_independent() {
-    let tmp = TempDir::new("ids");
-    let ids: Vec<String> = export("hevc_ac3.mkv", &tmp.0)
+    let tmp = Scratch::new("ids");
+    let ids: Vec<String> = export("hevc_ac3.mkv", tmp.path())
         .into_iter()
         .filter(|r| r.kind == "audio")
         .map(|r| r.id)
@@ -518,14 +492,14 @@ fn pcm(path: &Path) -> Vec<f32> {
 
 #[test]
 fn transcoded_audio_joins_without_clicks() {
-    let tmp = TempDir::new("clicks");
+    let tmp = Scratch::new("clicks");
     let name = "hevc_ac3.mkv";
-    let rs = export(name, &tmp.0);
+    let rs = export(name, tmp.path());
     let r = rs.iter().find(|r| r.kind == "audio").unwrap();
-    let all = concat(r, &tmp.0);
+    let all = concat(r, tmp.path());
     let segmented = pcm(&all);
     // The same audio encoded in one continuous pass.
-    let cont = tmp.0.join("continuous.m4a");
+    let cont = tmp.path().join("continuous.m4a");
     let st = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(fixture(name))
@@ -574,8 +548,8 @@ fn transcoded_audio_joins_without_clicks() {
 
 #[test]
 fn subtitle_cue_lands_on_the_video_timeline() {
-    let tmp = TempDir::new("vtt");
-    let rs = export("multi_audio_subs.mkv", &tmp.0);
+    let tmp = Scratch::new("vtt");
+    let rs = export("multi_audio_subs.mkv", tmp.path());
     let subs = rs
         .iter()
         .find(|r| r.kind == "subtitles")
@@ -648,10 +622,10 @@ fn vtt_time(s: &str) -> f64 {
 
 #[test]
 fn continuous_stream_keeps_audio_and_video_together() {
-    let tmp = TempDir::new("stream");
+    let tmp = Scratch::new("stream");
     let name = "h264_bframes.mkv";
     let src = fixture(name);
-    let rs = export(name, &tmp.0);
+    let rs = export(name, tmp.path());
     let video = rs.iter().find(|r| r.kind == "video").unwrap();
     // The segment holding 30 s.
     let mut t = 0.0;
@@ -669,7 +643,7 @@ fn continuous_stream_keeps_audio_and_video_together() {
         format!("stream-{n}"),
         format!("stream-{}", n + 1),
     ] {
-        let out = tmp.0.join(&what);
+        let out = tmp.path().join(&what);
         let (code, _, err) = hlsgate(&[
             "segment",
             src.to_str().unwrap(),
@@ -694,15 +668,15 @@ fn continuous_stream_keeps_audio_and_video_together() {
         .collect();
     println!("stream from segment {n}: first pts per track {firsts:?}");
     assert!((firsts[0] - firsts[1]).abs() <= 0.040, "{firsts:?}");
-    let path = tmp.0.join("stream.mp4");
+    let path = tmp.path().join("stream.mp4");
     std::fs::write(&path, &bytes).unwrap();
     assert!(decode(&path).trim().is_empty());
 }
 
 #[test]
 fn thumbnail_is_a_jpeg_of_the_requested_width() {
-    let tmp = TempDir::new("thumb");
-    let out = tmp.0.join("t.jpg");
+    let tmp = Scratch::new("thumb");
+    let out = tmp.path().join("t.jpg");
     let src = fixture("h264_bframes.mkv");
     let (code, _, err) = hlsgate(&[
         "segment",

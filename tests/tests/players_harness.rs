@@ -3,36 +3,13 @@
 //! subtitles) and fails on a deliberately broken one. If these fail, the end-to-end player
 //! tests of hlsgate cannot be trusted either way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hlsgate_tests::players::{
     artifacts_dir, break_static_hls, ffmpeg_hls_check, hlsjs_check, make_static_hls, mpv_check,
     page_check_with, Breakage, FakeApi, HlsJsOptions, PageOptions,
 };
-use hlsgate_tests::{fixture, Nginx};
-
-/// A scratch dir for one test, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("hlsgate-players-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use hlsgate_tests::{fixture, Nginx, Scratch};
 
 /// Sum of the EXTINF durations of a media playlist.
 fn playlist_duration(path: &Path) -> f64 {

@@ -3,25 +3,21 @@
 //! graceful exit on SIGTERM.
 
 use hlsgate_tests::server::{serve_refused, Hlsgate};
-use hlsgate_tests::{fixtures, free_port};
+use hlsgate_tests::{fixtures, free_port, Scratch};
 use server::token::open_token;
 
-fn config_file(body: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hlsgate-cli-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("hlsgate.toml");
+/// A config file in its own scratch folder (removed with the returned guard).
+fn config_file(body: &str) -> (Scratch, std::path::PathBuf) {
+    let dir = Scratch::new("cli");
+    let p = dir.path().join("hlsgate.toml");
     std::fs::write(&p, body).unwrap();
-    p
+    (dir, p)
 }
 
 #[tokio::test]
 async fn file_env_and_flags_compose() {
     let port = free_port();
-    let cfg = config_file(&format!(
+    let (_cfg_dir, cfg) = config_file(&format!(
         "listen = \"127.0.0.1:{port}\"\nmedia_root = \"{}\"\napi_key = \"from-file\"\n\
          cors_origins = [\"https://file.example\"]\ndefault_ttl = \"1h\"\n",
         fixtures().display()
@@ -100,7 +96,7 @@ fn bad_settings_are_refused() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("not a CIDR"), "{err}");
-    let cfg = config_file("media_root = \"/nope\"\nunknown_key = 1\n");
+    let (_cfg_dir, cfg) = config_file("media_root = \"/nope\"\nunknown_key = 1\n");
     let (code, err) = serve_refused(&["--config", cfg.to_str().unwrap()], &[]);
     assert_eq!(code, 1);
     assert!(err.contains("unknown"), "{err}");

@@ -5,11 +5,11 @@
 //! Upstream traffic is counted twice: by hlsgate's own `hlsgate_upstream_requests_total` and,
 //! independently, by nginx's access log.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hlsgate_tests::server::{http_get, http_get_bounded, Hlsgate};
-use hlsgate_tests::{fixture, fixtures, Nginx, Redis};
+use hlsgate_tests::{fixture, fixtures, Nginx, Redis, Scratch};
 
 const SECRET: &str = "server-scale-secret-0123456789";
 const GENERATED: &str = "hlsgate_segments_generated_total";
@@ -199,10 +199,9 @@ fn redis_killed_mid_run_gives_no_5xx_and_is_used_again_after_restart() {
 }
 
 /// `count` distinct names for `src` in a fresh folder (hard links, or copies across devices).
-fn distinct_copies(src: &Path, count: usize) -> (PathBuf, Vec<String>) {
-    let dir = std::env::temp_dir().join(format!("hlsgate-rss-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp media root");
+fn distinct_copies(src: &Path, count: usize) -> (Scratch, Vec<String>) {
+    let scratch = Scratch::new("rss");
+    let dir = scratch.path();
     let names: Vec<String> = (0..count).map(|i| format!("copy{i:02}.mkv")).collect();
     for n in &names {
         let dst = dir.join(n);
@@ -210,7 +209,7 @@ fn distinct_copies(src: &Path, count: usize) -> (PathBuf, Vec<String>) {
             std::fs::copy(src, &dst).expect("copy fixture");
         }
     }
-    (dir, names)
+    (scratch, names)
 }
 
 /// `VmHWM` (peak resident set) and `VmRSS` of a process, in KiB.
@@ -235,7 +234,7 @@ fn memory_budget_holds_peak_rss_over_200_distinct_segments() {
     let s = Hlsgate::serve(
         &[
             "--media-root",
-            root.to_str().expect("utf-8 path"),
+            root.path().to_str().expect("utf-8 path"),
             "--cache-mib",
             &BUDGET_MIB.to_string(),
             "--prefetch",
@@ -294,7 +293,6 @@ fn memory_budget_holds_peak_rss_over_200_distinct_segments() {
     // Evicted, not lost: the first segment is made again on demand.
     ok(&format!("{}v1/0.m4s", bases[0]));
     assert_eq!(s.metric(GENERATED, "remux"), 201.0);
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Polls `f` every 50 ms until it holds or `secs` pass.
@@ -363,11 +361,10 @@ fn a_client_that_disconnects_cancels_the_transcode_nobody_else_waits_for() {
 #[test]
 fn upstream_identity_is_revalidated_once_per_interval_and_a_changed_file_is_seen() {
     let redis = Redis::start();
-    let root = std::env::temp_dir().join(format!("hlsgate-reval-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).expect("upstream root");
+    let scratch = Scratch::new("reval");
+    let root = scratch.path();
     std::fs::copy(fixture("h264_aac_faststart.mp4"), root.join("film.mp4")).expect("copy");
-    let nginx = Nginx::start(&root);
+    let nginx = Nginx::start(root);
     let s = signed_instance(&redis, &["--prefetch", "0", "--revalidate", "2s"]);
     let base = stream_base(&s, &nginx.url("film.mp4"));
     let segment = format!("{base}v1/0.m4s");
@@ -414,5 +411,4 @@ fn upstream_identity_is_revalidated_once_per_interval_and_a_changed_file_is_seen
         first.len(),
         new_first.len()
     );
-    let _ = std::fs::remove_dir_all(&root);
 }

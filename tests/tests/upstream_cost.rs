@@ -2,7 +2,7 @@
 //! bytes each container costs, counted by our source and by nginx's access log; and the
 //! upstream failure cases (Range ignored, file changed, 404, connection refused).
 
-use hlsgate_tests::{fixture, fixtures, Nginx, NoRangeServer};
+use hlsgate_tests::{fixture, fixtures, Nginx, NoRangeServer, Scratch};
 use source::{ByteSource, HttpConfig, HttpSource, HttpUpstream, SourceError};
 
 fn upstream() -> HttpUpstream {
@@ -108,11 +108,11 @@ async fn upstream_that_ignores_range_is_refused() {
 
 #[tokio::test]
 async fn file_changed_between_reads_is_detected() {
-    let dir = std::env::temp_dir().join(format!("hlsgate-changed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("changed");
+    let dir = scratch.path();
     let path = dir.join("a.mkv");
     std::fs::copy(fixture("h264_bframes.mkv"), &path).unwrap();
-    let nginx = Nginx::start(&dir);
+    let nginx = Nginx::start(dir);
     let src = HttpSource::open(&upstream(), &nginx.url("a.mkv"), &[])
         .await
         .unwrap();
@@ -131,7 +131,6 @@ async fn file_changed_between_reads_is_detected() {
         .await
         .unwrap_err();
     assert!(matches!(err, SourceError::NotFound(_)), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

@@ -91,7 +91,8 @@ fn check_source(
 ) -> (f32, i64) {
     let (params, packets) = demux(path, probe::TrackKind::Audio);
     let ts = i64::from(params.timescale);
-    let dir = temp_dir(&format!("audio-{name}"));
+    let scratch = temp_dir(&format!("audio-{name}"));
+    let dir = scratch.path();
 
     // The continuous reference, as a player would decode it.
     let reference = dir.join("ref.m4a");
@@ -248,7 +249,8 @@ fn ac3_51_mkv_segments_join_cleanly() {
 
 #[test]
 fn aac_51_44k_mkv_resampled_segments_join_cleanly() {
-    let dir = temp_dir("aac51-src");
+    let scratch = temp_dir("aac51-src");
+    let dir = scratch.path();
     let src = dir.join("aac51_44k.mkv");
     run(Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])

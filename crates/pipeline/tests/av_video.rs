@@ -79,7 +79,8 @@ fn check_fixture(name: &str) {
         .collect();
     assert!(keys.len() >= 6, "{name}: {} keyframes", keys.len());
     let enc = encode_params();
-    let dir = temp_dir(&format!("video-{name}"));
+    let scratch = temp_dir(&format!("video-{name}"));
+    let dir = scratch.path();
     let mut avccs = Vec::new();
     // Two adjacent windows of two GOPs each, starting at the second keyframe.
     for w in 0..2 {
@@ -270,7 +271,8 @@ fn thumbnail_is_the_presented_picture() {
     let window: Vec<_> = packets[key..].to_vec();
     let jpeg = pipeline::av::thumbnail(&params, &borrow(&window), at, 160).unwrap();
     assert_eq!(&jpeg[..2], &[0xff, 0xd8], "JPEG SOI");
-    let dir = temp_dir("thumb");
+    let scratch = temp_dir("thumb");
+    let dir = scratch.path();
     let file = dir.join("thumb.jpg");
     std::fs::write(&file, &jpeg).unwrap();
     let info = run(Command::new("ffprobe")
@@ -313,7 +315,8 @@ fn thumbnail_is_the_presented_picture() {
 /// the output is 8-bit 4:2:0, deinterlaced, fitted into 16:9 with black bars.
 #[test]
 fn ten_bit_444_interlaced_to_padded_420() {
-    let dir = temp_dir("hi444");
+    let scratch = temp_dir("hi444");
+    let dir = scratch.path();
     let src = dir.join("hi444i.mkv");
     run(Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])

@@ -190,7 +190,11 @@ mod tests {
 
     #[tokio::test]
     async fn root_cannot_be_escaped() {
-        let base = std::env::temp_dir().join(format!("hlsgate-root-{}", std::process::id()));
+        let scratch = tempfile::Builder::new()
+            .prefix("hlsgate-root-")
+            .tempdir()
+            .unwrap();
+        let base = scratch.path();
         let root_dir = base.join("media");
         std::fs::create_dir_all(root_dir.join("sub")).unwrap();
         std::fs::write(root_dir.join("sub/a.mkv"), b"inside").unwrap();
@@ -234,6 +238,5 @@ mod tests {
             src.read(ByteRange::new(0, 2)).await,
             Err(SourceError::IdentityChanged(_))
         ));
-        std::fs::remove_dir_all(&base).unwrap();
     }
 }

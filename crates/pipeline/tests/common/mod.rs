@@ -129,13 +129,10 @@ pub fn run_both(cmd: &mut Command) -> (String, String, bool) {
     )
 }
 
-/// A fresh temporary directory under the target dir (removed at the start of the next run).
-pub fn temp_dir(name: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_TMPDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!("av-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh temporary directory, removed when the returned guard drops.
+pub fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("av-{name}-"))
+        .tempdir()
+        .unwrap()
 }
