@@ -24,6 +24,18 @@ impl TrafInfo {
         self.durations.iter().map(|&d| u64::from(d)).sum()
     }
 
+    /// Presentation times of the samples, in decode order: decode time + composition offset −
+    /// `edit` (the init's `elst` media_time, see [`presentation_offsets`]).
+    pub fn presentation_times(&self, edit: u64) -> Vec<i64> {
+        let mut dts = self.tfdt as i64;
+        let mut out = Vec::with_capacity(self.durations.len());
+        for (d, c) in self.durations.iter().zip(&self.ctos) {
+            out.push(dts + c - edit as i64);
+            dts += i64::from(*d);
+        }
+        out
+    }
+
     /// The earliest presentation time in the run (decode time + composition offset).
     pub fn first_pts(&self) -> i64 {
         let mut dts = self.tfdt as i64;
@@ -95,6 +107,34 @@ pub fn fragments(bytes: &[u8]) -> Vec<FragmentInfo> {
                     info
                 })
                 .collect(),
+        })
+        .collect()
+}
+
+/// `track_ID → elst media_time` of an init segment: where each track's presentation starts on
+/// its composition timeline (0 without an edit list).
+pub fn presentation_offsets(init: &[u8]) -> Vec<(u32, u64)> {
+    atoms(init)
+        .into_iter()
+        .filter_map(|a| match a {
+            Any::Moov(m) => Some(m),
+            _ => None,
+        })
+        .flat_map(|m| {
+            m.trak
+                .iter()
+                .map(|t| {
+                    let edit = t.edts.as_ref().and_then(|e| e.elst.as_ref());
+                    if let Some(elst) = edit {
+                        assert_eq!(elst.entries.len(), 1, "one edit");
+                    }
+                    let time = edit
+                        .and_then(|e| e.entries.first())
+                        .and_then(|e| e.media_time)
+                        .unwrap_or(0);
+                    (t.tkhd.track_id, time)
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }

@@ -361,21 +361,34 @@ pub const MAX_DECODE_GAP: f64 = 0.1;
 /// (FFmpeg goes on silently when a segment fails to parse, and that stream just stops), seconds.
 pub const MAX_END_SPREAD: f64 = 1.0;
 
+/// A stream starting more than this after the earliest one fails [`FfmpegReport::assert_ok`]:
+/// audio and video must begin together (one frame at 24 fps), seconds. FFmpeg-based players
+/// (mpv, Kodi) show a video late by its most negative composition offset; this catches it.
+pub const MAX_START_SPREAD: f64 = 0.042;
+
 impl FfmpegReport {
     /// Panics unless ffmpeg succeeded, printed no warning or error, decoded at least one
     /// stream, no stream has a hole longer than [`MAX_DECODE_GAP`], and every stream ends within
-    /// [`MAX_END_SPREAD`] of the longest.
+    /// [`MAX_END_SPREAD`] of the longest, and every stream starts within [`MAX_START_SPREAD`]
+    /// of the earliest.
     pub fn assert_ok(&self) {
+        let first = self
+            .streams
+            .iter()
+            .map(|s| s.start)
+            .fold(f64::INFINITY, f64::min);
         let bad: Vec<&DecodedStream> = self
             .streams
             .iter()
             .filter(|s| {
-                s.max_gap > MAX_DECODE_GAP || s.end < self.decoded_duration - MAX_END_SPREAD
+                s.max_gap > MAX_DECODE_GAP
+                    || s.end < self.decoded_duration - MAX_END_SPREAD
+                    || s.start > first + MAX_START_SPREAD
             })
             .collect();
         assert!(
             self.success && self.errors.trim().is_empty() && !self.streams.is_empty() && bad.is_empty(),
-            "ffmpeg's HLS demuxer failed (success {}, decoded {:.3} s, streams with holes or short: {bad:?}):\n{}\nstreams: {:?}",
+            "ffmpeg's HLS demuxer failed (success {}, decoded {:.3} s, streams with holes, late or short: {bad:?}):\n{}\nstreams: {:?}",
             self.success,
             self.decoded_duration,
             self.errors,

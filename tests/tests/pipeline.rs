@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hlsgate_tests::mp4check::{fragments, timescales};
+use hlsgate_tests::mp4check::{fragments, presentation_offsets, timescales};
 use hlsgate_tests::{ffprobe_csv, fixture, hlsgate, Scratch};
 
 /// One rendition of an export, read back.
@@ -119,7 +119,8 @@ fn decode(path: &Path) -> String {
 }
 
 /// Decoded frames and the span they cover (first pts to last pts + duration), per ffprobe.
-fn decoded_frames(path: &Path, stream: &str) -> (u64, f64) {
+/// (frames, first presentation time, presented duration) of `stream` as ffprobe decodes it.
+fn decoded_frames(path: &Path, stream: &str) -> (u64, f64, f64) {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", stream, "-show_entries"])
         .args(["frame=pts_time,pkt_duration_time", "-of", "compact=p=0"])
@@ -142,7 +143,7 @@ fn decoded_frames(path: &Path, stream: &str) -> (u64, f64) {
         first = first.min(pts);
         end = end.max(pts + field("pkt_duration_time").unwrap_or(0.0));
     }
-    (n, end - first)
+    (n, first, end - first)
 }
 
 /// Leading pictures (decoded after a keyframe, presented before it) of the source keyframes
@@ -200,7 +201,7 @@ fn source_video(name: &str) -> (u64, f64, f64) {
     let (num, den) = f[0].split_once('/').unwrap();
     let fps = num.parse::<f64>().unwrap() / den.parse::<f64>().unwrap();
     let packets: u64 = f[1].parse().unwrap();
-    let (_, dur) = decoded_frames(&src, "v:0");
+    let (_, _, dur) = decoded_frames(&src, "v:0");
     // The output runs from the plan's start (the earliest of video and audio: the first frame
     // is shown from there) to the video's end.
     let (video_start, start) = starts(name);
@@ -237,6 +238,7 @@ fn check_joins(r: &Rendition) {
     let ts = timescales(&init);
     assert_eq!(ts.len(), 1, "{}: one track per rendition", r.id);
     let timescale = f64::from(ts[0].1);
+    let edit = presentation_offsets(&init)[0].1;
     let mut next: Option<u64> = None;
     for (k, f) in r.files.iter().enumerate() {
         let frags = fragments(&std::fs::read(f).unwrap());
@@ -257,10 +259,22 @@ fn check_joins(r: &Rendition) {
                 "{} segment {k} starts on a sync sample",
                 r.id
             );
+            let shown = t.presentation_times(edit);
             assert_eq!(
-                t.first_pts(),
-                t.tfdt as i64,
-                "{} segment {k}: first frame at tfdt",
+                shown[0], t.tfdt as i64,
+                "{} segment {k}: its keyframe presents at tfdt",
+                r.id
+            );
+            assert!(
+                t.ctos.iter().all(|&c| c >= 0),
+                "{} segment {k}: a negative composition offset (edit {edit})",
+                r.id
+            );
+            // Only the keyframe's leading pictures (open GOP) present before it.
+            let end = t.tfdt as i64 + t.duration() as i64;
+            assert!(
+                shown.iter().all(|&p| p < end),
+                "{} segment {k}: a frame presented after the segment",
                 r.id
             );
         }
@@ -295,15 +309,25 @@ fn check_fixture(name: &str) {
         );
         let total: f64 = r.extinf.iter().sum();
         if r.kind == "video" {
-            let (frames, dur) = decoded_frames(&all, "v:0");
+            let (frames, first, dur) = decoded_frames(&all, "v:0");
+            // FFmpeg places the first frame where the writer did: at the first tfdt (it would
+            // be late by the most negative composition offset if there were one).
+            let start = fragments(&std::fs::read(&r.files[0]).unwrap())[0].trafs[0].tfdt;
+            let ts = timescales(&std::fs::read(r.files[0].with_file_name("init.mp4")).unwrap());
+            let start = start as f64 / f64::from(ts[0].1);
+            assert!(
+                (first - start).abs() <= 0.0015,
+                "{name} {}: ffmpeg shows the first frame at {first} s, planned {start} s",
+                r.id
+            );
             assert!(
                 (dur - src_dur).abs() <= frame + 1e-6,
                 "{name} {}: decoded {dur} s vs source {src_dur} s",
                 r.id
             );
             if !r.id.contains('-') {
-                // Known limit: the leading pictures of an open GOP (HEVC CRA + RASL) that starts
-                // a segment are left out (they need the previous GOP); every other frame is kept.
+                // Passthrough keeps every frame, the leading pictures of an open GOP (HEVC CRA +
+                // RASL) at a segment start included (counted independently, to show they occur).
                 let starts: Vec<f64> = r
                     .extinf
                     .iter()
@@ -314,16 +338,15 @@ fn check_fixture(name: &str) {
                     })
                     .skip(1)
                     .collect();
-                let dropped = leading_pictures_at(name, &starts);
+                let leading = leading_pictures_at(name, &starts);
                 assert_eq!(
-                    frames,
-                    src_frames - dropped,
-                    "{name} {}: passthrough keeps every frame but {dropped} open-GOP leading pictures",
+                    frames, src_frames,
+                    "{name} {}: passthrough keeps every frame ({leading} are open-GOP leading pictures at joins)",
                     r.id
                 );
-                if dropped > 0 {
+                if leading > 0 {
                     println!(
-                        "{name} {}: {dropped} open-GOP leading pictures left out",
+                        "{name} {}: {leading} open-GOP leading pictures at joins, all kept",
                         r.id
                     );
                 }
@@ -333,7 +356,7 @@ fn check_fixture(name: &str) {
                 r.id
             );
         } else {
-            let (_, dur) = decoded_frames(&all, "a:0");
+            let (_, _, dur) = decoded_frames(&all, "a:0");
             assert!(
                 (dur - total).abs() <= 1024.0 / 44_100.0 + 1e-6,
                 "{name} {}: decoded {dur} s vs playlist {total} s",
@@ -657,13 +680,15 @@ fn continuous_stream_keeps_audio_and_video_together() {
     }
     let ts = timescales(&bytes);
     assert_eq!(ts.len(), 2, "video and audio in one file");
+    let edits = presentation_offsets(&bytes);
     let frags = fragments(&bytes);
     let firsts: Vec<f64> = frags[0]
         .trafs
         .iter()
         .map(|t| {
             let scale = ts.iter().find(|(id, _)| *id == t.track_id).unwrap().1;
-            t.first_pts() as f64 / f64::from(scale)
+            let edit = edits.iter().find(|(id, _)| *id == t.track_id).unwrap().1;
+            (t.first_pts() - edit as i64) as f64 / f64::from(scale)
         })
         .collect();
     println!("stream from segment {n}: first pts per track {firsts:?}");
@@ -671,6 +696,15 @@ fn continuous_stream_keeps_audio_and_video_together() {
     let path = tmp.path().join("stream.mp4");
     std::fs::write(&path, &bytes).unwrap();
     assert!(decode(&path).trim().is_empty());
+    // And as FFmpeg reads the file: both streams start together.
+    let starts = ffprobe_csv(&path, &["-show_entries", "stream=codec_type,start_time"]);
+    let starts: Vec<f64> = starts
+        .lines()
+        .filter_map(|l| l.split(',').nth(1)?.parse().ok())
+        .collect();
+    println!("ffprobe start times {starts:?}");
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!((starts[0] - starts[1]).abs() <= 0.040, "{starts:?}");
 }
 
 #[test]

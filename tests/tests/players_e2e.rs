@@ -73,21 +73,20 @@ fn hevc_ac3_mkv_transcoded_for_the_browser() {
     let source = "file:hevc_ac3.mkv";
     let url = master_url(&s, source);
     let ff = ffmpeg_hls_check(&url);
-    // Known limit (docs/pipeline.md): the copied HEVC rendition leaves out the open-GOP leading
-    // pictures at each join (1–2 frames; 1467 of 1500 here). Every other stream must be whole;
-    // that one may only have gaps of at most three frames.
+    // Both video renditions are whole: the copied HEVC one keeps its open-GOP leading pictures
+    // at every join (docs/pipeline.md), so it has as many frames as the H.264 transcode.
     println!("streams: {:?}", ff.streams);
     assert!(ff.success && ff.errors.trim().is_empty(), "{}", ff.errors);
     assert_eq!(ff.streams.len(), 3, "audio, H.264 and HEVC");
-    let hevc = ff
+    let video: Vec<_> = ff
         .streams
         .iter()
         .filter(|d| d.media_type == "video")
-        .min_by_key(|d| d.frames)
-        .unwrap();
+        .collect();
+    assert_eq!(video.len(), 2);
+    assert_eq!(video[0].frames, video[1].frames, "{video:?}");
     for d in &ff.streams {
-        let gap_limit = if std::ptr::eq(d, hevc) { 0.121 } else { 0.1 };
-        assert!(d.max_gap <= gap_limit, "{d:?}");
+        assert!(d.max_gap <= 0.1, "{d:?}");
         assert!((d.end - 60.0).abs() < 0.2, "{d:?}");
     }
     players_after_ffmpeg(

@@ -229,3 +229,45 @@ fn duration_is_the_main_tracks_presented_length() {
         eprintln!("{name}: duration {ours:.3} s = ffprobe video {truth:.3} s");
     }
 }
+
+/// The decoder buffer size we read from each fixture's codec record equals what FFmpeg's
+/// `trace_headers` bitstream filter reads from the stream's first SPS (H.264
+/// `max_dec_frame_buffering`, HEVC `sps_max_dec_pic_buffering_minus1 + 1`).
+#[tokio::test]
+async fn decoder_buffer_size_agrees_with_ffmpeg() {
+    let mut checked = 0;
+    for (name, _) in VIDEO_FIXTURES {
+        let src = source::FileSource::open_path(&fixture(name)).await.unwrap();
+        let index = source::probe(&src).await.unwrap().0;
+        let video = &index.tracks[0];
+        let hevc = match video.codec {
+            probe::Codec::H264 => false,
+            probe::Codec::Hevc => true,
+            _ => continue,
+        };
+        let record = &video.codec_private;
+        let ours = probe::codecs::dpb_frames(record, hevc);
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "info", "-i"])
+            .arg(fixture(name))
+            .args(["-map", "0:v:0", "-c", "copy", "-frames:v", "1"])
+            .args(["-bsf:v", "trace_headers", "-f", "null", "-"])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        let field = if hevc {
+            "sps_max_dec_pic_buffering_minus1"
+        } else {
+            "max_dec_frame_buffering"
+        };
+        let theirs = log
+            .lines()
+            .find(|l| l.contains(field))
+            .and_then(|l| l.rsplit('=').next())
+            .map(|v| v.trim().parse::<u32>().unwrap() + u32::from(hevc));
+        let theirs = theirs.unwrap_or_else(|| panic!("{name}: no {field} in trace_headers"));
+        assert_eq!(ours, Some(theirs), "{name}: decoder buffer frames");
+        checked += 1;
+    }
+    assert!(checked >= 8, "checked {checked} fixtures");
+}

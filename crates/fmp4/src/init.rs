@@ -1,8 +1,8 @@
 //! The init segment: `ftyp` + `moov` (see the crate docs for the tree).
 
 use mp4_atom::{
-    Btrt, Dinf, Dref, DrefEntry, FixedPoint, FourCC, Ftyp, Hdlr, Matrix, Mdhd, Mp4a, Mvex, Mvhd,
-    Smhd, Stco, Stsc, Stsz, Stts, Tkhd, Trex, Url, Visual, Vmhd,
+    Btrt, Dinf, Dref, DrefEntry, Edts, Elst, ElstEntry, FixedPoint, FourCC, Ftyp, Hdlr, Matrix,
+    Mdhd, Mp4a, Mvex, Mvhd, Smhd, Stco, Stsc, Stsz, Stts, Tkhd, Trex, Url, Visual, Vmhd,
 };
 
 use crate::boxes::{atom, write_box, write_full_box};
@@ -217,6 +217,21 @@ fn trak(out: &mut Vec<u8>, t: &TrackSpec) -> Result<(), Fmp4Error> {
                 height: FixedPoint::from(if video { t.height as u16 } else { 0 }),
             },
         )?;
+        // edts/elst: §8.6.5–6. Duration 0: the edit spans the whole (fragmented) media.
+        if t.presentation_offset > 0 {
+            atom(
+                out,
+                &Edts {
+                    elst: Some(Elst {
+                        entries: vec![ElstEntry {
+                            segment_duration: 0,
+                            media_time: Some(u64::from(t.presentation_offset)),
+                            media_rate: FixedPoint::from(1i16),
+                        }],
+                    }),
+                },
+            )?;
+        }
         // mdia: §8.4.1.
         write_box(out, b"mdia", |out| {
             // mdhd: §8.4.2, language packed as three 5-bit letters (validated a-z).

@@ -15,6 +15,8 @@
 //!   mvhd                    timescale 1000, duration 0, next_track_ID    §8.2.2
 //!   trak (per track)                                                     §8.3.1
 //!     tkhd                  flags 3, duration 0, size 16.16, matrix      §8.3.2
+//!     edts/elst             when presentation_offset > 0: one edit,     §8.6.5, §8.6.6
+//!                           duration 0, media_time = offset, rate 1
 //!     mdia                                                               §8.4.1
 //!       mdhd                timescale, language                          §8.4.2
 //!       hdlr                vide / soun                                  §8.4.3
@@ -52,9 +54,12 @@
 //! of ISO/IEC 23009-1 §6.3.4.2, rather than `cmfs`: a combined audio+video segment (two `traf`s)
 //! is not a CMAF segment, and `msdh` holds for both shapes.
 //!
-//! **Timing.** There is no edit list: presentation starts at the `tfdt` of each track, and
-//! B-frames are placed with negative composition offsets (trun version 1), so the first presented
-//! frame of a GOP can have pts == tfdt.
+//! **Timing.** A track whose frames are reordered (B-frames, open-GOP leading pictures) has one
+//! edit, `elst` media_time = [`TrackSpec::presentation_offset`] `E`: its composition offsets are
+//! written `E` ahead, so none is negative (FFmpeg's demuxer shifts a track by its most negative
+//! offset, growing as fragments are read), and the edit takes `E` off again, so a frame whose
+//! offset is `E` presents at its decode time: the first frame of a segment at `tfdt`. A track
+//! without reordering (audio) has no edit: presentation starts at its `tfdt`.
 //!
 //! **Sample flags** (§8.8.3.1): a keyframe is `sample_depends_on = 2`, `is_non_sync_sample = 0`
 //! (`0x0200_0000`); any other sample `sample_depends_on = 1`, `is_non_sync_sample = 1`
@@ -152,6 +157,10 @@ pub struct TrackSpec {
     pub avg_bitrate: u32,
     /// Maximum bitrate in bit/s for esds DecoderConfigDescriptor / btrt; 0 if unknown.
     pub max_bitrate: u32,
+    /// Where presentation starts on the composition timeline, in the track timescale: one
+    /// edit (`edts/elst`, media_time = this, rate 1) when non-zero, none when 0. The media
+    /// segments' composition offsets are this much ahead (see the crate docs, *Timing*).
+    pub presentation_offset: u32,
 }
 
 /// One sample (access unit) of a run.

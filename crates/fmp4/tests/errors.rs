@@ -23,6 +23,7 @@ fn video() -> TrackSpec {
         language: None,
         avg_bitrate: 0,
         max_bitrate: 0,
+        presentation_offset: 0,
     }
 }
 
@@ -41,6 +42,7 @@ fn audio() -> TrackSpec {
         language: None,
         avg_bitrate: 0,
         max_bitrate: 0,
+        presentation_offset: 0,
     }
 }
 

@@ -49,6 +49,7 @@ fn tracks() -> Vec<TrackSpec> {
             language: None,
             avg_bitrate: 0,
             max_bitrate: 0,
+            presentation_offset: 0,
         },
         TrackSpec {
             id: 2,
@@ -64,6 +65,7 @@ fn tracks() -> Vec<TrackSpec> {
             language: Some("eng".into()),
             avg_bitrate: 128_000,
             max_bitrate: 128_000,
+            presentation_offset: 0,
         },
     ]
 }

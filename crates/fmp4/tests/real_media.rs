@@ -99,6 +99,7 @@ fn spec(track: &FxTrack, id: u32) -> TrackSpec {
         language: Some("eng".into()),
         avg_bitrate: if track.video { 0 } else { 96_000 },
         max_bitrate: if track.video { 0 } else { 96_000 },
+        presentation_offset: 0,
     }
 }
 

@@ -34,6 +34,7 @@ fn tracks() -> Vec<TrackSpec> {
             language: Some("eng".into()),
             avg_bitrate: 0,
             max_bitrate: 0,
+            presentation_offset: 0,
         },
         TrackSpec {
             id: 2,
@@ -47,6 +48,7 @@ fn tracks() -> Vec<TrackSpec> {
             language: None,
             avg_bitrate: 128_000,
             max_bitrate: 160_000,
+            presentation_offset: 0,
         },
         TrackSpec {
             id: 7,
@@ -62,6 +64,7 @@ fn tracks() -> Vec<TrackSpec> {
             language: Some("fra".into()),
             avg_bitrate: 5_000_000,
             max_bitrate: 8_000_000,
+            presentation_offset: 3_000,
         },
     ]
 }
@@ -118,7 +121,16 @@ fn init_segment_decodes_with_mp4_atom() {
         };
         assert_eq!([m.a, m.b, m.c, m.d, m.x, m.y], expect, "track {}", spec.id);
         assert_eq!((m.u, m.v, m.w), (0, 0, 0x4000_0000));
-        assert!(trak.edts.is_none(), "no edit list");
+        if spec.presentation_offset == 0 {
+            assert!(trak.edts.is_none(), "track {}: no edit list", spec.id);
+        } else {
+            let elst = trak.edts.as_ref().and_then(|e| e.elst.as_ref()).unwrap();
+            assert_eq!(elst.entries.len(), 1, "track {}: one edit", spec.id);
+            let e = &elst.entries[0];
+            assert_eq!(e.segment_duration, 0);
+            assert_eq!(e.media_time, Some(u64::from(spec.presentation_offset)));
+            assert_eq!(e.media_rate, mp4_atom::FixedPoint::from(1i16));
+        }
 
         let mdia = &trak.mdia;
         assert_eq!(mdia.mdhd.timescale, spec.timescale);

@@ -27,7 +27,7 @@ pub use cancel::Cancel;
 pub use media::{Fetched, Media, MediaOptions, Output};
 
 /// Version of the bytes this crate writes; goes into cache keys and ETags.
-pub const OUTPUT_VERSION: u32 = 1;
+pub const OUTPUT_VERSION: u32 = 2;
 
 /// Why an output could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -445,6 +445,7 @@ impl Media {
                 match &r.video {
                     Some(VideoOutput::H264 { .. }) => {
                         let out = self.transcode_video(r, track, &frames, start, end, cancel)?;
+                        let offset = presentation_offset(track, &out.avcc, false);
                         let timed = out
                             .samples
                             .into_iter()
@@ -454,9 +455,16 @@ impl Media {
                                 data: s.data,
                             })
                             .collect();
-                        video_run(timed, start, end)
+                        video_run(timed, start, end, offset)
                     }
-                    _ => video_run(window(timed(frames), start, end), start, end),
+                    _ => {
+                        let offset = presentation_offset(
+                            track,
+                            &track.codec_private,
+                            track.codec == Codec::Hevc,
+                        );
+                        video_run(window(timed(frames), start, end), start, end, offset)
+                    }
                 }
             }
             RenditionKind::Audio => {
@@ -580,6 +588,7 @@ impl Media {
             language,
             avg_bitrate: 0,
             max_bitrate: 0,
+            presentation_offset: 0,
         };
         match (&r.video, &r.audio) {
             (Some(VideoOutput::Passthrough), _) => {
@@ -587,6 +596,8 @@ impl Media {
                 spec.width = v.map_or(r.width, |v| v.width);
                 spec.height = v.map_or(r.height, |v| v.height);
                 spec.rotation = v.map_or(0, |v| v.rotation);
+                spec.presentation_offset =
+                    presentation_offset(track, &track.codec_private, track.codec == Codec::Hevc);
                 spec.entry = match track.codec {
                     Codec::H264 => fmp4::SampleEntry::Avc {
                         config: with_length_size_4(&track.codec_private, 4)?,
@@ -619,6 +630,7 @@ impl Media {
                     rescale(seg.end, ts, its),
                     cancel,
                 )?;
+                spec.presentation_offset = presentation_offset(track, &out.avcc, false);
                 spec.entry = fmp4::SampleEntry::Avc { config: out.avcc };
             }
             (
@@ -737,6 +749,30 @@ fn track(index: &MediaIndex, id: u64) -> Result<&Track, PipelineError> {
         .ok_or(PipelineError::Empty(
             "the rendition's track is not in the index",
         ))
+}
+
+/// Reordering depth assumed when the codec record states none (the most frames any H.264 or
+/// HEVC level lets a decoder hold).
+const DEFAULT_REORDER_FRAMES: u32 = 16;
+
+/// Frame duration assumed (as 1/rate seconds) when the source states no frame rate.
+const DEFAULT_FRAME_RATE: u32 = 24;
+
+/// The presentation offset of a video rendition (its init's `elst` media_time, in the track
+/// timescale): how far ahead every composition offset is written so that none is negative (see
+/// [`crate::timing`]): the reordering depth the codec record's SPS states, in frame durations.
+/// hls.js reads presentation times without the edit, so its view of a fragment's start is late
+/// by this much (the browser's own, edit applied, is exact): the bound is kept tight.
+fn presentation_offset(track: &Track, record: &[u8], hevc: bool) -> u32 {
+    let depth = probe::codecs::reorder_depth(record, hevc).unwrap_or(DEFAULT_REORDER_FRAMES);
+    let ts = u64::from(track.timescale);
+    let frame = match track.video.as_ref().and_then(|v| v.frame_rate) {
+        Some(r) if r.num > 0 => (ts * u64::from(r.den)).div_ceil(u64::from(r.num)),
+        _ => ts.div_ceil(u64::from(DEFAULT_FRAME_RATE)),
+    };
+    // At most two seconds, whatever the timescale says.
+    let offset = frame.saturating_mul(u64::from(depth)).min(2 * ts);
+    u32::try_from(offset).unwrap_or(0)
 }
 
 fn timed(frames: Vec<Frame>) -> Vec<Timed> {

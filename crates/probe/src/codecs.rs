@@ -77,6 +77,13 @@ pub mod h264 {
         pub interlaced: bool,
         /// Frame rate from VUI timing info (`time_scale / (2 × num_units_in_tick)`).
         pub frame_rate: Option<Rational>,
+        /// Frames the decoder may hold before output: VUI `max_dec_frame_buffering` when the
+        /// stream states it, else the level's limit (`MaxDpbMbs` / picture size, at most 16;
+        /// Annex A, Table A-1). Bounds how far presentation can lag decoding, in frames.
+        pub dpb_frames: u32,
+        /// VUI `max_num_reorder_frames`, when the stream states it: the most frames that
+        /// precede any frame in decoding order and follow it in output order.
+        pub reorder_frames: Option<u32>,
     }
 
     fn scaling_list(r: &mut BitReader<'_>, size: usize) -> Option<()> {
@@ -179,11 +186,18 @@ pub mod h264 {
             .checked_mul(16)?
             .checked_mul(2 - frame_mbs_only)?
             .checked_sub(crop_y * ct.checked_add(cb)?)?;
-        let frame_rate = if r.bit() == Some(1) {
-            vui_timing(&mut r)
+        let vui = if r.bit() == Some(1) {
+            vui(&mut r)
         } else {
-            None
+            Vui::default()
         };
+        let pic_mbs = w_mbs.saturating_mul(h_units.saturating_mul(2 - frame_mbs_only));
+        let dpb_frames = vui
+            .max_dec_frame_buffering
+            .unwrap_or_else(|| level_dpb_frames(level_idc, constraints, pic_mbs))
+            .clamp(1, 16);
+        let frame_rate = vui.frame_rate;
+        let reorder_frames = vui.max_num_reorder_frames;
         Some(Sps {
             profile_idc,
             constraints,
@@ -194,10 +208,101 @@ pub mod h264 {
             height,
             interlaced: frame_mbs_only == 0,
             frame_rate,
+            dpb_frames,
+            reorder_frames,
         })
     }
 
-    fn vui_timing(r: &mut BitReader<'_>) -> Option<Rational> {
+    /// `MaxDpbFrames` of Annex A: the level's `MaxDpbMbs` over the picture size in macroblocks,
+    /// at most 16 (16 when the level is unknown).
+    fn level_dpb_frames(level_idc: u8, constraints: u8, pic_mbs: u32) -> u32 {
+        let max_dpb_mbs: u32 = match level_idc {
+            // Level 1b is level_idc 11 with constraint_set3_flag (Baseline/Main/Extended).
+            11 if constraints & 0x10 != 0 => 396,
+            9 | 10 => 396,
+            11 => 900,
+            12 | 13 | 20 => 2376,
+            21 => 4752,
+            22 | 30 => 8100,
+            31 => 18000,
+            32 => 20480,
+            40 | 41 => 32768,
+            42 => 34816,
+            50 => 110_400,
+            51 | 52 => 184_320,
+            60..=62 => 696_320,
+            _ => return 16,
+        };
+        (max_dpb_mbs / pic_mbs.max(1)).min(16)
+    }
+
+    /// What the VUI says that we use; fields stay `None` where it is silent or cut short.
+    #[derive(Default)]
+    struct Vui {
+        frame_rate: Option<Rational>,
+        max_num_reorder_frames: Option<u32>,
+        max_dec_frame_buffering: Option<u32>,
+    }
+
+    /// Reads `vui_parameters()` (§E.1.1) up to the bitstream restriction.
+    fn vui(r: &mut BitReader<'_>) -> Vui {
+        let mut v = Vui::default();
+        let Some(timing) = vui_timing(r) else {
+            return v;
+        };
+        v.frame_rate = timing;
+        if let Some((reorder, dpb)) = vui_restriction(r) {
+            v.max_num_reorder_frames = Some(reorder.min(16));
+            v.max_dec_frame_buffering = Some(dpb);
+        }
+        v
+    }
+
+    /// `hrd_parameters()` (§E.1.2), skipped.
+    fn skip_hrd(r: &mut BitReader<'_>) -> Option<()> {
+        let cpb_cnt = r.ue()?.checked_add(1)?;
+        if cpb_cnt > 32 {
+            return None;
+        }
+        r.bits(8)?; // bit_rate_scale, cpb_size_scale
+        for _ in 0..cpb_cnt {
+            r.ue()?; // bit_rate_value_minus1
+            r.ue()?; // cpb_size_value_minus1
+            r.bit()?; // cbr_flag
+        }
+        r.bits(20)?; // four delay/offset lengths, 5 bits each
+        Some(())
+    }
+
+    /// The VUI after the timing info: HRD, then `(max_num_reorder_frames,
+    /// max_dec_frame_buffering)` when `bitstream_restriction_flag` is set.
+    fn vui_restriction(r: &mut BitReader<'_>) -> Option<(u32, u32)> {
+        let nal_hrd = r.bit()?;
+        if nal_hrd == 1 {
+            skip_hrd(r)?;
+        }
+        let vcl_hrd = r.bit()?;
+        if vcl_hrd == 1 {
+            skip_hrd(r)?;
+        }
+        if nal_hrd == 1 || vcl_hrd == 1 {
+            r.bit()?; // low_delay_hrd_flag
+        }
+        r.bit()?; // pic_struct_present_flag
+        if r.bit()? == 0 {
+            return None;
+        }
+        r.bit()?; // motion_vectors_over_pic_boundaries_flag
+        for _ in 0..4 {
+            r.ue()?; // max_bytes_per_pic_denom .. log2_max_mv_length_vertical
+        }
+        let reorder = r.ue()?;
+        Some((reorder, r.ue()?))
+    }
+
+    /// The VUI up to and including the timing info: `Some(frame rate)` when it was read whole
+    /// (the rate itself `None` when not stated), `None` when cut short.
+    fn vui_timing(r: &mut BitReader<'_>) -> Option<Option<Rational>> {
         if r.bit()? == 1 && r.bits(8)? == 255 {
             r.bits(32)?; // sar_width, sar_height
         }
@@ -214,19 +319,23 @@ pub mod h264 {
             r.ue()?;
             r.ue()?;
         }
+        let mut rate = None;
         if r.bit()? == 1 {
             let units = r.bits(32)?;
             let scale = r.bits(32)?;
             if units > 0 && scale > 0 {
                 let den = units.checked_mul(2)?;
                 let g = gcd(scale, den);
-                return Some(Rational {
+                rate = Some(Rational {
                     num: scale / g,
                     den: den / g,
                 });
             }
+            // fixed_frame_rate_flag; a stream cut short here still has its rate (and the
+            // restriction read after it then finds nothing).
+            let _ = r.bit();
         }
-        None
+        Some(rate)
     }
 
     /// Parses an `AVCDecoderConfigurationRecord` (avcC, and Matroska's `V_MPEG4/ISO/AVC`
@@ -315,6 +424,16 @@ pub mod hevc {
 
     /// Parses an HEVC SPS NAL unit (two-byte NAL header included, emulation prevention in).
     pub fn parse_sps(nal: &[u8]) -> Option<VideoInfo> {
+        read_sps(nal).map(|(v, _)| v)
+    }
+
+    /// `sps_max_dec_pic_buffering_minus1 + 1` of the highest sub-layer: the frames the decoder
+    /// may hold before output (H.265 §7.4.3.2.1). `None` when the SPS is cut short before it.
+    pub fn sps_dpb_frames(nal: &[u8]) -> Option<u32> {
+        read_sps(nal).and_then(|(_, dpb)| dpb)
+    }
+
+    fn read_sps(nal: &[u8]) -> Option<(VideoInfo, Option<u32>)> {
         if (nal.first()? >> 1) & 0x3f != 33 {
             return None;
         }
@@ -350,7 +469,21 @@ pub mod hevc {
         v.height = h.checked_sub(ch)?;
         v.bit_depth = Some(u8::try_from(r.ue()?.checked_add(8)?).ok()?);
         v.chroma_format = Some(chroma as u8);
-        Some(v)
+        Some((v, sub_layer_dpb(&mut r, sub_layers)))
+    }
+
+    /// The sub-layer ordering info after the bit depths: the highest sub-layer's DPB size.
+    fn sub_layer_dpb(r: &mut BitReader<'_>, sub_layers: u32) -> Option<u32> {
+        r.ue()?; // bit_depth_chroma_minus8
+        r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        let all = r.bit()? == 1;
+        let mut dpb = None;
+        for _ in (if all { 0 } else { sub_layers })..=sub_layers {
+            dpb = Some(r.ue()?.checked_add(1)?); // sps_max_dec_pic_buffering_minus1
+            r.ue()?; // sps_max_num_reorder_pics
+            r.ue()?; // sps_max_latency_increase_plus1
+        }
+        dpb.filter(|&d| d <= 16)
     }
 
     /// Parses an `HEVCDecoderConfigurationRecord` (hvcC, Matroska `V_MPEGH/ISO/HEVC`), using
@@ -371,8 +504,19 @@ pub mod hevc {
         let mut c = [0u8; 6];
         c.copy_from_slice(&hvcc[6..12]);
         v.constraint_bytes = Some(c);
-        // Walk the NAL arrays for the SPS.
-        let arrays = usize::from(hvcc[22]);
+        for s in hvcc_sps(hvcc)?.into_iter().filter_map(parse_sps) {
+            v.width = s.width;
+            v.height = s.height;
+            v.interlaced = s.interlaced;
+        }
+        Some(v)
+    }
+
+    /// The SPS NAL units of an hvcC record (its NAL arrays walked, bounds-checked); `None` when
+    /// the arrays are malformed.
+    pub fn hvcc_sps(hvcc: &[u8]) -> Option<Vec<&[u8]>> {
+        let mut out = Vec::new();
+        let arrays = usize::from(*hvcc.get(22)?);
         let mut pos = 23usize;
         for _ in 0..arrays {
             let ty = hvcc.get(pos)? & 0x3f;
@@ -386,15 +530,37 @@ pub mod hevc {
                 let nal = hvcc.get(pos + 2..pos + 2 + len)?;
                 pos += 2 + len;
                 if ty == 33 {
-                    if let Some(s) = parse_sps(nal) {
-                        v.width = s.width;
-                        v.height = s.height;
-                        v.interlaced = s.interlaced;
-                    }
+                    out.push(nal);
                 }
             }
         }
-        Some(v)
+        Some(out)
+    }
+}
+
+/// Frames a decoder may hold before output, from an avcC (`hevc == false`) or hvcC record's
+/// first SPS: H.264 `max_dec_frame_buffering` (or the level's limit), HEVC
+/// `sps_max_dec_pic_buffering`. `None` when the record holds no readable SPS.
+pub fn dpb_frames(record: &[u8], hevc: bool) -> Option<u32> {
+    if hevc {
+        hevc::hvcc_sps(record)?
+            .into_iter()
+            .find_map(hevc::sps_dpb_frames)
+    } else {
+        h264::parse_avcc(record)?.1.map(|s| s.dpb_frames)
+    }
+}
+
+/// How many frames a frame's presentation can trail its decoding, from an avcC or hvcC record:
+/// H.264 `max_num_reorder_frames` when the VUI states it, else the DPB size; HEVC the DPB size
+/// (an open GOP's leading pictures, decoded after their CRA and presented before it, come on
+/// top of the reordering, and the DPB bounds both in practice). `None` without a readable SPS.
+pub fn reorder_depth(record: &[u8], hevc: bool) -> Option<u32> {
+    if hevc {
+        dpb_frames(record, true)
+    } else {
+        let sps = h264::parse_avcc(record)?.1?;
+        Some(sps.reorder_frames.unwrap_or(sps.dpb_frames))
     }
 }
 
