@@ -78,6 +78,16 @@ pub struct ServeArgs {
     /// Redis [default: 60s].
     #[arg(long, env = "HLSGATE_REVALIDATE")]
     pub revalidate: Option<String>,
+    /// Longest time a client may take to send a request's headers (slowloris defence; also
+    /// how long an idle kept-alive HTTP/1.1 connection waits for its next request) [default: 10s].
+    #[arg(long, env = "HLSGATE_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// A client connection with no bytes read or written for this long is closed [default: 120s].
+    #[arg(long, env = "HLSGATE_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Most client connections open at once [default: 4096].
+    #[arg(long, env = "HLSGATE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 /// The config file (`--config`); every key optional.
@@ -104,8 +114,8 @@ pub struct FileConfig {
     pub default_ttl: Option<String>,
     /// Longest token lifetime.
     pub max_ttl: Option<String>,
-    /// Sources kept probed in memory.
-    pub max_sources: Option<usize>,
+    /// MiB of probed sources kept in memory (index, plan, sample tables).
+    pub source_memo_mib: Option<u64>,
     /// How long an opened source is held in memory (its index stays cached).
     pub source_ttl: Option<String>,
     /// How often an upstream source's identity is checked again.
@@ -128,6 +138,12 @@ pub struct FileConfig {
     pub job_wait: Option<String>,
     /// Segments made ahead.
     pub prefetch: Option<u32>,
+    /// Header-read timeout of client connections.
+    pub header_timeout: Option<String>,
+    /// Idle timeout of client connections.
+    pub idle_timeout: Option<String>,
+    /// Most client connections open at once.
+    pub max_connections: Option<usize>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -192,8 +208,8 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
     if let Some(t) = args.revalidate.or(file.revalidate) {
         cfg.revalidate = duration("revalidate", &t)?;
     }
-    if let Some(n) = file.max_sources {
-        cfg.max_sources = n.max(1);
+    if let Some(n) = file.source_memo_mib {
+        cfg.source_memo_bytes = n.max(1) << 20;
     }
     if let Some(s) = file.target_segment_secs {
         cfg.target_secs = s;
@@ -220,6 +236,15 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
     if let Some(n) = args.prefetch.or(file.prefetch) {
         cfg.jobs.prefetch = n;
     }
+    if let Some(t) = args.header_timeout.or(file.header_timeout) {
+        cfg.conn.header_timeout = duration("header_timeout", &t)?;
+    }
+    if let Some(t) = args.idle_timeout.or(file.idle_timeout) {
+        cfg.conn.idle_timeout = duration("idle_timeout", &t)?;
+    }
+    if let Some(n) = args.max_connections.or(file.max_connections) {
+        cfg.conn.max_connections = n.max(1);
+    }
     if let Err(e) = cfg.check(listen) {
         bail!("{e}");
     }
@@ -230,6 +255,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (listen, cfg) = resolve(args)?;
     let open = cfg.open_mode();
+    let limits = cfg.conn;
     let state = server::AppState::connect(cfg, Vec::new()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -242,7 +268,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     // One line on stderr that scripts (and the tests) can wait for.
     eprintln!("hlsgate: listening on http://{local}");
-    server::serve(listener, server::app(state), server::shutdown_signal()).await?;
+    server::serve(
+        listener,
+        server::app(state),
+        limits,
+        server::shutdown_signal(),
+    ).await?;
     tracing::info!("hlsgate stopped");
     Ok(())
 }

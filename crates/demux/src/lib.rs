@@ -166,6 +166,16 @@ impl Demuxer {
         Ok(Demuxer { inner })
     }
 
+    /// Heap bytes the demuxer holds (per-sample tables of MP4 sources, span tables of TS),
+    /// for weighing a memo by what it really costs.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.inner {
+            Inner::Mp4(m) => m.heap_bytes(),
+            Inner::Mkv(_) => 0,
+            Inner::Ts(t) => t.heap_bytes(),
+        }
+    }
+
     /// Frames of every track stored wholly inside `bytes`, which are the file's bytes from
     /// offset `offset`. Per track (keyed by [`probe::Track::id`]), in decode (storage) order.
     pub fn frames(&self, bytes: &[u8], offset: u64) -> Result<Demuxed, DemuxError> {

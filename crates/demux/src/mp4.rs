@@ -70,6 +70,17 @@ pub(crate) struct Mp4 {
 }
 
 impl Mp4 {
+    /// Heap bytes of the sample tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.tracks
+            .values()
+            .map(|t| {
+                t.samples.capacity() * std::mem::size_of::<Sample>()
+                    + t.by_offset.as_ref().map_or(0, |v| v.capacity() * 4)
+            })
+            .sum()
+    }
+
     pub fn new(index: &MediaIndex, moov_bytes: &[u8]) -> Result<Mp4, DemuxError> {
         let at = index.moov.map_or(0, |r| r.start);
         let mut slice = moov_bytes;

@@ -62,6 +62,12 @@ struct PidState {
 }
 
 impl Ts {
+    /// Heap bytes of the span tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.spans.capacity() * std::mem::size_of::<(u64, u64, i64)>()
+            + self.span_ends.capacity() * 8
+    }
+
     pub fn new(index: &MediaIndex) -> Ts {
         Ts {
             tracks: index

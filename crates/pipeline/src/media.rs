@@ -180,6 +180,26 @@ impl Media {
         })
     }
 
+    /// Heap bytes this source holds: its index, plan, audio plans and demuxer tables. What a
+    /// memo of sources weighs each entry by.
+    pub fn heap_bytes(&self) -> usize {
+        let plan = |segments: usize, ranges: usize| {
+            segments * std::mem::size_of::<plan::Segment>()
+                + ranges * std::mem::size_of::<probe::ByteRange>()
+        };
+        let ranges: usize = self.plan.segments.iter().map(|s| s.ranges.capacity()).sum();
+        let audio: usize = self
+            .audio_plans
+            .values()
+            .map(|a| a.segments.capacity() * std::mem::size_of::<plan::AudioSegment>())
+            .sum();
+        std::mem::size_of::<Self>()
+            + self.index.heap_bytes()
+            + plan(self.plan.segments.capacity(), ranges)
+            + audio
+            + self.demuxer.heap_bytes()
+    }
+
     /// The index.
     pub fn index(&self) -> &MediaIndex {
         &self.index

@@ -21,8 +21,17 @@ use tokio::sync::{watch, Semaphore};
 use source::ByteSource;
 
 use crate::error::{AppError, Result};
-use crate::media::Media;
 use crate::obs;
+
+/// What outputs are made of: a planned source and its bytes. The jobs service knows nothing
+/// else of the server's view of a source.
+#[derive(Clone)]
+pub struct Subject {
+    /// Index, plan, renditions, and how to make each output.
+    pub pipeline: Arc<pipeline::Media>,
+    /// Where the source bytes are read from.
+    pub source: Arc<dyn ByteSource>,
+}
 
 /// Settings of the job runner.
 #[derive(Debug, Clone)]
@@ -268,7 +277,7 @@ impl Jobs {
     /// `out` of `media`: from the cache, or made once.
     pub async fn output(
         self: &Arc<Self>,
-        media: &Arc<Media>,
+        media: &Subject,
         out: Output,
         cause: Cause,
     ) -> Result<Bytes> {
@@ -284,7 +293,7 @@ impl Jobs {
     /// make, in this process or another instance) tries once more itself.
     pub async fn served(
         self: &Arc<Self>,
-        media: &Arc<Media>,
+        media: &Subject,
         out: Output,
         cause: Cause,
     ) -> Result<Served> {
@@ -340,7 +349,7 @@ impl Jobs {
     /// Waits for the make of `key` running in this process, or starts one.
     async fn attach_or_start(
         self: &Arc<Self>,
-        media: &Arc<Media>,
+        media: &Subject,
         key: &Key,
         out: Output,
         work: Work,
@@ -379,7 +388,7 @@ impl Jobs {
     /// Starts making `out` on a task of its own.
     fn start(
         self: &Arc<Self>,
-        media: &Arc<Media>,
+        media: &Subject,
         key: &Key,
         out: Output,
         work: Work,
@@ -394,7 +403,7 @@ impl Jobs {
             end: rx,
         });
         let jobs = Arc::clone(self);
-        let media = Arc::clone(media);
+        let media = media.clone();
         let key: Arc<str> = Arc::from(key.as_str());
         tokio::spawn(async move {
             let r = jobs.make(&media, out, work, cause, cancel).await;
@@ -411,7 +420,7 @@ impl Jobs {
 
     async fn make(
         &self,
-        media: &Arc<Media>,
+        media: &Subject,
         out: Output,
         work: Work,
         cause: Cause,
@@ -485,7 +494,13 @@ impl Jobs {
                 let loaded = pipeline::io::probe(source)
                     .await
                     .map_err(|e| JobError::App(e.into()))?;
-                let bytes = encode_probed(&loaded).map_err(JobError::App)?;
+                let (loaded, bytes) = tokio::task::spawn_blocking(move || {
+                    let bytes = encode_probed(&loaded);
+                    (loaded, bytes)
+                })
+                .await
+                .map_err(|e| JobError::App(AppError::internal(e)))?;
+                let bytes = bytes.map_err(JobError::App)?;
                 *fresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
                 Ok::<_, JobError>(bytes)
             })
@@ -499,7 +514,10 @@ impl Jobs {
             metrics::counter!(obs::PROBES, "result" => "made").increment(1);
             return Ok((loaded, false));
         }
-        match decode_probed(&bytes) {
+        let decoded = tokio::task::spawn_blocking(move || decode_probed(&bytes))
+            .await
+            .map_err(AppError::internal)?;
+        match decoded {
             Some(loaded) => {
                 metrics::counter!(obs::PROBES, "result" => "cached").increment(1);
                 Ok((loaded, true))
@@ -550,7 +568,7 @@ impl Jobs {
     /// Makes segments `n+1 ..= n+k` of rendition `id` in the background, skipping what is
     /// cached. Each runs within the same pools (a prefetch waits like a request and gives up
     /// quietly past the bound), so prefetch never starves requests of more than the pool.
-    pub fn prefetch(self: &Arc<Self>, media: &Arc<Media>, id: &str, n: u32) {
+    pub fn prefetch(self: &Arc<Self>, media: &Subject, id: &str, n: u32) {
         let count = media.pipeline.segment_count();
         for k in 1..=self.cfg.prefetch {
             let next = n.saturating_add(k);
@@ -558,7 +576,7 @@ impl Jobs {
                 break;
             }
             let jobs = Arc::clone(self);
-            let media = Arc::clone(media);
+            let media = media.clone();
             let out = Output::Segment(id.to_string(), next);
             tokio::spawn(async move {
                 if let Err(e) = jobs.output(&media, out, Cause::Prefetch).await {
@@ -584,7 +602,7 @@ struct Work {
     heavy: bool,
 }
 
-fn work_of(media: &Media, out: &Output) -> Work {
+fn work_of(media: &Subject, out: &Output) -> Work {
     let pm = &media.pipeline;
     let video = |id: &str| {
         pm.rendition(id)
@@ -616,7 +634,7 @@ fn work_of(media: &Media, out: &Output) -> Work {
 
 /// The cache key of `out`: source identity, plan and output versions, every output-shaping
 /// option, the output itself.
-fn key_of(media: &Media, out: &Output) -> Key {
+fn key_of(media: &Subject, out: &Output) -> Key {
     let (kind, index) = match out {
         Output::Init(_) | Output::StreamInit => (Kind::Init, 0),
         Output::Segment(_, n) | Output::StreamFragment(n) => (Kind::Segment, u64::from(*n)),

@@ -22,6 +22,7 @@ pub mod semantics;
 pub mod state;
 pub mod token;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -134,16 +135,229 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests
-/// (graceful shutdown).
+/// Limits on client connections: what a slow, idle or greedy client may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Longest time a client may take to send a request's headers, and to start the next
+    /// request on a kept-alive HTTP/1.1 connection (hyper's header-read timer runs from the
+    /// moment the connection waits for a request head). Defends against slowloris.
+    pub header_timeout: Duration,
+    /// Longest time an HTTP/2 connection may go without answering a PING, or a connection
+    /// of either kind may stay open with no bytes read or written; then it is closed
+    /// gracefully (requests in flight finish).
+    pub idle_timeout: Duration,
+    /// Most client connections open at once; further connections wait in the kernel's
+    /// accept backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Serves `app` on `listener` with `limits` until `shutdown` resolves, then finishes in-flight
+/// requests (graceful shutdown).
+///
+/// This is axum's `serve` loop with the limits it does not offer: a header-read timeout
+/// (hyper's HTTP/1 timer), an idle timeout and a cap on open connections.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.idle_timeout / 2))
+        .keep_alive_timeout(limits.header_timeout);
+    let builder = Arc::new(builder);
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // EMFILE/ENFILE and aborted handshakes: wait a little, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = idle::Activity::new();
+        let io = TokioIo::new(idle::Tracked::new(stream, activity.clone()));
+        let service = TowerToHyperService::new(app.clone());
+        let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
+        let conn = graceful.watch(conn);
+        let idle_timeout = limits.idle_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut conn = std::pin::pin!(conn);
+            let mut closing = false;
+            loop {
+                let wait = activity.until_idle(idle_timeout);
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = tokio::time::sleep(wait), if !closing => {
+                        if activity.idle_for() >= idle_timeout {
+                            closing = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+mod idle {
+    //! Last-activity tracking of a client connection, for the idle timeout.
+
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    /// When the connection last read or wrote a byte (milliseconds since `origin`).
+    #[derive(Clone)]
+    pub(crate) struct Activity {
+        origin: Instant,
+        last_ms: Arc<AtomicU64>,
+    }
+
+    impl Activity {
+        pub(crate) fn new() -> Self {
+            Activity {
+                origin: Instant::now(),
+                last_ms: Arc::new(AtomicU64::new(0)),
+            }
+        }
+
+        fn touch(&self) {
+            let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.last_ms.store(ms, Ordering::Relaxed);
+        }
+
+        /// How long the connection has done nothing.
+        pub(crate) fn idle_for(&self) -> Duration {
+            let now = self.origin.elapsed();
+            now.saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+        }
+
+        /// How long until it will have been idle for `limit`, if nothing happens meanwhile.
+        pub(crate) fn until_idle(&self, limit: Duration) -> Duration {
+            limit
+                .saturating_sub(self.idle_for())
+                .max(Duration::from_millis(100))
+        }
+    }
+
+    /// A stream that records its activity.
+    pub(crate) struct Tracked<S> {
+        inner: S,
+        activity: Activity,
+    }
+
+    impl<S> Tracked<S> {
+        pub(crate) fn new(inner: S, activity: Activity) -> Self {
+            Tracked { inner, activity }
+        }
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let before = buf.filled().len();
+            let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+            if buf.filled().len() > before {
+                self.activity.touch();
+            }
+            r
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+            if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                self.activity.touch();
+            }
+            r
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+            if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                self.activity.touch();
+            }
+            r
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.inner.is_write_vectored()
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -6,9 +6,8 @@
 //! coalescing, pools, prefetch). The handlers do the HTTP semantics (ETag, 304, HEAD, caching
 //! headers, 404 beyond the plan).
 
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -16,11 +15,10 @@ use pipeline::{MediaOptions, Output, PipelineError};
 use plan::{Plan, Rendition, RenditionKind};
 use probe::MediaIndex;
 use source::{ByteSource, ProbeCost};
-use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
 use crate::error::{AppError, Result};
-use crate::jobs::{Cause, Jobs, Served};
+use crate::jobs::{Cause, Jobs, Served, Subject};
 
 /// One playable source: the pipeline's view of it and the open byte source.
 pub struct Media {
@@ -62,9 +60,11 @@ impl From<PipelineError> for AppError {
             PipelineError::Unsupported(_) | PipelineError::Demux(_) | PipelineError::Empty(_) => {
                 AppError::NotMedia(Box::new(e))
             }
-            PipelineError::Timing(_) | PipelineError::Fmp4(_) | PipelineError::Av(_) => {
-                AppError::internal(e)
-            }
+            // The source's own bytes (timestamps, a bitstream FFmpeg cannot decode) are the
+            // client's input, never our bug: 422 with a plain reason.
+            PipelineError::Av(ref av) if av.blames_input() => AppError::NotMedia(Box::new(e)),
+            PipelineError::Timing(_) => AppError::NotMedia(Box::new(e)),
+            PipelineError::Fmp4(_) | PipelineError::Av(_) => AppError::internal(e),
         }
     }
 }
@@ -102,7 +102,13 @@ impl Media {
             .instrument(tracing::info_span!("probe", size = source.size()))
             .await?;
         let probe_cost = loaded.cost;
-        let pm = pipeline::Media::new(loaded.index, loaded.moov.as_deref(), opts)?;
+        // Planning is CPU work proportional to the index (100k keyframes, every span): the
+        // blocking pool, never an async worker thread.
+        let pm = tokio::task::spawn_blocking(move || {
+            pipeline::Media::new(loaded.index, loaded.moov.as_deref(), opts)
+        })
+        .await
+        .map_err(AppError::internal)??;
         if pm.renditions().is_empty() {
             return Err(AppError::NotMedia("no playable track".into()));
         }
@@ -116,6 +122,14 @@ impl Media {
             reported: Default::default(),
             checked: tokio::sync::Mutex::new(Instant::now()),
         })
+    }
+
+    /// What the jobs service makes outputs of.
+    fn subject(&self) -> Subject {
+        Subject {
+            pipeline: Arc::clone(&self.pipeline),
+            source: Arc::clone(&self.source),
+        }
     }
 
     /// The index.
@@ -158,7 +172,7 @@ impl Media {
     /// The fMP4 init segment (`ftyp` + `moov`) of a video or audio rendition.
     pub async fn init(self: &Arc<Self>, r: &Rendition) -> Result<Served> {
         self.jobs
-            .served(self, Output::Init(r.id.clone()), Cause::Request)
+            .served(&self.subject(), Output::Init(r.id.clone()), Cause::Request)
             .await
     }
 
@@ -167,16 +181,16 @@ impl Media {
     pub async fn segment(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Served> {
         let served = self
             .jobs
-            .served(self, Output::Segment(r.id.clone(), n), Cause::Request)
+            .served(&self.subject(), Output::Segment(r.id.clone(), n), Cause::Request)
             .await?;
-        self.jobs.prefetch(self, &r.id, n);
+        self.jobs.prefetch(&self.subject(), &r.id, n);
         Ok(served)
     }
 
     /// WebVTT segment `n` of a subtitle rendition.
     pub async fn subtitle(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Served> {
         self.jobs
-            .served(self, Output::Subtitle(r.id.clone(), n), Cause::Request)
+            .served(&self.subject(), Output::Subtitle(r.id.clone(), n), Cause::Request)
             .await
     }
 
@@ -188,7 +202,7 @@ impl Media {
         let count = self.pipeline.segment_count();
         let init = self
             .jobs
-            .output(self, Output::StreamInit, Cause::Request)
+            .output(&self.subject(), Output::StreamInit, Cause::Request)
             .await?;
         let me = Arc::clone(self);
         let fragments = futures_util::stream::unfold(first, move |n| {
@@ -199,7 +213,7 @@ impl Media {
                 }
                 let r = me
                     .jobs
-                    .output(&me, Output::StreamFragment(n), Cause::Request)
+                    .output(&me.subject(), Output::StreamFragment(n), Cause::Request)
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()));
                 Some((r, n + 1))
@@ -214,7 +228,7 @@ impl Media {
     /// A JPEG of the frame at `ms`, `width` pixels wide.
     pub async fn thumbnail(self: &Arc<Self>, ms: u64, width: u32) -> Result<Served> {
         self.jobs
-            .served(self, Output::Thumbnail { ms, width }, Cause::Request)
+            .served(&self.subject(), Output::Thumbnail { ms, width }, Cause::Request)
             .await
     }
 
@@ -240,46 +254,45 @@ impl Media {
     }
 }
 
-type Slot = Arc<OnceCell<Arc<Media>>>;
-
-#[derive(Default)]
-struct Slots {
-    map: HashMap<String, (Slot, Instant)>,
-    order: VecDeque<String>,
-}
-
-/// The in-process memo of [`Media`] by grant key: bounded (oldest out), one probe per key even
-/// under concurrent requests (later callers wait for the first). Failed probes are not kept.
+/// The in-process memo of [`Media`] by grant key, bounded by **bytes** (each entry weighs what
+/// its index, plan, sample tables and `moov` hold, [`pipeline::Media::heap_bytes`]) and by age
+/// (`ttl`, then probed again). One probe per key even under concurrent requests: later callers
+/// wait for the first (moka's single-flight initialisation). Failed probes are not kept.
 pub struct MediaStore {
-    capacity: usize,
-    ttl: Duration,
-    slots: Mutex<Slots>,
-    /// Media evicted since the last metrics scrape (their unreported upstream counts).
-    evicted: Mutex<Vec<Arc<Media>>>,
+    memo: moka::future::Cache<String, Arc<Media>>,
 }
 
 impl std::fmt::Debug for MediaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaStore")
-            .field("capacity", &self.capacity)
-            .finish_non_exhaustive()
+            .field("entries", &self.memo.entry_count())
+            .field("bytes", &self.memo.weighted_size())
+            .finish()
     }
 }
 
-impl MediaStore {
-    /// A memo of at most `capacity` sources, each kept at most `ttl` (then probed again).
-    pub fn new(capacity: usize, ttl: Duration) -> Self {
-        MediaStore {
-            capacity: capacity.max(1),
-            ttl,
-            slots: Mutex::new(Slots::default()),
-            evicted: Mutex::new(Vec::new()),
-        }
-    }
+/// Reports the upstream requests and bytes of `m` not reported yet.
+pub(crate) fn report_upstream(m: &Media) {
+    let (req, bytes) = m.take_unreported();
+    let kind = if m.is_upstream() { "http" } else { "file" };
+    metrics::counter!(crate::obs::UPSTREAM_REQUESTS, "kind" => kind).increment(req);
+    metrics::counter!(crate::obs::UPSTREAM_BYTES, "kind" => kind).increment(bytes);
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
-        // A poisoned lock only means another thread panicked mid-update of a plain map.
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+impl MediaStore {
+    /// A memo of at most `budget_bytes` of probed sources, each kept at most `ttl`.
+    pub fn new(budget_bytes: u64, ttl: Duration) -> Self {
+        let memo = moka::future::Cache::builder()
+            .max_capacity(budget_bytes.max(1))
+            .weigher(|_k: &String, m: &Arc<Media>| {
+                u32::try_from(m.pipeline.heap_bytes()).unwrap_or(u32::MAX)
+            })
+            .time_to_live(ttl)
+            // An evicted source's last upstream counts go to the metrics now; the memo keeps
+            // nothing of it (in-flight requests hold their own Arc until they finish).
+            .eviction_listener(|_k, m: Arc<Media>, _cause| report_upstream(&m))
+            .build();
+        MediaStore { memo }
     }
 
     /// The memoised media for `key`, or `open()`'s result (stored when it succeeds).
@@ -288,85 +301,30 @@ impl MediaStore {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Media>>,
     {
-        let slot = {
-            let mut s = self.lock();
-            let fresh = s
-                .map
-                .get(key)
-                .filter(|(_, at)| at.elapsed() < self.ttl)
-                .map(|(slot, _)| Arc::clone(slot));
-            match fresh {
-                Some(slot) => slot,
-                None => {
-                    let slot: Slot = Arc::new(OnceCell::new());
-                    if let Some((old, _)) = s
-                        .map
-                        .insert(key.to_string(), (Arc::clone(&slot), Instant::now()))
-                    {
-                        self.retire(&old);
-                    } else {
-                        s.order.push_back(key.to_string());
-                    }
-                    while s.map.len() > self.capacity {
-                        let Some(k) = s.order.pop_front() else { break };
-                        if let Some((old, _)) = s.map.remove(&k) {
-                            self.retire(&old);
-                        }
-                    }
-                    slot
-                }
-            }
-        };
-        let media = slot
-            .get_or_try_init(|| async { open().await.map(Arc::new) })
-            .await;
-        match media {
-            Ok(m) => Ok(Arc::clone(m)),
-            Err(e) => {
-                // Do not keep the failed slot: the next request tries again.
-                let mut s = self.lock();
-                if s.map.get(key).is_some_and(|(sl, _)| Arc::ptr_eq(sl, &slot)) {
-                    s.map.remove(key);
-                    s.order.retain(|k| k != key);
-                }
-                Err(e)
-            }
-        }
+        self.memo
+            .try_get_with_by_ref(key, async { open().await.map(Arc::new) })
+            .await
+            .map_err(|e: Arc<AppError>| e.replay())
     }
 
     /// Forgets `key` (its source changed).
-    pub fn evict(&self, key: &str) {
-        let mut s = self.lock();
-        if let Some((old, _)) = s.map.remove(key) {
-            self.retire(&old);
-        }
-        s.order.retain(|k| k != key);
+    pub async fn evict(&self, key: &str) {
+        self.memo.invalidate(key).await;
     }
 
-    fn retire(&self, slot: &Slot) {
-        if let Some(m) = slot.get() {
-            self.evicted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Arc::clone(m));
-        }
-    }
-
-    /// Every live media, plus those evicted since the last call (drained).
+    /// Every live media (for the metrics).
     pub(crate) fn all_for_metrics(&self) -> Vec<Arc<Media>> {
-        let mut out: Vec<Arc<Media>> = self
-            .lock()
-            .map
-            .values()
-            .filter_map(|(slot, _)| slot.get().cloned())
-            .collect();
-        out.append(&mut self.evicted.lock().unwrap_or_else(|p| p.into_inner()));
-        out
+        self.memo.iter().map(|(_, m)| m).collect()
     }
 
     /// Sources held.
-    pub fn len(&self) -> usize {
-        self.lock().map.len()
+    pub fn len(&self) -> u64 {
+        self.memo.entry_count()
+    }
+
+    /// Bytes held (the sum of the entries' weights).
+    pub fn bytes(&self) -> u64 {
+        self.memo.weighted_size()
     }
 
     /// Whether none is held.

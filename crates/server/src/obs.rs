@@ -24,7 +24,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::state::AppState;
 
 /// Requests by route and status.
 pub const REQUESTS: &str = "hlsgate_requests_total";
@@ -93,15 +92,9 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Brings the source counters up to date and renders the text format.
-pub fn render(st: &AppState) -> Option<String> {
+/// Renders the text format (callers bring their counters up to date first).
+pub fn render() -> Option<String> {
     let h = handle()?;
-    for m in st.store().all_for_metrics() {
-        let (req, bytes) = m.take_unreported();
-        let kind = if m.is_upstream() { "http" } else { "file" };
-        metrics::counter!(UPSTREAM_REQUESTS, "kind" => kind).increment(req);
-        metrics::counter!(UPSTREAM_BYTES, "kind" => kind).increment(bytes);
-    }
     h.run_upkeep();
     Some(h.render())
 }

@@ -36,8 +36,9 @@ pub struct ServerConfig {
     pub default_ttl: Duration,
     /// Longest token lifetime granted.
     pub max_ttl: Duration,
-    /// Sources kept probed in memory.
-    pub max_sources: usize,
+    /// Bytes of probed sources kept in memory (index, plan, sample tables, `moov`), each
+    /// weighed by what it really holds.
+    pub source_memo_bytes: u64,
     /// How long a source is held in memory (index, plan, open connection) after it was opened.
     /// Its index stays in the cache, so reopening it does not probe again.
     pub source_ttl: Duration,
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     pub jobs: JobConfig,
     /// x264 preset of transcoded video.
     pub x264_preset: String,
+    /// Client connection limits (slow or idle clients cannot hold sockets forever).
+    pub conn: crate::ConnLimits,
 }
 
 impl ServerConfig {
@@ -70,7 +73,7 @@ impl ServerConfig {
             public_url: None,
             default_ttl: Duration::from_secs(6 * 3600),
             max_ttl: Duration::from_secs(7 * 24 * 3600),
-            max_sources: 256,
+            source_memo_bytes: 128 << 20,
             source_ttl: Duration::from_secs(600),
             revalidate: Duration::from_secs(60),
             target_secs: 6.0,
@@ -79,6 +82,7 @@ impl ServerConfig {
             max_batch: 100,
             jobs: JobConfig::default(),
             x264_preset: "veryfast".into(),
+            conn: crate::ConnLimits::default(),
         }
     }
 
@@ -258,7 +262,7 @@ impl AppState {
             ..config.http.clone()
         };
         let upstream = HttpUpstream::new(http).map_err(StartError::Http)?;
-        let store = MediaStore::new(config.max_sources, config.source_ttl);
+        let store = MediaStore::new(config.source_memo_bytes, config.source_ttl);
         let mut ready: Vec<Arc<dyn ReadyCheck>> =
             vec![Arc::new(MediaRootCheck(root.path().to_path_buf()))];
         ready.extend(checks);
@@ -343,7 +347,7 @@ impl AppState {
         match changed {
             None => Ok(m),
             Some(reopened) => {
-                store.evict(&key);
+                store.evict(&key).await;
                 let reopened = std::sync::Mutex::new(reopened);
                 store
                     .get_or_open(&key, || async {

@@ -1,45 +1,43 @@
-//! Stream tokens: self-contained, signed, encrypted, expiring grants carried in the URL path.
+//! Stream tokens: self-contained, authenticated, encrypted, expiring grants carried in the URL
+//! path.
 //!
 //! A [`Grant`] says which source may be played (`file:<path under the media root>` or an
-//! upstream URL), which headers to forward upstream, and until when. It is sealed with keys
+//! upstream URL), which headers to forward upstream, and until when. It is sealed with a key
 //! derived from the server secret, so any instance with the same secret opens it and nothing
 //! is stored anywhere:
 //!
 //! ```text
-//! mac_key = HMAC-SHA256(secret, "hlsgate token mac v1")
-//! enc_key = HMAC-SHA256(secret, "hlsgate token enc v1")
+//! key     = HKDF-SHA256(ikm = secret, salt = "hlsgate", info = "hlsgate token v2"), 64 bytes
 //! payload = JSON(grant)
-//! mac     = HMAC-SHA256(mac_key, payload)[..16]
-//! token   = base64url( 0x01 ‖ mac ‖ ChaCha20-Poly1305(enc_key, nonce = mac[..12], payload) )
+//! token   = base64url( 0x02 ‖ AES-256-SIV(key, AD = [0x02], payload) )
 //! ```
 //!
-//! The nonce is derived from the payload's MAC (a synthetic-IV construction), so the same grant
-//! always gives the same token (cache-friendly URLs) while different grants never share a nonce
-//! unless their 96-bit MAC prefixes collide. Opening checks the AEAD tag, then recomputes the
-//! HMAC over the plaintext and compares it in constant time, then the expiry. The player sees
-//! only ciphertext: no upstream URL, header or path.
+//! AES-SIV (RFC 5297, RustCrypto's reviewed `aes-siv`) is a deterministic AEAD: the same grant
+//! always gives the same token (cache-friendly URLs), and nonce misuse is impossible by
+//! construction. The version byte is authenticated as associated data. Opening checks the SIV
+//! tag, then the expiry. The player sees only ciphertext: no upstream URL, header or path.
+//!
+//! Version 1 tokens (a hand-made HMAC + ChaCha20-Poly1305 construction) are no longer accepted:
+//! services re-issue tokens through the API.
 //!
 //! **Open mode** (no secret, loopback bind): a token may instead be `f~<base64url(path)>`, a
 //! plain reference to a file under the media root; it never expires and names only local files.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use hmac::{Hmac, Mac};
+use aes_siv::siv::Aes256Siv;
+use aes_siv::KeyInit as _;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::AppError;
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// Version byte of sealed tokens.
-pub const TOKEN_VERSION: u8 = 1;
+/// Version byte of sealed tokens (2: AES-256-SIV with an HKDF-derived key).
+pub const TOKEN_VERSION: u8 = 2;
 /// Longest token accepted (characters), checked before decoding.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// Bytes of the HMAC kept in the token.
-const MAC_LEN: usize = 16;
+/// Bytes of the SIV tag at the front of the ciphertext.
+const TAG_LEN: usize = 16;
 /// Prefix of open-mode file references.
 pub const OPEN_PREFIX: &str = "f~";
 /// Shortest secret accepted (bytes).
@@ -117,11 +115,10 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
-/// Keys derived from the server secret.
+/// The key derived from the server secret.
 #[derive(Clone)]
 pub struct TokenKeys {
-    mac_key: [u8; 32],
-    cipher: ChaCha20Poly1305,
+    key: [u8; 64],
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -130,50 +127,35 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
-fn derive(secret: &[u8], label: &str) -> [u8; 32] {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut m = <HmacSha256 as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(label.as_bytes());
-    m.finalize().into_bytes().into()
-}
-
 impl TokenKeys {
-    /// Keys for `secret` (callers enforce [`MIN_SECRET_LEN`]).
+    /// The key for `secret` (callers enforce [`MIN_SECRET_LEN`]).
     pub fn from_secret(secret: &[u8]) -> Self {
-        let mac_key = derive(secret, "hlsgate token mac v1");
-        let enc_key = derive(secret, "hlsgate token enc v1");
-        TokenKeys {
-            mac_key,
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&enc_key)),
-        }
+        let mut key = [0u8; 64];
+        hkdf::Hkdf::<Sha256>::new(Some(b"hlsgate"), secret)
+            .expand(b"hlsgate token v2", &mut key)
+            .unwrap_or_else(|_| unreachable!("64 bytes is far below HKDF-SHA256's 8160"));
+        TokenKeys { key }
     }
 
-    fn mac(&self, payload: &[u8]) -> HmacSha256 {
-        let mut m = <HmacSha256 as Mac>::new_from_slice(&self.mac_key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        m.update(payload);
-        m
+    fn cipher(&self) -> Aes256Siv {
+        Aes256Siv::new((&self.key).into())
     }
 
     /// Seals `grant` into a token.
     pub fn seal(&self, grant: &Grant) -> Result<String, AppError> {
         let payload = serde_json::to_vec(grant).map_err(AppError::internal)?;
-        let tag = self.mac(&payload).finalize().into_bytes();
-        let mac = &tag[..MAC_LEN];
         let ct = self
-            .cipher
-            .encrypt(Nonce::from_slice(&mac[..12]), payload.as_slice())
+            .cipher()
+            .encrypt([[TOKEN_VERSION].as_slice()], &payload)
             .map_err(|_| AppError::Internal("token encryption failed".into()))?;
-        let mut raw = Vec::with_capacity(1 + MAC_LEN + ct.len());
+        let mut raw = Vec::with_capacity(1 + ct.len());
         raw.push(TOKEN_VERSION);
-        raw.extend_from_slice(mac);
         raw.extend_from_slice(&ct);
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
-    /// Opens a sealed token: authenticity (AEAD tag, then the HMAC in constant time), then the
-    /// expiry against `now` (Unix seconds).
+    /// Opens a sealed token: authenticity (the SIV tag, which covers the version byte), then
+    /// the expiry against `now` (Unix seconds).
     pub fn open(&self, token: &str, now: u64) -> Result<Grant, AppError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AppError::BadToken);
@@ -181,16 +163,12 @@ impl TokenKeys {
         let raw = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| AppError::BadToken)?;
-        if raw.len() < 1 + MAC_LEN + 16 || raw[0] != TOKEN_VERSION {
+        if raw.len() < 1 + TAG_LEN || raw[0] != TOKEN_VERSION {
             return Err(AppError::BadToken);
         }
-        let (mac, ct) = raw[1..].split_at(MAC_LEN);
         let payload = self
-            .cipher
-            .decrypt(Nonce::from_slice(&mac[..12]), ct)
-            .map_err(|_| AppError::BadToken)?;
-        self.mac(&payload)
-            .verify_truncated_left(mac)
+            .cipher()
+            .decrypt([[TOKEN_VERSION].as_slice()], &raw[1..])
             .map_err(|_| AppError::BadToken)?;
         let grant: Grant = serde_json::from_slice(&payload).map_err(|_| AppError::BadToken)?;
         match grant.expires {

@@ -199,18 +199,34 @@ pub struct ProbeCost {
 /// The cost counts the probe's reads (an HTTP source also counts its opening request in
 /// [`ByteSource::stats`]).
 pub async fn probe(source: &dyn ByteSource) -> Result<(probe::MediaIndex, ProbeCost)> {
-    let mut p = probe::Prober::new(source.size());
+    let mut prober = probe::Prober::new(source.size());
+    let mut fetched: Option<(u64, Vec<u8>)> = None;
     loop {
-        match p.poll()? {
+        // Parsing is CPU work whose size the input decides (a `moov` of 256 MiB, a 100k-entry
+        // Cues): it runs on the blocking pool, never on an async worker thread.
+        let (back, step) = tokio::task::spawn_blocking(move || {
+            let step = match fetched {
+                Some((at, bytes)) => prober.push(at, bytes).and_then(|()| prober.poll()),
+                None => prober.poll(),
+            };
+            (prober, step)
+        })
+        .await
+        .map_err(|e| SourceError::Io {
+            path: "probe task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        prober = back;
+        match step? {
             probe::Step::Need(r) => {
                 let bytes = source.read(r).await?;
                 // No copy when the buffer is uniquely owned (file reads, HTTP bodies).
-                p.push(r.start, Vec::from(bytes))?;
+                fetched = Some((r.start, Vec::from(bytes)));
             }
             probe::Step::Done(index) => {
                 let cost = ProbeCost {
-                    requests: p.requests(),
-                    bytes: p.bytes_read(),
+                    requests: prober.requests(),
+                    bytes: prober.bytes_read(),
                 };
                 return Ok((*index, cost));
             }

@@ -52,6 +52,28 @@ pub enum AvError {
 }
 
 impl AvError {
+    /// Whether the source's bytes are to blame (undecodable bitstream, a codec or parameters
+    /// we cannot take, nothing decodable in range), as opposed to our encoders or FFmpeg
+    /// itself. The server answers the first with 422, the rest with 500.
+    pub fn blames_input(&self) -> bool {
+        match self {
+            AvError::UnsupportedCodec(_)
+            | AvError::InvalidParams(_)
+            | AvError::Limit { .. }
+            | AvError::NoFrames(_) => true,
+            // Decoders read the source; the filter graph is built from what they decoded
+            // (its size, pixel format, sample layout), so it fails on the same bad input.
+            AvError::Ffmpeg { stage, .. } => {
+                stage.contains("decod")
+                    || stage.contains("filter")
+                    || stage.contains("downmixing")
+                    || stage.contains("resampling")
+            }
+            AvError::Cancelled | AvError::Init(_) | AvError::MissingCodec { .. } => false,
+            AvError::Mismatch(_) => false,
+        }
+    }
+
     /// Wraps an FFmpeg error with the stage it happened in.
     pub(crate) fn ff(stage: &'static str) -> impl FnOnce(ffmpeg_next::Error) -> AvError {
         move |source| AvError::Ffmpeg { stage, source }

@@ -78,7 +78,21 @@ pub async fn file(
     if method == Method::HEAD || start == end {
         return b.body(Body::empty()).map_err(AppError::internal);
     }
-    let stream = futures_util::stream::unfold(Some(start), move |pos| {
+    // The first chunk is read before the status line is sent: an upstream that fails or
+    // stalls gets its own 502/504, never a cacheable 206 that breaks off.
+    let first_to = (start + CHUNK).min(end);
+    let first = match m.source.read(ByteRange::new(start, first_to)).await {
+        Ok(bytes) if bytes.len() as u64 == first_to - start => bytes,
+        Ok(_) => {
+            return Err(AppError::Upstream(
+                "short read",
+                "the source ended before the range asked for".into(),
+            ))
+        }
+        Err(e) => return Err(evict_if_changed(&st, &m.key, e).await),
+    };
+    let head = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(first) });
+    let rest = futures_util::stream::unfold(Some(first_to), move |pos| {
         let m = std::sync::Arc::clone(&m);
         let st = st.clone();
         async move {
@@ -97,21 +111,26 @@ pub async fn file(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "file body: read failed; aborting the response");
-                    let _ = evict_if_changed(&st, &m.key, e);
+                    let _ = evict_if_changed(&st, &m.key, e).await;
                     Some((Err(std::io::Error::other("read failed")), None))
                 }
             }
         }
     });
-    b.body(Body::from_stream(stream))
+    use futures_util::StreamExt as _;
+    b.body(Body::from_stream(head.chain(rest)))
         .map_err(AppError::internal)
 }
 
 /// Turns a source error into an [`AppError`], forgetting the memoised media when the source
 /// changed under it (the next request probes it again).
-pub(crate) fn evict_if_changed(st: &AppState, key: &str, e: source::SourceError) -> AppError {
+pub(crate) async fn evict_if_changed(
+    st: &AppState,
+    key: &str,
+    e: source::SourceError,
+) -> AppError {
     if matches!(e, source::SourceError::IdentityChanged(_)) {
-        st.store().evict(key);
+        st.store().evict(key).await;
     }
     e.into()
 }

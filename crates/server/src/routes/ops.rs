@@ -37,7 +37,10 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(st): State<AppState>) -> Response {
-    match crate::obs::render(&st) {
+    for m in st.store().all_for_metrics() {
+        crate::media::report_upstream(&m);
+    }
+    match crate::obs::render() {
         Some(body) => text(body, "text/plain; version=0.0.4; charset=utf-8", "no-store"),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
