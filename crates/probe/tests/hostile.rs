@@ -3,6 +3,8 @@
 //! encoder), small, and must end in an error or a sane index: no stack overflow, no huge
 //! allocation, no quadratic time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on broken builders
+
 use std::time::{Duration, Instant};
 
 use mp4_atom::{
