@@ -83,9 +83,12 @@ impl Mp4 {
 
     pub fn new(index: &MediaIndex, moov_bytes: &[u8]) -> Result<Mp4, DemuxError> {
         let at = index.moov.map_or(0, |r| r.start);
+        // mp4-atom recurses as deep as the boxes nest: bound it first (probe issue 10).
+        probe::mp4::check_nesting(moov_bytes)?;
         let mut slice = moov_bytes;
         let moov = Moov::decode(&mut slice)
             .map_err(|e| DemuxError::malformed(NAME, at, format!("moov: {e}")))?;
+        probe::mp4::check_sample_claims(&moov, index.file_size)?;
         let fragmented = index.container == Container::FragmentedMp4;
         let movie_ts = moov.mvhd.timescale.max(1);
         let mut tracks = BTreeMap::new();
@@ -209,6 +212,7 @@ impl Mp4 {
                     // A moof cut by the end of the range: nothing of it is whole.
                     break;
                 };
+                probe::mp4::check_nesting(body)?;
                 let mut slice = body;
                 let moof = Moof::decode(&mut slice)
                     .map_err(|e| DemuxError::malformed(NAME, box_start, format!("moof: {e}")))?;

@@ -358,6 +358,31 @@ impl MediaIndex {
     pub fn main(&self) -> Option<&Track> {
         self.main_track.and_then(|i| self.tracks.get(i))
     }
+
+    /// An honest estimate of the heap this index holds, in bytes: every vector's capacity times
+    /// its element size, and the strings and codec private bytes of each track (the server
+    /// weighs its in-memory memo by it). The struct itself is not counted.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let tracks: usize = self
+            .tracks
+            .iter()
+            .map(|t| {
+                let codec = match &t.codec {
+                    Codec::Other(s) => s.capacity(),
+                    _ => 0,
+                };
+                codec
+                    + t.codec_private.capacity()
+                    + t.language.as_ref().map_or(0, String::capacity)
+                    + t.title.as_ref().map_or(0, String::capacity)
+            })
+            .sum();
+        self.tracks.capacity() * size_of::<Track>()
+            + tracks
+            + self.keyframes.capacity() * size_of::<Keyframe>()
+            + self.spans.capacity() * size_of::<Span>()
+    }
 }
 
 /// Serialises bytes as a lowercase hex string (compact and readable in JSON).

@@ -177,9 +177,10 @@ impl Prober {
                 }
                 Stage::Probe(p) => match p.poll(&mut self.store)? {
                     Poll::Need(r) => return self.need(r),
-                    Poll::Done(index) => {
+                    Poll::Done(mut index) => {
                         self.stage = Stage::Finished;
                         self.store.clear();
+                        check_index(&mut index)?;
                         return Ok(Step::Done(Box::new(index)));
                     }
                 },
@@ -278,6 +279,68 @@ fn drive(mut p: Prober, data: &[u8]) -> Result<MediaIndex> {
             Step::Done(index) => return Ok(*index),
         }
     }
+}
+
+/// Checks a finished index against the limits no container may exceed: times within
+/// [`limits::MAX_DURATION_SECS`] (duration, start, every track's start and duration, every
+/// keyframe), keyframes no denser than [`limits::MAX_KEYFRAMES_PER_SEC`], and its heap within
+/// [`limits::MAX_INDEX_BYTES`]. Vectors are shrunk to their length first so
+/// [`MediaIndex::heap_bytes`] is what the caller will hold.
+pub fn check_index(index: &mut MediaIndex) -> Result<()> {
+    let ts = u64::from(index.timescale.max(1));
+    let max_ticks = limits::MAX_DURATION_SECS.saturating_mul(ts);
+    // Seconds (rounded up) of `ticks` at `scale`, as the limit error's value.
+    let too_long = |ticks: u64, scale: u64| -> ProbeError {
+        ProbeError::limit(
+            "MAX_DURATION_SECS",
+            ticks.div_ceil(scale.max(1)),
+            limits::MAX_DURATION_SECS,
+        )
+    };
+    if index.duration > max_ticks {
+        return Err(too_long(index.duration, ts));
+    }
+    if index.start.unsigned_abs() > max_ticks {
+        return Err(too_long(index.start.unsigned_abs(), ts));
+    }
+    for t in &index.tracks {
+        let tts = u64::from(t.timescale.max(1));
+        let tmax = limits::MAX_DURATION_SECS.saturating_mul(tts);
+        if let Some(d) = t.duration.filter(|&d| d > tmax) {
+            return Err(too_long(d, tts));
+        }
+        if let Some(s) = t.start.filter(|s| s.unsigned_abs() > tmax) {
+            return Err(too_long(s.unsigned_abs(), tts));
+        }
+    }
+    if let Some(k) = index
+        .keyframes
+        .iter()
+        .find(|k| k.pts.unsigned_abs() > max_ticks.saturating_mul(2))
+    {
+        return Err(too_long(k.pts.unsigned_abs(), ts));
+    }
+    let secs = index.duration / ts + 1;
+    let max_keys = secs.saturating_mul(limits::MAX_KEYFRAMES_PER_SEC) + 1;
+    if index.keyframes.len() as u64 > max_keys {
+        return Err(ProbeError::limit(
+            "MAX_KEYFRAMES_PER_SEC",
+            index.keyframes.len() as u64,
+            max_keys,
+        ));
+    }
+    index.keyframes.shrink_to_fit();
+    index.spans.shrink_to_fit();
+    index.tracks.shrink_to_fit();
+    let heap = index.heap_bytes() as u64;
+    if heap > limits::MAX_INDEX_BYTES {
+        return Err(ProbeError::limit(
+            "MAX_INDEX_BYTES",
+            heap,
+            limits::MAX_INDEX_BYTES,
+        ));
+    }
+    Ok(())
 }
 
 fn hex_prefix(b: &[u8]) -> String {

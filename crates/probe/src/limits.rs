@@ -36,3 +36,26 @@ pub const MAX_TS_RESYNC_BYTES: usize = 64 << 10;
 pub const MAX_TS_PSI_SCAN_BYTES: u64 = 8 << 20;
 /// Bytes of one PES packet's start kept to read its header, picture type and codec config.
 pub const MAX_PES_HEAD_BYTES: usize = 64 << 10;
+/// Boxes and descriptors the nesting pre-walk ([`crate::mp4::check_nesting`]) may visit in one
+/// `moov`/`moof`. A real `moov` takes a few hundred (≈30 boxes per track plus the scanned sample
+/// entries, at most ~130 tries each); a million keeps its memo table under ~40 MB.
+pub const MAX_NESTING_STEPS: u64 = 1_000_000;
+/// Longest duration, start time or keyframe time a source may claim: 7 days. Longer than any
+/// recording we serve (a week-long surveillance capture), and small enough that the plans and
+/// playlists built from it (one segment per few seconds) stay bounded. Larger numbers come from
+/// broken or hostile headers (an `stts` delta of 2^32−1, a Cluster timestamp of 10^15).
+pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+/// Keyframes per second of duration: all-intra video at 240 fps is the densest real case; more
+/// keyframes than 1000 a second (plus one) means the times are made up.
+pub const MAX_KEYFRAMES_PER_SEC: u64 = 1000;
+/// Samples over all tracks of one file (sum of the claimed counts, checked before any table is
+/// built): two `MAX_SAMPLES` tracks. Each sample costs ~40 bytes while the tables are walked.
+pub const MAX_TOTAL_SAMPLES: u64 = 2 * MAX_SAMPLES;
+/// Heap one finished [`MediaIndex`](crate::MediaIndex) may hold
+/// ([`MediaIndex::heap_bytes`](crate::MediaIndex::heap_bytes)): the server keeps many in memory.
+/// A 10 h film indexes to ~2 MiB of spans and keyframes; 256 MiB is far past any real file.
+pub const MAX_INDEX_BYTES: u64 = 256 << 20;
+/// Largest step between an MPEG-TS PES timestamp and the last one of any stream (streams are
+/// muxed within seconds of each other; a 33-bit wrap unwraps to a small step). A larger step
+/// is a discontinuity we do not unroll: an error, not hours of invented timeline.
+pub const MAX_TS_PTS_JUMP_SECS: u64 = 10 * 60;

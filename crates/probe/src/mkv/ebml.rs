@@ -356,17 +356,77 @@ pub fn uint(body: &[u8], at: u64, what: &str) -> Result<u64> {
 /// buffers a master by recursing once per *sibling* (each buffered master's end is found while
 /// the next one starts), so 3 600 CuePoints of a 2-hour file, or a hostile Tracks of a million
 /// empty TrackEntries, would overflow the stack.
-pub(crate) fn tags(bytes: &[u8]) -> WebmIterator<&[u8]> {
+///
+/// The iterator keeps a stack entry per open master, so 100 000 nested masters of unknown size
+/// (two bytes each) would grow it without bound: [`Tags`] counts `Start`/`End` events and stops
+/// with [`TagError::Depth`] past [`limits::MAX_DEPTH`], before the iterator reads further.
+pub(crate) fn tags(bytes: &[u8]) -> Tags<'_> {
     let mut it = WebmIterator::with_capacity(bytes, &[], bytes.len().max(16));
     it.allow_errors(&[AllowableErrors::InvalidTagIds]);
     it.set_max_allowable_tag_size(Some(bytes.len()));
-    it
+    Tags {
+        inner: it,
+        depth: 0,
+        done: false,
+    }
+}
+
+/// [`tags`]' iterator: `WebmIterator` events with a bound on master nesting.
+pub(crate) struct Tags<'a> {
+    inner: WebmIterator<&'a [u8]>,
+    depth: usize,
+    done: bool,
+}
+
+/// An error of [`Tags`].
+#[derive(Debug)]
+pub(crate) enum TagError {
+    /// The library's.
+    Lib(TagIteratorError),
+    /// Masters nested deeper than [`limits::MAX_DEPTH`].
+    Depth(usize),
+}
+
+impl Iterator for Tags<'_> {
+    type Item = std::result::Result<MatroskaSpec, TagError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use ebml_iterable::specs::{EbmlTag, Master};
+        if self.done {
+            return None;
+        }
+        let tag = match self.inner.next()? {
+            Ok(t) => t,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(TagError::Lib(e)));
+            }
+        };
+        match tag.as_master() {
+            Some(Master::Start) => {
+                self.depth += 1;
+                if self.depth > limits::MAX_DEPTH {
+                    self.done = true;
+                    return Some(Err(TagError::Depth(self.depth)));
+                }
+            }
+            Some(Master::End) => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
+        Some(Ok(tag))
+    }
 }
 
 /// Turns an iterator error into a [`ProbeError::Malformed`] naming the element we were decoding
 /// and an absolute offset (the iterator's positions are relative to the slice at `base`).
 /// Messages stay short: the library's own `Display` may dump whole byte arrays.
-pub(crate) fn lib_error(element: &str, base: u64, e: &TagIteratorError) -> ProbeError {
+pub(crate) fn lib_error(element: &str, base: u64, e: &TagError) -> ProbeError {
+    let e = match e {
+        TagError::Lib(e) => e,
+        TagError::Depth(d) => {
+            return ProbeError::limit("MAX_DEPTH", *d as u64, limits::MAX_DEPTH as u64)
+        }
+    };
     let (rel, what) = match e {
         TagIteratorError::CorruptedFileData(c) => match c {
             CorruptedFileError::InvalidTagId { position, tag_id } => {

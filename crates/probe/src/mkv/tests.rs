@@ -539,6 +539,8 @@ struct Synth {
     block_groups: bool,
     /// 0: the default 1 ms.
     timestamp_scale: u64,
+    /// When non-zero, the last Cluster's Timestamp (a hostile file's 10^15).
+    last_cluster_ts: u64,
 }
 
 /// A small Matroska file: SeekHead, Info, Tracks, clusters of 1 s (25 video frames at 40 ms,
@@ -549,7 +551,14 @@ fn synth(o: Synth) -> Vec<u8> {
     let clusters: Vec<Vec<u8>> = (0..o.clusters)
         .map(|c| {
             let mut parts = vec![
-                uint(id::TIMESTAMP, c as u64 * 1000),
+                uint(
+                    id::TIMESTAMP,
+                    if o.last_cluster_ts > 0 && c + 1 == o.clusters {
+                        o.last_cluster_ts
+                    } else {
+                        c as u64 * 1000
+                    },
+                ),
                 simple_block(2, 0, true, 30),
             ];
             for f in 0..25i16 {
@@ -1091,5 +1100,30 @@ fn mutations_never_panic() {
             }
             let _ = probe_bytes(&data);
         }
+    }
+}
+
+/// Issue 10: a last Cluster Timestamp of 10^15 ms is a claimed duration of 31 000 years.
+#[test]
+fn absurd_last_cluster_timestamp_is_a_limit() {
+    let data = synth(Synth {
+        clusters: 4,
+        last_cluster_ts: 1_000_000_000_000_000,
+        ..Synth::default()
+    });
+    match probe_bytes(&data) {
+        Err(ProbeError::Limit { limit, .. }) => assert_eq!(limit, "MAX_DURATION_SECS"),
+        other => panic!("expected MAX_DURATION_SECS, got {other:?}"),
+    }
+    write_seed("mkv_cluster_ts_1e15.mkv", &data);
+}
+
+/// Writes `data` into `fuzz/corpus/probe_mkv` when `HLSGATE_WRITE_SEEDS` is set.
+fn write_seed(name: &str, data: &[u8]) {
+    if std::env::var_os("HLSGATE_WRITE_SEEDS").is_some() && data.len() < 64 * 1024 {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/probe_mkv");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), data).unwrap();
     }
 }

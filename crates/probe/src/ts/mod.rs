@@ -162,19 +162,45 @@ struct Shared {
     stats: Stats,
     /// PES records still allowed ([`limits::MAX_SAMPLES`] over all streams).
     budget: u64,
+    /// An error found while appending (a PTS jump), returned by the packet loop.
+    fatal: Option<ProbeError>,
 }
 
 impl Shared {
     /// Unwraps a 33-bit PTS (§2.4.3.7) against the stream's previous one, or the last of any
     /// stream for its first.
-    fn unwrap(&mut self, stream_ref: &mut Option<i64>, raw: u64) -> i64 {
+    ///
+    /// A real wrap is a step from near 2^33 to near 0, which unwraps to a small step forward.
+    /// Any step farther than [`limits::MAX_TS_PTS_JUMP_SECS`] from the last PTS of any stream
+    /// (streams are muxed within seconds of each other) is a discontinuity, or a hostile file
+    /// climbing by 2^32−1 a packet that nearest-unwrapping would unroll into 13 h a step: it is
+    /// not unrolled but recorded in `fatal`, and the scan stops with that error.
+    fn unwrap(&mut self, stream_ref: &mut Option<i64>, raw: u64, at: u64) -> Option<i64> {
         let reference = stream_ref
             .or(self.last_pts)
             .unwrap_or((raw & ((1 << 33) - 1)) as i64);
         let v = pes::unwrap(raw, reference);
+        let max = i64::try_from(limits::MAX_TS_PTS_JUMP_SECS * 90_000).unwrap_or(i64::MAX);
+        if let Some(last) = self.last_pts {
+            let step = v.saturating_sub(last);
+            if step.unsigned_abs() > max.unsigned_abs() {
+                self.fatal.get_or_insert_with(|| {
+                    ProbeError::malformed(
+                        CONTAINER,
+                        at,
+                        format!(
+                            "PTS jumps by {} s, over the {} s limit (MAX_TS_PTS_JUMP_SECS): a discontinuity we do not unroll",
+                            step / 90_000,
+                            limits::MAX_TS_PTS_JUMP_SECS
+                        ),
+                    )
+                });
+                return None;
+            }
+        }
         *stream_ref = Some(v);
         self.last_pts = Some(v);
-        v
+        Some(v)
     }
 }
 
@@ -279,7 +305,9 @@ impl Stream {
                     return;
                 }
                 pes::Parsed::Header(h) => {
-                    let pts = h.pts.map(|raw| shared.unwrap(&mut self.reference, raw));
+                    let pts = h
+                        .pts
+                        .and_then(|raw| shared.unwrap(&mut self.reference, raw, self.start));
                     let dts = match (h.dts, pts) {
                         (Some(raw), Some(p)) => Some(pes::unwrap(raw, p)),
                         _ => None,
@@ -453,6 +481,7 @@ impl TsProbe {
             sections: Vec::new(),
             streams: Vec::new(),
             shared: Shared {
+                fatal: None,
                 last_pts: None,
                 stats: Stats::default(),
                 budget: limits::MAX_SAMPLES,
@@ -543,7 +572,10 @@ impl TsProbe {
         } else {
             stream.continue_pes(body.payload, end, &mut self.shared);
         }
-        Ok(())
+        match self.shared.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// A packet of the PAT or PMT PID (`at`: offset of its sync byte).

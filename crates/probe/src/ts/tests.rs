@@ -477,3 +477,27 @@ fn polls_are_idempotent_while_bytes_are_missing() {
         _ => panic!("expected two identical requests"),
     }
 }
+
+/// Issue 10: a PTS that climbs by 2^32−1 a packet would unwrap to 13 h more each time; it is a
+/// discontinuity we refuse, not a timeline of days.
+#[test]
+fn pts_climbing_by_half_a_wrap_is_not_unrolled() {
+    let mut m = Mux::new();
+    m.psi(&[(0x1B, VIDEO_PID)]);
+    for i in 0..32u64 {
+        let pts = (i * ((1u64 << 32) - 1)) & ((1 << 33) - 1);
+        m.pes(VIDEO_PID, 0xE0, pts, true, &access_unit(true, 200));
+    }
+    match probe_bytes(&m.out) {
+        Err(crate::ProbeError::Malformed { what, .. }) => {
+            assert!(what.contains("MAX_TS_PTS_JUMP_SECS"), "{what}")
+        }
+        other => panic!("expected a PTS jump error, got {other:?}"),
+    }
+    if std::env::var_os("HLSGATE_WRITE_SEEDS").is_some() && m.out.len() < 64 * 1024 {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/probe_ts");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ts_pts_half_wrap_steps.ts"), &m.out).unwrap();
+    }
+}

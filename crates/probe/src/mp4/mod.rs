@@ -11,6 +11,10 @@
 //! [`Span`]. Fragmented files (`mvex` present, empty sample tables) are indexed by walking each
 //! `moof` (§8.8: `tfhd`, `tfdt`, `trun` with `trex` defaults) and skipping its `mdat`.
 
+mod nesting;
+
+pub use nesting::check_nesting;
+
 use mp4_atom::{Codec as AtomCodec, Decode, Encode, Moof, Moov, StszSamples, Trak};
 
 use crate::codecs::{aac, h264, hevc};
@@ -244,6 +248,7 @@ impl ContainerProbe for Mp4Probe {
                     }
                     let body =
                         ready!(self.body(store, &h, limits::MAX_MOOV_BYTES, "MAX_MOOV_BYTES"));
+                    check_nesting(body)?;
                     let mut slice = body;
                     let moov = Moov::decode(&mut slice)
                         .map_err(|e| ProbeError::malformed(NAME, h.start, format!("moov: {e}")))?;
@@ -269,6 +274,7 @@ impl ContainerProbe for Mp4Probe {
                     if &h.kind == b"moof" {
                         let body =
                             ready!(self.body(store, &h, limits::MAX_READ_BYTES, "moof size"));
+                        check_nesting(body)?;
                         let mut slice = body;
                         let moof = Moof::decode(&mut slice).map_err(|e| {
                             ProbeError::malformed(NAME, h.start, format!("moof: {e}"))
@@ -331,6 +337,18 @@ impl Mp4Probe {
             };
             let count: u64 = traf.trun.iter().map(|t| t.samples.len() as u64).sum();
             self.frag_samples = self.frag_samples.saturating_add(count);
+            // A sample holds at least one byte of the file (a trun without per-sample fields
+            // costs nothing per sample, so its count is a bare claim).
+            if self.frag_samples > self.size {
+                return Err(ProbeError::malformed(
+                    NAME,
+                    moof_start,
+                    format!(
+                        "fragments claim {} samples in a {}-byte file",
+                        self.frag_samples, self.size
+                    ),
+                ));
+            }
             if self.frag_samples > limits::MAX_SAMPLES {
                 return Err(ProbeError::limit(
                     "MAX_SAMPLES",
@@ -601,6 +619,7 @@ fn index_from_moov(
             limits::MAX_TRACKS as u64,
         ));
     }
+    check_sample_claims(moov, file_size)?;
     let movie_ts = moov.mvhd.timescale.max(1);
     let mut facts = Vec::new();
     for trak in &moov.trak {
@@ -690,6 +709,52 @@ fn index_from_moov(
     }
     index.spans.sort_by_key(|s| (s.time, s.start));
     Ok((index, Vec::new()))
+}
+
+/// Checks the sample counts `moov` claims against the file's bytes, before any table is built:
+/// a sample holds at least one byte of media, so a track's count (and, for a constant `stsz`
+/// size, count × size) cannot exceed the file, and the sum over tracks is checked against
+/// [`limits::MAX_TOTAL_SAMPLES`] and the file size. A constant-size `stsz` costs 20 bytes
+/// whatever its count, so without this 10 million samples in a 32 KB file cost 450 MB.
+pub fn check_sample_claims(moov: &Moov, file_size: u64) -> Result<()> {
+    let mut total = 0u64;
+    for trak in &moov.trak {
+        let id = trak.tkhd.track_id;
+        let count = sample_count(trak);
+        if count > limits::MAX_SAMPLES {
+            return Err(ProbeError::limit("MAX_SAMPLES", count, limits::MAX_SAMPLES));
+        }
+        let bytes = match &trak.mdia.minf.stbl.stsz.samples {
+            StszSamples::Identical { size, .. } => count.checked_mul(u64::from(*size)),
+            StszSamples::Different { .. } => Some(count),
+        };
+        if bytes.is_none_or(|b| b > file_size) || count > file_size {
+            return Err(ProbeError::malformed(
+                NAME,
+                0,
+                format!(
+                    "track {id} claims {count} samples ({} bytes) in a {file_size}-byte file",
+                    bytes.map_or_else(|| "overflowing".to_string(), |b| b.to_string())
+                ),
+            ));
+        }
+        total = total.saturating_add(count);
+    }
+    if total > limits::MAX_TOTAL_SAMPLES {
+        return Err(ProbeError::limit(
+            "MAX_TOTAL_SAMPLES",
+            total,
+            limits::MAX_TOTAL_SAMPLES,
+        ));
+    }
+    if total > file_size {
+        return Err(ProbeError::malformed(
+            NAME,
+            0,
+            format!("tracks claim {total} samples in a {file_size}-byte file"),
+        ));
+    }
+    Ok(())
 }
 
 fn sample_count(trak: &Trak) -> u64 {
