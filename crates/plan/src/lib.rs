@@ -26,6 +26,8 @@
 //! ([`SpanIndex`]).
 
 mod audio;
+#[cfg(test)]
+mod hostile_tests;
 pub mod limits;
 mod spans;
 
@@ -187,6 +189,15 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .filter_map(|t| Some(rescale(t.start?, ts, i64::from(t.timescale.max(1)))))
         .filter(|&a| a >= 0 && a < index.start)
         .fold(index.start, i64::min);
+    // An audio track starting long before the video (0 against a TS video at 26 h) stretches
+    // the plan past the duration the index claims: the cap holds for what is planned.
+    if u128::from(end.abs_diff(start)) > u128::from(limits::MAX_DURATION_SECS) * ts as u128 {
+        return Err(PlanError::Limit {
+            what: "duration in seconds from the earliest track",
+            found: (end.abs_diff(start) / ts.unsigned_abs()).to_string(),
+            limit: limits::MAX_DURATION_SECS,
+        });
+    }
     let target = secs_to_ticks(opts.target_secs, ts);
     let min_tail = secs_to_ticks(MIN_TAIL_SECS, ts);
 
