@@ -15,7 +15,7 @@
 //!   grid (frame `k` is the source frame whose timestamp rounds to slot `k`).
 //! - Transcoded audio: the origin is 0 (sample 0 of the source timeline).
 
-use crate::{ranges_for, render_playlist, Plan};
+use crate::{render_playlist, Plan, SpanIndex};
 use probe::{ByteRange, MediaIndex};
 use serde::{Deserialize, Serialize};
 
@@ -93,12 +93,16 @@ pub fn rescale(v: i64, num: i64, den: i64) -> i64 {
 }
 
 /// The audio segments pairing with the video `plan` of `index` on `grid`.
+///
+/// One segment per video segment, so as bounded as the plan; O(n log n) in spans (one
+/// [`SpanIndex`] for all segments). Frame and tick arithmetic saturates: an absurd `origin`
+/// gives a useless plan, never an overflow.
 pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPlan {
     let rate = i64::from(grid.rate.max(1));
     let ts = i64::from(plan.timescale.max(1));
     // Grid frame nearest to a video boundary (in plan ticks).
     let slot = |t: i64| {
-        let s = rescale(t, rate, ts) - grid.origin;
+        let s = rescale(t, rate, ts).saturating_sub(grid.origin);
         s.div_euclid(AAC_FRAME) + i64::from(s.rem_euclid(AAC_FRAME) * 2 >= AAC_FRAME)
     };
     let mut bounds: Vec<i64> = Vec::with_capacity(plan.segments.len() + 1);
@@ -112,30 +116,33 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
     // least one frame). A copied track that starts after the video starts with its first frame
     // repeated (the pipeline fills missing leading slots), so both start together.
     if let Some(b) = bounds.first_mut() {
-        *b = (*b).max(-grid.origin.div_euclid(AAC_FRAME));
+        *b = (*b).max(grid.origin.div_euclid(AAC_FRAME).saturating_neg());
     }
     for i in 1..bounds.len() {
         if bounds[i] <= bounds[i - 1] {
-            bounds[i] = bounds[i - 1] + 1;
+            bounds[i] = bounds[i - 1].saturating_add(1);
         }
     }
-    let frame_ticks = |k: i64| rescale(grid.origin + k * AAC_FRAME, ts, rate);
+    // Sample of frame `k`.
+    let frame_sample = |k: i64| grid.origin.saturating_add(k.saturating_mul(AAC_FRAME));
+    let frame_ticks = |k: i64| rescale(frame_sample(k), ts, rate);
+    let spans = SpanIndex::new(index);
     let segments: Vec<AudioSegment> = bounds
         .windows(2)
         .enumerate()
         .map(|(i, w)| {
             let (k0, k1) = (w[0], w[1]);
-            let frames = u32::try_from(k1 - k0).unwrap_or(u32::MAX);
+            let frames = u32::try_from(k1.saturating_sub(k0)).unwrap_or(u32::MAX);
             // One frame of margin on each side for timestamps that round (Matroska's ms).
-            let a = frame_ticks(k0 - i64::from(grid.preroll_frames) - 1);
-            let b = frame_ticks(k1 + i64::from(grid.postroll_frames) + 1);
+            let a = frame_ticks(k0.saturating_sub(i64::from(grid.preroll_frames) + 1));
+            let b = frame_ticks(k1.saturating_add(i64::from(grid.postroll_frames) + 1));
             AudioSegment {
                 index: u32::try_from(i).unwrap_or(u32::MAX),
                 first_frame: k0,
                 frames,
-                start: grid.origin + k0 * AAC_FRAME,
-                duration: (k1 - k0) as f64 * AAC_FRAME as f64 / rate as f64,
-                ranges: ranges_for(index, a, b),
+                start: frame_sample(k0),
+                duration: (i128::from(k1) - i128::from(k0)) as f64 * AAC_FRAME as f64 / rate as f64,
+                ranges: spans.ranges(a, b),
             }
         })
         .collect();
@@ -159,6 +166,7 @@ impl AudioPlan {
         render_playlist(
             self.target_duration,
             init_uri,
+            self.segments.len(),
             self.segments
                 .iter()
                 .map(|s| (segment_uri(s.index), s.duration)),

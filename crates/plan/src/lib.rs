@@ -16,11 +16,22 @@
 //! in seconds), and the byte ranges of the source it needs — normally one range, so the pipeline
 //! fetches a segment with one request.
 //!
-//! Playlists are rendered with `m3u8-rs` (RFC 8216: VOD, VERSION 7, INDEPENDENT-SEGMENTS,
-//! EXT-X-MAP, ENDLIST). [`PLAN_VERSION`] goes into cache keys; bump it whenever a plan for the same
-//! index could change.
+//! Playlists are written directly (RFC 8216: VOD, VERSION 7, INDEPENDENT-SEGMENTS, EXT-X-MAP,
+//! ENDLIST), byte for byte what `m3u8-rs` writes (a test pins that) but into one buffer sized up
+//! front. [`PLAN_VERSION`] goes into cache keys; bump it whenever a plan for the same index could
+//! change.
+//!
+//! The index is hostile input: its claims are checked against [`limits`] before anything is
+//! allocated ([`PlanError::Limit`]), and planning is O(n log n) in keyframes and spans
+//! ([`SpanIndex`]).
 
 mod audio;
+#[cfg(test)]
+mod hostile_tests;
+pub mod limits;
+mod spans;
+
+pub use spans::SpanIndex;
 
 pub use audio::{audio_plan, rescale, AudioGrid, AudioPlan, AudioSegment, AAC_FRAME};
 pub mod renditions;
@@ -28,6 +39,8 @@ pub use renditions::{
     master_playlist, renditions, AudioOutput, Rendition, RenditionKind, RenditionOptions,
     VideoOutput,
 };
+
+use std::fmt::Write as _;
 
 use probe::{ByteRange, MediaIndex, TrackKind};
 use serde::{Deserialize, Serialize};
@@ -130,6 +143,16 @@ pub enum PlanError {
     /// Options out of range.
     #[error("bad plan options: {0}")]
     BadOptions(String),
+    /// A claim of the index exceeds one of the [`limits`].
+    #[error("{what} ({found}) is over the limit ({limit})")]
+    Limit {
+        /// What was over (`duration in seconds`, `segments`, …).
+        what: &'static str,
+        /// The claim, or a bound of it (`more than 262144`).
+        found: String,
+        /// The limit, in the same unit.
+        limit: u64,
+    },
 }
 
 /// Makes the plan for `index`.
@@ -140,9 +163,17 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
             opts.target_secs
         )));
     }
+    if opts.range_slack_secs > limits::MAX_RANGE_SLACK_SECS {
+        return Err(PlanError::BadOptions(format!(
+            "range slack {} s is over {} s",
+            opts.range_slack_secs,
+            limits::MAX_RANGE_SLACK_SECS
+        )));
+    }
     if index.duration == 0 || index.timescale == 0 {
         return Err(PlanError::Empty);
     }
+    check_claims(index)?;
     let ts = i64::from(index.timescale);
     // The first segment starts where the earliest of the main track and the audio tracks does:
     // players measure the start from the earliest track, and a video that starts a few
@@ -158,22 +189,35 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .filter_map(|t| Some(rescale(t.start?, ts, i64::from(t.timescale.max(1)))))
         .filter(|&a| a >= 0 && a < index.start)
         .fold(index.start, i64::min);
+    // An audio track starting long before the video (0 against a TS video at 26 h) stretches
+    // the plan past the duration the index claims: the cap holds for what is planned.
+    if u128::from(end.abs_diff(start)) > u128::from(limits::MAX_DURATION_SECS) * ts as u128 {
+        return Err(PlanError::Limit {
+            what: "duration in seconds from the earliest track",
+            found: (end.abs_diff(start) / ts.unsigned_abs()).to_string(),
+            limit: limits::MAX_DURATION_SECS,
+        });
+    }
     let target = secs_to_ticks(opts.target_secs, ts);
     let min_tail = secs_to_ticks(MIN_TAIL_SECS, ts);
 
     let main_is_video = index.main().is_some_and(|t| t.kind == TrackKind::Video);
-    let keyframes: Vec<i64> = index
+    // Sorted and without repeats, as `keyframe_cuts` needs (the probe lists keyframes in
+    // presentation order; a hostile or corrupt index is not trusted to).
+    let mut keyframes: Vec<i64> = index
         .keyframes
         .iter()
         .map(|k| k.pts)
         .filter(|&p| p > start && p < end)
         .collect();
+    keyframes.sort_unstable();
+    keyframes.dedup();
 
     let (cuts, kind) = if main_is_video && !index.keyframes.is_empty() {
-        let cuts = keyframe_cuts(start, end, &keyframes, target, min_tail);
+        let cuts = keyframe_cuts(start, end, &keyframes, target, min_tail)?;
         if opts.mode == VideoMode::Transcode && !within_rules(start, end, &cuts, target, min_tail) {
             (
-                grid_cuts(start, end, target, quantum(index), min_tail),
+                grid_cuts(start, end, target, quantum(index), min_tail)?,
                 Boundaries::Grid,
             )
         } else {
@@ -183,12 +227,13 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
         return Err(PlanError::NoKeyframes);
     } else {
         (
-            grid_cuts(start, end, target, quantum(index), min_tail),
+            grid_cuts(start, end, target, quantum(index), min_tail)?,
             Boundaries::Grid,
         )
     };
 
     let slack = secs_to_ticks(opts.range_slack_secs.max(0.0), ts);
+    let spans = SpanIndex::new(index);
     let mut segments = Vec::with_capacity(cuts.len() + 1);
     let mut a = start;
     for (i, &b) in cuts.iter().chain(std::iter::once(&end)).enumerate() {
@@ -197,7 +242,7 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
             start: a,
             end: b,
             duration: (b - a) as f64 / ts as f64,
-            ranges: ranges_for(index, a - slack, b + slack),
+            ranges: spans.ranges(a - slack, b + slack),
         });
         a = b;
     }
@@ -217,12 +262,52 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
     })
 }
 
+/// Compares the duration and start the index claims with [`limits`], in exact integer
+/// arithmetic (a timescale of 1 with 10^15 ticks and one of 2^32 − 1 are both handled).
+fn check_claims(index: &MediaIndex) -> Result<(), PlanError> {
+    let ts = u128::from(index.timescale.max(1));
+    let duration = u128::from(index.duration);
+    if duration > u128::from(limits::MAX_DURATION_SECS) * ts {
+        return Err(PlanError::Limit {
+            what: "duration in seconds",
+            found: duration.div_ceil(ts).to_string(),
+            limit: limits::MAX_DURATION_SECS,
+        });
+    }
+    if u128::from(index.start.unsigned_abs()) > u128::from(limits::MAX_START_SECS) * ts {
+        return Err(PlanError::Limit {
+            what: "distance of the start from 0 in seconds",
+            found: (i128::from(index.start) / ts as i128).to_string(),
+            limit: limits::MAX_START_SECS,
+        });
+    }
+    Ok(())
+}
+
+/// The error for a plan that would have more than [`limits::MAX_SEGMENTS`] segments.
+fn too_many_segments(found: String) -> PlanError {
+    PlanError::Limit {
+        what: "segments",
+        found,
+        limit: limits::MAX_SEGMENTS as u64,
+    }
+}
+
 fn secs_to_ticks(secs: f64, ts: i64) -> i64 {
     (secs * ts as f64).round() as i64
 }
 
 /// Interior boundaries on keyframes (`kf` sorted, strictly inside `(start, end)`).
-fn keyframe_cuts(start: i64, end: i64, kf: &[i64], target: i64, min_tail: i64) -> Vec<i64> {
+///
+/// O(n) in keyframes: each step moves past at least half a target, and a keyframe is looked at
+/// only in the windows `(cur, cur + 2·target]` that hold it (at most four).
+fn keyframe_cuts(
+    start: i64,
+    end: i64,
+    kf: &[i64],
+    target: i64,
+    min_tail: i64,
+) -> Result<Vec<i64>, PlanError> {
     let mut cuts = Vec::new();
     let mut cur = start;
     let mut i = 0; // first keyframe > cur
@@ -270,10 +355,17 @@ fn keyframe_cuts(start: i64, end: i64, kf: &[i64], target: i64, min_tail: i64) -
         if end - next < min_tail {
             break;
         }
+        // The cuts and the end make the segments.
+        if cuts.len() + 2 > limits::MAX_SEGMENTS {
+            return Err(too_many_segments(format!(
+                "more than {}",
+                limits::MAX_SEGMENTS
+            )));
+        }
         cuts.push(next);
         cur = next;
     }
-    cuts
+    Ok(cuts)
 }
 
 /// Whether keyframe cuts keep every segment in [0.5, 2] × target (last: ≥ `min_tail`).
@@ -302,8 +394,12 @@ fn quantum(index: &MediaIndex) -> i64 {
             .and_then(|v| v.frame_rate)
             .filter(|r| r.num > 0 && r.den > 0)
             .and_then(|r| {
-                let q = ts * i64::from(r.den);
-                (q % i64::from(r.num) == 0).then(|| q / i64::from(r.num))
+                // In i128: a 32-bit timescale times a 32-bit denominator overflows i64.
+                let q = i128::from(ts) * i128::from(r.den);
+                let num = i128::from(r.num);
+                (q % num == 0)
+                    .then(|| i64::try_from(q / num).ok())
+                    .flatten()
             })
             .unwrap_or(1),
         TrackKind::Audio => {
@@ -319,19 +415,40 @@ fn quantum(index: &MediaIndex) -> i64 {
 }
 
 /// Interior boundaries on a fixed grid of `target`, snapped to multiples of `q` from `start`.
-fn grid_cuts(start: i64, end: i64, target: i64, q: i64, min_tail: i64) -> Vec<i64> {
-    let q = q.max(1);
-    let step = ((target + q / 2) / q).max(1) * q;
-    let mut cuts = Vec::new();
+///
+/// The number of grid points is known before the loop: more than [`limits::MAX_SEGMENTS`] is an
+/// error, so the loop and its allocation are bounded whatever `end` claims. In i128, where a
+/// frame quantum near `i64::MAX` cannot overflow.
+fn grid_cuts(
+    start: i64,
+    end: i64,
+    target: i64,
+    q: i64,
+    min_tail: i64,
+) -> Result<Vec<i64>, PlanError> {
+    let q = i128::from(q.max(1));
+    let step = ((i128::from(target) + q / 2) / q).max(1) * q;
+    let (start, end, min_tail) = (i128::from(start), i128::from(end), i128::from(min_tail));
+    // Grid points strictly inside (start, end).
+    let points = if end > start {
+        (end - start - 1) / step
+    } else {
+        0
+    };
+    if points + 1 > limits::MAX_SEGMENTS as i128 {
+        return Err(too_many_segments((points + 1).to_string()));
+    }
+    let mut cuts = Vec::with_capacity(usize::try_from(points).unwrap_or(0));
     let mut t = start + step;
     while t < end {
         if end - t < min_tail.max(step / 2) {
             break;
         }
-        cuts.push(t);
+        let Ok(cut) = i64::try_from(t) else { break };
+        cuts.push(cut);
         t += step;
     }
-    cuts
+    Ok(cuts)
 }
 
 /// The byte ranges holding media with times overlapping `[t0, t1)`, merged across small gaps.
@@ -343,6 +460,9 @@ fn grid_cuts(start: i64, end: i64, target: i64, q: i64, min_tail: i64) -> Vec<i6
 /// linearly interpolated at `t1 + interleave` (a frame cut there is dropped by the demuxer).
 ///
 /// Every range returned starts at a span start, so it can be demuxed on its own.
+///
+/// One scan of every span: right for a single window. For many windows (a whole plan) build a
+/// [`SpanIndex`] once; its answers are the same.
 pub fn ranges_for(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
     let m = i64::try_from(index.interleave).unwrap_or(0);
     let overlaps =
@@ -354,18 +474,24 @@ pub fn ranges_for(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
         .map(|s| ByteRange::new(s.start, s.end))
         .collect();
     if m > 0 {
+        let (before, after) = (t0.saturating_sub(m), t1.saturating_add(m));
         for s in &index.spans {
             if overlaps(s, t0, t1) {
                 continue;
             }
-            if overlaps(s, t0 - m, t0) {
+            if overlaps(s, before, t0) {
                 parts.push(ByteRange::new(s.start, s.end));
             }
-            if overlaps(s, t1, t1 + m) {
-                parts.push(ByteRange::new(s.start, interpolate(s, t1 + m)));
+            if overlaps(s, t1, after) {
+                parts.push(ByteRange::new(s.start, interpolate(s, after)));
             }
         }
     }
+    merge_parts(parts)
+}
+
+/// Sorts byte ranges and merges those closer than [`MERGE_GAP`].
+pub(crate) fn merge_parts(mut parts: Vec<ByteRange>) -> Vec<ByteRange> {
     parts.sort_by_key(|r| (r.start, r.end));
     let mut out: Vec<ByteRange> = Vec::new();
     for r in parts {
@@ -379,16 +505,22 @@ pub fn ranges_for(index: &MediaIndex, t0: i64, t1: i64) -> Vec<ByteRange> {
     out
 }
 
-/// The byte of span `s` at time `t`, assuming a constant byte rate inside the span.
-fn interpolate(s: &probe::Span, t: i64) -> u64 {
+/// The byte of span `s` at time `t`, assuming a constant byte rate inside the span (for a
+/// span with `end > start`; never past `s.end`).
+pub(crate) fn interpolate(s: &probe::Span, t: i64) -> u64 {
     if t <= s.time || s.end_time <= s.time {
         return s.start;
     }
     if t >= s.end_time {
         return s.end;
     }
-    let frac = (t - s.time) as f64 / (s.end_time - s.time) as f64;
-    s.start + ((s.end - s.start) as f64 * frac).ceil() as u64
+    // Differences in i128: times anywhere in i64 cannot overflow.
+    let frac = (i128::from(t) - i128::from(s.time)) as f64
+        / (i128::from(s.end_time) - i128::from(s.time)) as f64;
+    let len = s.end.saturating_sub(s.start);
+    s.start
+        .saturating_add((len as f64 * frac).ceil() as u64)
+        .min(s.end.max(s.start))
 }
 
 impl Plan {
@@ -400,11 +532,12 @@ impl Plan {
     /// The segment holding presentation time `secs` (clamped to the first/last).
     pub fn segment_at(&self, secs: f64) -> Option<&Segment> {
         let first = self.segments.first()?;
-        let t = first.start + (secs * f64::from(self.timescale)).round() as i64;
-        self.segments
-            .iter()
-            .find(|s| t < s.end)
-            .or(self.segments.last())
+        let t = first
+            .start
+            .saturating_add((secs * f64::from(self.timescale)).round() as i64);
+        // Segments are contiguous, so their ends increase: the first ending after `t`.
+        let i = self.segments.partition_point(|s| s.end <= t);
+        self.segments.get(i).or(self.segments.last())
     }
 
     /// The media playlist (RFC 8216 §4.3.3): VOD, VERSION 7, INDEPENDENT-SEGMENTS, one
@@ -413,6 +546,7 @@ impl Plan {
         render_playlist(
             self.target_duration,
             init_uri,
+            self.segments.len(),
             self.segments
                 .iter()
                 .map(|s| (segment_uri(s.index), s.duration)),
@@ -421,8 +555,11 @@ impl Plan {
 
     /// A human-readable table (the CLI's `plan` output and `plan.txt`).
     pub fn table(&self) -> String {
-        let mut s = format!(
-            "plan v{}  timescale {}  boundaries {:?}  target {} s  segments {}  total {:.3} s\n",
+        // ~60 bytes a row with one range.
+        let mut s = String::with_capacity(128 + 64 * self.segments.len());
+        let _ = writeln!(
+            s,
+            "plan v{}  timescale {}  boundaries {:?}  target {} s  segments {}  total {:.3} s",
             self.version,
             self.timescale,
             self.boundaries,
@@ -432,56 +569,49 @@ impl Plan {
         );
         s.push_str("  seg     start_s       end_s    extinf  bytes\n");
         for seg in &self.segments {
-            let ranges: Vec<String> = seg
-                .ranges
-                .iter()
-                .map(|r| format!("{}-{}", r.start, r.end))
-                .collect();
-            s.push_str(&format!(
-                "{:5} {:11.3} {:11.3} {:9.3}  {}\n",
+            let _ = write!(
+                s,
+                "{:5} {:11.3} {:11.3} {:9.3}  ",
                 seg.index,
                 seg.start as f64 / f64::from(self.timescale),
                 seg.end as f64 / f64::from(self.timescale),
                 seg.duration,
-                ranges.join(",")
-            ));
+            );
+            for (i, r) in seg.ranges.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "," };
+                let _ = write!(s, "{sep}{}-{}", r.start, r.end);
+            }
+            s.push('\n');
         }
         s
     }
 }
 
 /// A VOD media playlist of `(uri, duration)` segments with one EXT-X-MAP (RFC 8216 §4.3.3).
+///
+/// Written straight into one buffer sized for `len` segments, in exactly the bytes
+/// `m3u8_rs::MediaPlaylist::write_to` gives (tags in its order, EXTINF as its `f32`), without
+/// first building one `m3u8_rs::MediaSegment` per segment. `len` is a plan's segment count, so
+/// at most [`limits::MAX_SEGMENTS`].
 pub(crate) fn render_playlist(
     target_duration: u64,
     init_uri: &str,
+    len: usize,
     segments: impl Iterator<Item = (String, f64)>,
 ) -> String {
-    let segments = segments
-        .enumerate()
-        .map(|(i, (uri, duration))| m3u8_rs::MediaSegment {
-            uri,
-            duration: duration as f32,
-            map: (i == 0).then(|| m3u8_rs::Map {
-                uri: init_uri.to_string(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .collect();
-    let pl = m3u8_rs::MediaPlaylist {
-        version: Some(7),
-        target_duration,
-        media_sequence: 0,
-        segments,
-        end_list: true,
-        playlist_type: Some(m3u8_rs::MediaPlaylistType::Vod),
-        independent_segments: true,
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = pl.write_to(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    // A segment is `#EXTINF:<f32>,` and its URI: ~32 bytes with a short URI.
+    let mut out = String::with_capacity(160 + init_uri.len() + 32 * len);
+    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration}");
+    out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+    for (i, (uri, duration)) in segments.enumerate() {
+        if i == 0 {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init_uri}\"");
+        }
+        let _ = writeln!(out, "#EXTINF:{},\n{uri}", duration as f32);
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
 }
 
 #[cfg(test)]
