@@ -99,6 +99,8 @@ pub struct Media {
     renditions: Vec<Rendition>,
     audio_plans: BTreeMap<String, AudioPlan>,
     demuxer: Demuxer,
+    /// The index's spans, sorted once: byte ranges of any time window in O(log n).
+    spans: plan::SpanIndex,
     opts: MediaOptions,
 }
 
@@ -170,12 +172,14 @@ impl Media {
             audio_plans.insert(r.id.clone(), audio_plan(&index, &plan, &grid));
         }
         let demuxer = Demuxer::new(&index, moov)?;
+        let spans = plan::SpanIndex::new(&index);
         Ok(Media {
             index,
             plan,
             renditions,
             audio_plans,
             demuxer,
+            spans,
             opts,
         })
     }
@@ -198,6 +202,7 @@ impl Media {
             + plan(self.plan.segments.capacity(), ranges)
             + audio
             + self.demuxer.heap_bytes()
+            + self.spans.heap_bytes()
     }
 
     /// The index.
@@ -309,7 +314,7 @@ impl Media {
                             Some(VideoOutput::H264 { .. }) => {
                                 // Decode from the keyframe at or before the start.
                                 let from = self.keyframe_before(seg.start);
-                                Ok(plan::ranges_for(&self.index, from, seg.end))
+                                Ok(self.spans.ranges(from, seg.end))
                             }
                             _ => Ok(seg.ranges.clone()),
                         }
@@ -325,7 +330,7 @@ impl Media {
             Output::Thumbnail { ms, .. } => {
                 let at = self.thumb_time(*ms);
                 let from = self.keyframe_before(at);
-                Ok(plan::ranges_for(&self.index, from, at + 1))
+                Ok(self.spans.ranges(from, at + 1))
             }
             Output::StreamInit => match self.stream_renditions().0 {
                 Some(v) => self.needs(&Output::Init(v.id.clone())),

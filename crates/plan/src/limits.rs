@@ -7,10 +7,10 @@
 //! then bounded by [`MAX_SEGMENTS`] (segments, playlist lines) or by the index's own keyframe and
 //! span lists (which the probe caps when it reads them).
 
-/// Longest source we plan, in seconds: 7 days. The probe uses the same cap; longer claims are
-/// corrupt or hostile headers (a claimed 10^15 s would be a 6–8 GiB plan), and no VOD we serve
-/// comes near (a week-long recording is already far beyond any film or event).
-pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+/// Longest source we plan, in seconds: the probe's cap (7 days), checked again here because a
+/// plan can be made from any index (a cached one, a test's). Longer claims are corrupt or
+/// hostile headers (a claimed 10^15 s would be a 6–8 GiB plan).
+pub const MAX_DURATION_SECS: u64 = probe::limits::MAX_DURATION_SECS;
 
 /// Most segments one plan (and so one media playlist) may have: 2^18 = 262,144.
 ///

@@ -26,6 +26,11 @@ pub struct SpanIndex {
 }
 
 impl SpanIndex {
+    /// Heap bytes held (the sorted spans and the tree).
+    pub fn heap_bytes(&self) -> usize {
+        self.spans.capacity() * std::mem::size_of::<Span>() + self.max_end.capacity() * 8
+    }
+
     /// Sorts the spans of `index` once (O(n log n)).
     pub fn new(index: &MediaIndex) -> SpanIndex {
         let mut spans: Vec<Span> = index

@@ -135,6 +135,11 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Upper bound of [`ConnLimits::max_connections`] (and of the semaphore behind it).
+pub const MAX_CONNECTIONS_CAP: usize = 1 << 20;
+/// Longest wait for connections to finish their requests after a shutdown signal.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
 /// Limits on client connections: what a slow, idle or greedy client may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
@@ -188,8 +193,10 @@ pub async fn serve(
         .keep_alive_interval(Some(limits.idle_timeout / 2))
         .keep_alive_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let max = limits.max_connections.clamp(1, MAX_CONNECTIONS_CAP);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    // Raised once on shutdown: every connection finishes its request in flight and closes.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -215,11 +222,12 @@ pub async fn serve(
         let activity = idle::Activity::new();
         let io = TokioIo::new(idle::Tracked::new(stream, activity.clone()));
         let service = TowerToHyperService::new(app.clone());
-        let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
-        let conn = graceful.watch(conn);
+        let builder = Arc::clone(&builder);
+        let mut stop = stop_rx.clone();
         let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _permit = permit;
+            let conn = builder.serve_connection_with_upgrades(io, service);
             let mut conn = std::pin::pin!(conn);
             let mut closing = false;
             loop {
@@ -237,12 +245,26 @@ pub async fn serve(
                             conn.as_mut().graceful_shutdown();
                         }
                     }
+                    r = stop.changed(), if !closing => {
+                        let _ = r;
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stop_tx.send(true);
+    // Every connection holds a permit until it has closed: all of them back = all closed.
+    // A continuous stream can last as long as its film: past the drain bound it is cut off.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_DRAIN, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain bound; closing them");
+    }
     Ok(())
 }
 
