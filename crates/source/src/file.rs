@@ -50,17 +50,37 @@ impl MediaRoot {
             }
         }
         let joined = self.root.join(p);
-        let canon = joined.canonicalize().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SourceError::NotFound(rel.to_string()),
-            _ => SourceError::Io {
-                path: rel.to_string(),
-                source: e,
-            },
-        })?;
+        let canon = joined.canonicalize().map_err(|e| path_error(rel, e))?;
         if !canon.starts_with(&self.root) {
             return Err(outside());
         }
         Ok(canon)
+    }
+}
+
+/// `ELOOP` on Linux and the BSDs/macOS (`std::io::ErrorKind::FilesystemLoop` is unstable).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const ELOOP: i32 = 40;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const ELOOP: i32 = 62;
+
+/// Maps an error from resolving or opening the path `rel` we were given. Whatever the path
+/// itself causes is the caller's error, never an internal one: missing, a symlink loop, a
+/// component that is not a folder, a name too long → [`SourceError::NotFound`]; no
+/// permission → [`SourceError::Forbidden`]. Anything else (`EIO`, `EMFILE`...) is
+/// [`SourceError::Io`].
+fn path_error(rel: &str, e: std::io::Error) -> SourceError {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound | K::NotADirectory | K::InvalidFilename | K::IsADirectory => {
+            SourceError::NotFound(rel.to_string())
+        }
+        K::PermissionDenied => SourceError::Forbidden(rel.to_string()),
+        _ if e.raw_os_error() == Some(ELOOP) => SourceError::NotFound(rel.to_string()),
+        _ => SourceError::Io {
+            path: rel.to_string(),
+            source: e,
+        },
     }
 }
 
@@ -89,15 +109,11 @@ impl FileSource {
         let p = path.clone();
         let loc = location.clone();
         let (file, identity) = tokio::task::spawn_blocking(move || -> Result<(File, Identity)> {
-            let io = |e: std::io::Error| match e.kind() {
-                std::io::ErrorKind::NotFound => SourceError::NotFound(loc.clone()),
-                _ => SourceError::Io {
-                    path: loc.clone(),
-                    source: e,
-                },
-            };
-            let file = File::open(&p).map_err(io)?;
-            let meta = file.metadata().map_err(io)?;
+            let file = File::open(&p).map_err(|e| path_error(&loc, e))?;
+            let meta = file.metadata().map_err(|e| SourceError::Io {
+                path: loc.clone(),
+                source: e,
+            })?;
             if !meta.is_file() {
                 return Err(SourceError::NotFound(format!("{loc} (not a regular file)")));
             }
@@ -238,5 +254,72 @@ mod tests {
             src.read(ByteRange::new(0, 2)).await,
             Err(SourceError::IdentityChanged(_))
         ));
+    }
+
+    /// Paths that loop, run through a file, are too long or unreadable are the caller's
+    /// error (404/403 at the server), never an internal one.
+    #[tokio::test]
+    async fn bad_paths_are_not_found_or_forbidden() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let scratch = tempfile::Builder::new()
+            .prefix("hlsgate-loop-")
+            .tempdir()
+            .unwrap();
+        let dir = scratch.path();
+        std::fs::write(dir.join("a.mkv"), b"inside").unwrap();
+        symlink(dir.join("loop2.mkv"), dir.join("loop1.mkv")).unwrap();
+        symlink(dir.join("loop1.mkv"), dir.join("loop2.mkv")).unwrap();
+        symlink(dir.join("self.mkv"), dir.join("self.mkv")).unwrap();
+        std::fs::create_dir(dir.join("looped")).unwrap();
+        symlink(dir.join("looped"), dir.join("looped/again")).unwrap();
+        let root = MediaRoot::new(dir).unwrap();
+
+        let long = "x".repeat(300);
+        let deep = "looped/again/".repeat(50) + "a.mkv";
+        for rel in [
+            "loop1.mkv",
+            "self.mkv",
+            "loop1.mkv/a.mkv",
+            "a.mkv/x.mkv",
+            long.as_str(),
+            deep.as_str(),
+            "looped",
+        ] {
+            assert!(
+                matches!(
+                    FileSource::open(&root, rel).await,
+                    Err(SourceError::NotFound(_))
+                ),
+                "{rel:.40}: {:?}",
+                FileSource::open(&root, rel).await.err()
+            );
+        }
+        // The CLI path (no root) maps the same way.
+        assert!(matches!(
+            FileSource::open_path(&dir.join("loop1.mkv")).await,
+            Err(SourceError::NotFound(_))
+        ));
+
+        // A folder we may not read (skipped as root, which bypasses permissions).
+        let locked = dir.join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        std::fs::write(locked.join("b.mkv"), b"b").unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::read(locked.join("b.mkv")).is_err() {
+            assert!(matches!(
+                FileSource::open(&root, "locked/b.mkv").await,
+                Err(SourceError::Forbidden(_))
+            ));
+        }
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        // The mapping itself, for the errors a test cannot provoke as root.
+        let e = |code| path_error("p", std::io::Error::from_raw_os_error(code));
+        assert!(matches!(e(13), SourceError::Forbidden(_)), "EACCES");
+        assert!(matches!(e(1), SourceError::Forbidden(_)), "EPERM");
+        assert!(matches!(e(ELOOP), SourceError::NotFound(_)), "ELOOP");
+        assert!(matches!(e(2), SourceError::NotFound(_)), "ENOENT");
+        assert!(matches!(e(20), SourceError::NotFound(_)), "ENOTDIR");
+        assert!(matches!(e(5), SourceError::Io { .. }), "EIO stays internal");
     }
 }

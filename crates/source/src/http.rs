@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE,
 };
 use reqwest::StatusCode;
 
 use crate::guard::{find_blocked, AddressPolicy, Blocked, GuardedResolver};
-use crate::{BoxFuture, ByteRange, ByteSource, Identity, Result, SourceError, Stats};
+use crate::{BoxFuture, ByteRange, ByteSource, Identity, Result, SourceError, Stats, TimeoutKind};
 
 /// A redirect chain longer than the configured limit.
 #[derive(Debug, thiserror::Error)]
@@ -44,15 +44,32 @@ fn check_url(policy: &AddressPolicy, url: &reqwest::Url) -> std::result::Result<
 }
 
 /// Settings of the shared upstream client.
+///
+/// The waits nest: each attempt connects within `connect_timeout`, gets its response headers
+/// within `first_byte_timeout` (connect included) and then never waits more than
+/// `idle_timeout` for the next body bytes; a whole [`ByteSource::read`] (or the opening read),
+/// with all its attempts and backoff, ends by `read_deadline` with
+/// [`SourceError::Timeout`]. A stalled upstream so holds a reader for at most `read_deadline`.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// TCP/TLS connect timeout.
+    /// TCP/TLS connect timeout. Default 5 s.
     pub connect_timeout: Duration,
-    /// Whole-request timeout (headers and body).
-    pub request_timeout: Duration,
-    /// Attempts per read (1 = no retry).
+    /// Time from sending a request to its response headers, connect included. Default 5 s:
+    /// an upstream that has not started answering by then is unlikely to be quick, and
+    /// leaves room for a retry inside `read_deadline`.
+    pub first_byte_timeout: Duration,
+    /// Longest gap between two pieces of a response body. Default 5 s.
+    pub idle_timeout: Duration,
+    /// Total time for one read, all attempts and backoff included; the read then fails with
+    /// [`SourceError::Timeout`] ([`TimeoutKind::Deadline`]). Default 15 s: room for three
+    /// first-byte waits' worth of retries while a stalled upstream costs a waiting player one
+    /// failed request of at most 15 s (it was 3 × 30 s). The limit is per read: a request
+    /// that needs several reads (probe, then segment) may take longer in all.
+    pub read_deadline: Duration,
+    /// Attempts per read (1 = no retry), within `read_deadline`. Default 3.
     pub attempts: u32,
-    /// First retry delay; doubles each time.
+    /// First retry delay; doubles each time. Default 100 ms. A retry whose delay would end
+    /// past `read_deadline` is not made.
     pub backoff: Duration,
     /// Idle pooled connections kept per host.
     pub pool_idle_per_host: usize,
@@ -70,7 +87,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
+            first_byte_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            read_deadline: Duration::from_secs(15),
             attempts: 3,
             backoff: Duration::from_millis(100),
             pool_idle_per_host: 16,
@@ -93,7 +112,6 @@ impl HttpUpstream {
     pub fn new(config: HttpConfig) -> Result<Self> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
             .pool_max_idle_per_host(config.pool_idle_per_host);
         if config.address_policy.is_restricted() {
             let policy = config.address_policy.clone();
@@ -159,7 +177,7 @@ struct RangeReply {
 
 /// Why one attempt failed, and whether another attempt may help.
 enum Attempt {
-    Retry(String),
+    Retry(SourceError),
     Fatal(SourceError),
 }
 
@@ -242,31 +260,51 @@ impl HttpSource {
         })
     }
 
-    /// Requests `[start, end)` with retries; `opening` relaxes the identity check (nothing to
-    /// compare with yet) and accepts an empty file.
+    /// Requests `[start, end)` with retries, all within [`HttpConfig::read_deadline`];
+    /// `opening` relaxes the identity check (nothing to compare with yet) and accepts an
+    /// empty file.
     async fn fetch(&self, start: u64, end: u64, opening: bool) -> Result<RangeReply> {
+        let limit = self.upstream.config.read_deadline;
+        let deadline = tokio::time::Instant::now() + limit;
+        tokio::time::timeout_at(deadline, self.retry(start, end, opening, deadline))
+            .await
+            .unwrap_or(Err(SourceError::Timeout {
+                what: TimeoutKind::Deadline,
+                after: limit,
+            }))
+    }
+
+    async fn retry(
+        &self,
+        start: u64,
+        end: u64,
+        opening: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<RangeReply> {
         let cfg = &self.upstream.config;
         let attempts = cfg.attempts.max(1);
         let mut delay = cfg.backoff;
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            match self.attempt(start, end, opening).await {
+        let mut made = 0;
+        loop {
+            made += 1;
+            let err = match self.attempt(start, end, opening).await {
                 Ok(r) => return Ok(r),
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(why)) => {
-                    tracing::debug!(url = %self.identity.location, attempt, %why, "upstream retry");
-                    last = why;
-                    if attempt < attempts {
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
-                }
+                Err(Attempt::Retry(e)) => e,
+            };
+            tracing::debug!(url = %self.identity.location, attempt = made, error = %err, "upstream retry");
+            if made >= attempts || tokio::time::Instant::now() + delay >= deadline {
+                return Err(match err {
+                    e @ SourceError::Timeout { .. } => e,
+                    last => SourceError::Unreachable {
+                        attempts: made,
+                        last: Box::new(last),
+                    },
+                });
             }
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2);
         }
-        Err(SourceError::Unreachable {
-            attempts,
-            reason: last,
-        })
     }
 
     async fn attempt(
@@ -275,29 +313,45 @@ impl HttpSource {
         end: u64,
         opening: bool,
     ) -> std::result::Result<RangeReply, Attempt> {
+        let cfg = &self.upstream.config;
         let what = format!("bytes {}-{}", start, end - 1);
-        let resp = self
+        let send = self
             .upstream
             .client
             .get(self.url.clone())
             .headers(self.headers.clone())
             .header(RANGE, format!("bytes={}-{}", start, end - 1))
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
+            .send();
+        let resp = match tokio::time::timeout(cfg.first_byte_timeout, send).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
                 self.stats.record(0);
                 if let Some(b) = find_blocked(&e) {
                     return Err(Attempt::Fatal(SourceError::Blocked(b.clone())));
                 }
                 if e.is_redirect() {
                     return Err(Attempt::Fatal(SourceError::BadResponse(format!(
-                        "{what}: redirect refused: {}",
-                        error_chain(&e)
+                        "redirect refused: {}",
+                        error_chain(&e.without_url())
                     ))));
                 }
-                return Err(Attempt::Retry(format!("{what}: {}", error_chain(&e))));
+                if e.is_timeout() {
+                    return Err(Attempt::Retry(SourceError::Timeout {
+                        what: TimeoutKind::Connect,
+                        after: cfg.connect_timeout,
+                    }));
+                }
+                return Err(Attempt::Retry(SourceError::Connect(error_chain(
+                    &e.without_url(),
+                ))));
+            }
+            Err(_) => {
+                // Dropping the request future drops its connection.
+                self.stats.record(0);
+                return Err(Attempt::Retry(SourceError::Timeout {
+                    what: TimeoutKind::FirstByte,
+                    after: cfg.first_byte_timeout,
+                }));
             }
         };
         let status = resp.status();
@@ -311,23 +365,24 @@ impl HttpSource {
         let last_modified = header(&LAST_MODIFIED);
         let content_range = header(&CONTENT_RANGE);
         let declared_len = resp.content_length();
+        // Every early return below drops `resp` with its body unread, which closes the
+        // connection (it is not pooled): nothing more is read from it.
         match status {
             StatusCode::PARTIAL_CONTENT => {}
             StatusCode::OK => {
-                self.stats.record(0);
-                // A small file may legitimately come whole when we asked for more than it has.
-                let whole_fits = opening && declared_len.is_some_and(|l| l <= end - start);
-                if !whole_fits {
-                    return Err(Attempt::Fatal(SourceError::RangeIgnored));
-                }
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| Attempt::Retry(format!("{what}: body: {}", error_chain(&e))))?;
-                let total = body.len() as u64;
+                // A small file may legitimately come whole when we asked for more than it has;
+                // that is decided from the headers, before any body byte is read.
+                let whole = match declared_len {
+                    Some(l) if opening && l <= end - start => l,
+                    _ => {
+                        self.stats.record(0);
+                        return Err(Attempt::Fatal(SourceError::RangeIgnored));
+                    }
+                };
+                let body = self.read_body(resp, whole).await?;
                 return Ok(RangeReply {
                     body,
-                    total,
+                    total: whole,
                     etag,
                     last_modified,
                 });
@@ -354,13 +409,17 @@ impl HttpSource {
             }
             StatusCode::NOT_FOUND | StatusCode::GONE => {
                 self.stats.record(0);
-                return Err(Attempt::Fatal(SourceError::NotFound(
-                    self.identity.location.clone(),
-                )));
+                return Err(Attempt::Fatal(SourceError::NotFound(format!(
+                    "upstream answered {}",
+                    status.as_u16()
+                ))));
             }
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                 self.stats.record(0);
-                return Err(Attempt::Retry(format!("{what}: status {}", s.as_u16())));
+                return Err(Attempt::Retry(SourceError::UpstreamStatus {
+                    status: s.as_u16(),
+                    what,
+                }));
             }
             s => {
                 self.stats.record(0);
@@ -370,23 +429,43 @@ impl HttpSource {
                 }));
             }
         }
-        let Some((a, b, total)) = content_range.as_deref().and_then(parse_content_range) else {
+        let fatal = |e: SourceError| -> std::result::Result<RangeReply, Attempt> {
             self.stats.record(0);
-            return Err(Attempt::Fatal(SourceError::BadResponse(format!(
-                "206 without a valid Content-Range ({content_range:?})"
-            ))));
+            Err(Attempt::Fatal(e))
+        };
+        let Some((a, b, total)) = content_range.as_deref().and_then(parse_content_range) else {
+            return fatal(SourceError::BadResponse(
+                "206 without a valid Content-Range".into(),
+            ));
         };
         let Some(total) = total else {
-            self.stats.record(0);
-            return Err(Attempt::Fatal(SourceError::BadResponse(
+            return fatal(SourceError::BadResponse(
                 "Content-Range without the total size".into(),
-            )));
+            ));
         };
-        if a != start || b < a || (b != end - 1 && b + 1 != total) {
-            self.stats.record(0);
-            return Err(Attempt::Fatal(SourceError::BadResponse(format!(
-                "asked for {what}, got {a}-{b}/{total}"
-            ))));
+        let bad_range =
+            || SourceError::BadResponse(format!("asked for {what}, got bytes {a}-{b}/{total}"));
+        if a != start || b < a || b >= total {
+            return fatal(bad_range());
+        }
+        // More than asked for (e.g. "the rest of the file"): refused before reading a byte.
+        let asked = end - start;
+        let len = b - a + 1;
+        if len > asked {
+            return fatal(SourceError::TooLong { asked, got: len });
+        }
+        // Less is fine only where the file ends.
+        if len < asked && b + 1 != total {
+            return fatal(bad_range());
+        }
+        match declared_len {
+            Some(l) if l > len => return fatal(SourceError::TooLong { asked: len, got: l }),
+            Some(l) if l < len => {
+                return fatal(SourceError::BadResponse(format!(
+                    "Content-Length {l} disagrees with Content-Range {a}-{b}"
+                )))
+            }
+            _ => {}
         }
         if !opening {
             let id = &self.identity;
@@ -396,34 +475,72 @@ impl HttpSource {
                     && last_modified.is_some()
                     && last_modified != id.last_modified);
             if changed {
-                self.stats.record(0);
-                return Err(Attempt::Fatal(SourceError::IdentityChanged(format!(
-                    "{}: size {} -> {total}, etag {:?} -> {:?}",
-                    id.location, id.size, id.etag, etag
-                ))));
+                return fatal(SourceError::IdentityChanged(format!(
+                    "size {} -> {total}, etag {:?} -> {:?}",
+                    id.size, id.etag, etag
+                )));
             }
         }
-        let body = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                self.stats.record(0);
-                return Err(Attempt::Retry(format!("{what}: body: {}", error_chain(&e))));
-            }
-        };
-        self.stats.record(body.len() as u64);
-        let expected = b - a + 1;
-        if body.len() as u64 != expected {
-            return Err(Attempt::Retry(format!(
-                "{what}: short body ({} of {expected} bytes)",
-                body.len()
-            )));
-        }
+        let body = self.read_body(resp, len).await?;
         Ok(RangeReply {
             body,
             total,
             etag,
             last_modified,
         })
+    }
+
+    /// Streams a body of exactly `len` bytes into a buffer of that size. One byte more is
+    /// [`SourceError::TooLong`] at once (the piece that overflows is not kept, and dropping
+    /// `resp` drops the connection); fewer is [`SourceError::Truncated`]; a gap longer than
+    /// [`HttpConfig::idle_timeout`] is [`SourceError::Timeout`]. Counts the bytes received.
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+        len: u64,
+    ) -> std::result::Result<Bytes, Attempt> {
+        let idle = self.upstream.config.idle_timeout;
+        let Ok(cap) = usize::try_from(len) else {
+            self.stats.record(0);
+            return Err(Attempt::Fatal(SourceError::TooLong {
+                asked: usize::MAX as u64,
+                got: len,
+            }));
+        };
+        let mut buf = BytesMut::with_capacity(cap);
+        let outcome = loop {
+            let piece = match tokio::time::timeout(idle, resp.chunk()).await {
+                Ok(Ok(Some(piece))) => piece,
+                Ok(Ok(None)) => break Ok(()),
+                Ok(Err(e)) => {
+                    tracing::debug!(url = %self.identity.location, error = %error_chain(&e.without_url()), "upstream body failed");
+                    break Err(Attempt::Retry(SourceError::Truncated {
+                        asked: len,
+                        got: buf.len() as u64,
+                    }));
+                }
+                Err(_) => {
+                    break Err(Attempt::Retry(SourceError::Timeout {
+                        what: TimeoutKind::Idle,
+                        after: idle,
+                    }))
+                }
+            };
+            let got = buf.len() as u64 + piece.len() as u64;
+            if got > len {
+                break Err(Attempt::Fatal(SourceError::TooLong { asked: len, got }));
+            }
+            buf.extend_from_slice(&piece);
+        };
+        self.stats.record(buf.len() as u64);
+        outcome?;
+        if buf.len() as u64 != len {
+            return Err(Attempt::Retry(SourceError::Truncated {
+                asked: len,
+                got: buf.len() as u64,
+            }));
+        }
+        Ok(buf.freeze())
     }
 }
 

@@ -8,10 +8,17 @@
 //! - [`HttpSource`]: an upstream read with `Range` requests (RFC 9110 §14) through a pooled
 //!   reqwest client: checks `206` + `Content-Range`, forwards configured headers, retries with
 //!   backoff on connect errors, 5xx, timeouts and short bodies, and fails clearly when the
-//!   upstream ignores `Range` or the file changes between reads. With
+//!   upstream ignores `Range` or the file changes between reads. Upstream replies are hostile
+//!   input: a body is streamed into a buffer of exactly the length asked for and one byte
+//!   more is an error ([`SourceError::TooLong`]), never buffered; every wait has a timeout and
+//!   each read a deadline across its retries ([`HttpConfig`]). With
 //!   [`AddressPolicy::PublicOnly`] (what the server uses) the [`guard`] refuses loopback,
 //!   private, link-local, unique-local and other internal addresses — checked on the resolved
 //!   address at connect time and on every redirect — unless allow-listed.
+//!
+//! Local paths we were given never produce an internal error: missing files, symlink loops
+//! and paths through non-directories are [`SourceError::NotFound`], unreadable ones
+//! [`SourceError::Forbidden`].
 //!
 //! Every request and byte is counted in [`Stats`] so tests can assert on upstream cost.
 //! [`probe`] drives the sans-I/O `probe::Prober` with a source.
@@ -63,15 +70,23 @@ impl Identity {
 }
 
 /// Why reading a source failed.
+///
+/// Display messages are plain one-liners without URLs, query strings or headers (a signed
+/// upstream URL must not reach the logs through an error); the variant says what kind of
+/// failure it was, so callers match on it rather than on the text.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The path is outside the media root (or absolute, or uses `..`).
     #[error("path is outside the media root: {0}")]
     OutsideRoot(String),
-    /// No such file, or no such upstream object (404/410).
+    /// No such file (also: a symlink loop, a path through a non-directory, a name too long,
+    /// not a regular file), or no such upstream object (404/410).
     #[error("not found: {0}")]
     NotFound(String),
-    /// A local I/O error.
+    /// A local file or folder we may not read (`EACCES`, `EPERM`).
+    #[error("permission denied: {0}")]
+    Forbidden(String),
+    /// A local I/O error that is not about the path we were given (e.g. `EIO`).
     #[error("i/o error on {path}: {source}")]
     Io {
         /// The file.
@@ -80,7 +95,8 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
-    /// The upstream answered with an unexpected status.
+    /// The upstream answered with an unexpected status (a 5xx or 429 only after retries, as
+    /// the `last` of [`SourceError::Unreachable`]).
     #[error("upstream answered {status} for {what}")]
     UpstreamStatus {
         /// The HTTP status.
@@ -91,16 +107,49 @@ pub enum SourceError {
     /// The upstream answered `200` with the whole body to a `Range` request.
     #[error("upstream ignores Range requests (answered 200 to a range request)")]
     RangeIgnored,
-    /// The upstream's reply was malformed (bad or missing `Content-Range`, wrong length).
+    /// The upstream's reply was malformed (bad or missing `Content-Range`, lengths that
+    /// disagree, a refused redirect).
     #[error("bad upstream response: {0}")]
     BadResponse(String),
-    /// The upstream could not be reached or timed out, after retries.
-    #[error("upstream unreachable after {attempts} attempts: {reason}")]
+    /// The upstream sent, or announced (`Content-Length`, `Content-Range`), more bytes than
+    /// were asked for. Detected before the excess is buffered; the connection is dropped.
+    #[error("upstream reply too long: asked for {asked} bytes, got at least {got}")]
+    TooLong {
+        /// Bytes asked for.
+        asked: u64,
+        /// Bytes sent or announced (at least this many).
+        got: u64,
+    },
+    /// The upstream's body ended (closed or reset) before the bytes asked for.
+    #[error("upstream reply cut short: {got} of {asked} bytes")]
+    Truncated {
+        /// Bytes asked for.
+        asked: u64,
+        /// Bytes received.
+        got: u64,
+    },
+    /// The upstream could not be connected to, or the connection failed before a response.
+    #[error("upstream connection failed: {0}")]
+    Connect(String),
+    /// The upstream was too slow: a per-attempt wait, or the read's whole deadline
+    /// ([`HttpConfig::read_deadline`]) across its retries. Returned as is (not inside
+    /// [`SourceError::Unreachable`]) whenever the last failure was a timeout.
+    #[error("upstream timed out waiting for {what} ({after:?})")]
+    Timeout {
+        /// Which wait ran out.
+        what: TimeoutKind,
+        /// Its limit.
+        after: std::time::Duration,
+    },
+    /// Every attempt failed with a retryable error that is not a timeout; `last` is the
+    /// last one ([`SourceError::Connect`], [`SourceError::UpstreamStatus`] 5xx/429,
+    /// [`SourceError::Truncated`]).
+    #[error("upstream failed after {attempts} attempts: {last}")]
     Unreachable {
         /// Attempts made.
         attempts: u32,
-        /// The last error.
-        reason: String,
+        /// The last attempt's error.
+        last: Box<SourceError>,
     },
     /// The file changed (size, ETag, Last-Modified or mtime) between reads.
     #[error("source changed while reading: {0}")]
@@ -124,6 +173,37 @@ pub enum SourceError {
     /// The container probe failed on the bytes.
     #[error(transparent)]
     Probe(#[from] probe::ProbeError),
+}
+
+impl SourceError {
+    /// True for [`SourceError::Timeout`] (the upstream was too slow).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SourceError::Timeout { .. })
+    }
+}
+
+/// Which wait of an upstream read ran out (see [`HttpConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// The TCP/TLS connect ([`HttpConfig::connect_timeout`]).
+    Connect,
+    /// The response headers after sending the request ([`HttpConfig::first_byte_timeout`]).
+    FirstByte,
+    /// The next body bytes ([`HttpConfig::idle_timeout`]).
+    Idle,
+    /// The whole read with its retries and backoff ([`HttpConfig::read_deadline`]).
+    Deadline,
+}
+
+impl std::fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeoutKind::Connect => "the connection",
+            TimeoutKind::FirstByte => "the response headers",
+            TimeoutKind::Idle => "more body bytes",
+            TimeoutKind::Deadline => "the read to finish, retries included",
+        })
+    }
 }
 
 /// Result alias.
