@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Most client connections open at once [default: 4096].
     #[arg(long, env = "HLSGATE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Longest an upstream read may take, all retries and backoff included; then 504
+    /// [default: 15s].
+    #[arg(long, env = "HLSGATE_UPSTREAM_DEADLINE")]
+    pub upstream_deadline: Option<String>,
 }
 
 /// The config file (`--config`); every key optional.
@@ -144,6 +148,8 @@ pub struct FileConfig {
     pub idle_timeout: Option<String>,
     /// Most client connections open at once.
     pub max_connections: Option<usize>,
+    /// Longest upstream read, retries included.
+    pub upstream_deadline: Option<String>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -245,6 +251,9 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
     if let Some(n) = args.max_connections.or(file.max_connections) {
         cfg.conn.max_connections = n.max(1);
     }
+    if let Some(t) = args.upstream_deadline.or(file.upstream_deadline) {
+        cfg.http.read_deadline = duration("upstream_deadline", &t)?;
+    }
     if let Err(e) = cfg.check(listen) {
         bail!("{e}");
     }
@@ -273,7 +282,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         server::app(state),
         limits,
         server::shutdown_signal(),
-    ).await?;
+    )
+    .await?;
     tracing::info!("hlsgate stopped");
     Ok(())
 }

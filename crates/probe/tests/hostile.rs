@@ -450,11 +450,11 @@ fn mp4_with_100k_keyframes_probes_fast() {
 
 // ---- seeds ---------------------------------------------------------------------------------------
 
-/// Writes the crafted MP4 files under 64 KB into `fuzz/corpus/probe_mp4` (run with
-/// `cargo test -p probe --test hostile -- --ignored write_seeds`).
+/// The crafted MP4 files under 64 KB are the fuzz seeds in `fuzz/corpus/probe_mp4`: each is
+/// refused by the probe, and the committed seed is byte-identical to what this code makes.
+/// `HLSGATE_WRITE_SEEDS=1 cargo test -p probe --test hostile seeds` rewrites them.
 #[test]
-#[ignore]
-fn write_seeds() {
+fn seeds_are_refused_and_committed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/probe_mp4");
     std::fs::create_dir_all(&dir).unwrap();
     let files: Vec<(&str, Vec<u8>)> = vec![
@@ -481,6 +481,20 @@ fn write_seeds() {
     ];
     for (name, bytes) in files {
         assert!(bytes.len() < 64 * 1024, "{name}: {}", bytes.len());
-        std::fs::write(dir.join(name), bytes).unwrap();
+        let b = bytes.clone();
+        // A 2 MiB stack, like tokio's blocking threads where the server probes.
+        let refused = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || probe_bytes(&b).is_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(refused, "{name}");
+        if std::env::var_os("HLSGATE_WRITE_SEEDS").is_some() {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        } else {
+            let committed = std::fs::read(dir.join(name)).unwrap();
+            assert!(committed == bytes, "{name}: seed out of date");
+        }
     }
 }

@@ -182,6 +182,7 @@ impl From<SourceError> for AppError {
         match e {
             SourceError::OutsideRoot(_) => AppError::Forbidden("path is outside the media root"),
             SourceError::NotFound(_) => AppError::NotFound("no such source"),
+            SourceError::Forbidden(_) => AppError::Forbidden("the source cannot be read"),
             SourceError::BadUrl(_) => AppError::BadRequest("bad source URL"),
             SourceError::Blocked(_) => AppError::Forbidden("upstream address refused"),
             SourceError::Probe(p) => AppError::NotMedia(Box::new(p)),
@@ -192,16 +193,18 @@ impl From<SourceError> for AppError {
                 AppError::Upstream("unexpected status", Box::new(e))
             }
             SourceError::BadResponse(_) => AppError::Upstream("malformed reply", Box::new(e)),
+            SourceError::TooLong { .. } => {
+                AppError::Upstream("it sent more than the range asked for", Box::new(e))
+            }
+            SourceError::Truncated { .. } => {
+                AppError::Upstream("it sent less than the range asked for", Box::new(e))
+            }
             SourceError::IdentityChanged(_) => {
                 AppError::Upstream("the source changed while reading", Box::new(e))
             }
-            SourceError::Unreachable { ref reason, .. } => {
-                let r = reason.to_ascii_lowercase();
-                if r.contains("timed out") || r.contains("timeout") {
-                    AppError::UpstreamTimeout(Box::new(e))
-                } else {
-                    AppError::Upstream("unreachable", Box::new(e))
-                }
+            SourceError::Timeout { .. } => AppError::UpstreamTimeout(Box::new(e)),
+            SourceError::Connect(_) | SourceError::Unreachable { .. } => {
+                AppError::Upstream("unreachable", Box::new(e))
             }
             SourceError::BadRange { size, .. } => AppError::RangeNotSatisfiable { size },
             SourceError::Io { .. } => AppError::internal(e),
@@ -228,9 +231,14 @@ mod tests {
             SourceError::BadUrl(secret.into()).into(),
             SourceError::BadResponse(secret.into()).into(),
             SourceError::IdentityChanged(secret.into()).into(),
+            SourceError::Timeout {
+                what: source::TimeoutKind::Deadline,
+                after: std::time::Duration::from_secs(15),
+            }
+            .into(),
             SourceError::Unreachable {
                 attempts: 3,
-                reason: format!("{secret}: operation timed out"),
+                last: Box::new(SourceError::Connect(format!("{secret}: refused"))),
             }
             .into(),
             SourceError::UpstreamStatus {
@@ -245,7 +253,7 @@ mod tests {
             .into(),
         ];
         let statuses: Vec<u16> = errors.iter().map(|e| e.status().as_u16()).collect();
-        assert_eq!(statuses, vec![404, 403, 400, 502, 502, 504, 502, 500]);
+        assert_eq!(statuses, vec![404, 403, 400, 502, 502, 504, 502, 502, 500]);
         for e in errors {
             assert!(!e.reason().contains("10.1.2.3"), "{}", e.reason());
             assert!(!e.reason().contains("film"), "{}", e.reason());

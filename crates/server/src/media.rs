@@ -181,7 +181,11 @@ impl Media {
     pub async fn segment(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Served> {
         let served = self
             .jobs
-            .served(&self.subject(), Output::Segment(r.id.clone(), n), Cause::Request)
+            .served(
+                &self.subject(),
+                Output::Segment(r.id.clone(), n),
+                Cause::Request,
+            )
             .await?;
         self.jobs.prefetch(&self.subject(), &r.id, n);
         Ok(served)
@@ -190,7 +194,11 @@ impl Media {
     /// WebVTT segment `n` of a subtitle rendition.
     pub async fn subtitle(self: &Arc<Self>, r: &Rendition, n: u32) -> Result<Served> {
         self.jobs
-            .served(&self.subject(), Output::Subtitle(r.id.clone(), n), Cause::Request)
+            .served(
+                &self.subject(),
+                Output::Subtitle(r.id.clone(), n),
+                Cause::Request,
+            )
             .await
     }
 
@@ -228,7 +236,11 @@ impl Media {
     /// A JPEG of the frame at `ms`, `width` pixels wide.
     pub async fn thumbnail(self: &Arc<Self>, ms: u64, width: u32) -> Result<Served> {
         self.jobs
-            .served(&self.subject(), Output::Thumbnail { ms, width }, Cause::Request)
+            .served(
+                &self.subject(),
+                Output::Thumbnail { ms, width },
+                Cause::Request,
+            )
             .await
     }
 

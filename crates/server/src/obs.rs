@@ -24,7 +24,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-
 /// Requests by route and status.
 pub const REQUESTS: &str = "hlsgate_requests_total";
 /// Request latency.

@@ -23,10 +23,10 @@
 //! **Open mode** (no secret, loopback bind): a token may instead be `f~<base64url(path)>`, a
 //! plain reference to a file under the media root; it never expires and names only local files.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use aes_siv::siv::Aes256Siv;
 use aes_siv::KeyInit as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 

@@ -124,11 +124,7 @@ pub async fn file(
 
 /// Turns a source error into an [`AppError`], forgetting the memoised media when the source
 /// changed under it (the next request probes it again).
-pub(crate) async fn evict_if_changed(
-    st: &AppState,
-    key: &str,
-    e: source::SourceError,
-) -> AppError {
+pub(crate) async fn evict_if_changed(st: &AppState, key: &str, e: source::SourceError) -> AppError {
     if matches!(e, source::SourceError::IdentityChanged(_)) {
         st.store().evict(key).await;
     }
