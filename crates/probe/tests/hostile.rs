@@ -450,12 +450,12 @@ fn mp4_with_100k_keyframes_probes_fast() {
 
 // ---- seeds ---------------------------------------------------------------------------------------
 
-/// The crafted MP4 files under 64 KB are the fuzz seeds in `fuzz/corpus/probe_mp4`: each is
+/// The crafted MP4 files under 64 KB are the fuzz seeds in `fuzz/seeds/probe_mp4`: each is
 /// refused by the probe, and the committed seed is byte-identical to what this code makes.
 /// `HLSGATE_WRITE_SEEDS=1 cargo test -p probe --test hostile seeds` rewrites them.
 #[test]
 fn seeds_are_refused_and_committed() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/probe_mp4");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/probe_mp4");
     std::fs::create_dir_all(&dir).unwrap();
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("nested_trak_400.mp4", nested_traks(400)),

@@ -1118,11 +1118,11 @@ fn absurd_last_cluster_timestamp_is_a_limit() {
     write_seed("mkv_cluster_ts_1e15.mkv", &data);
 }
 
-/// Writes `data` into `fuzz/corpus/probe_mkv` when `HLSGATE_WRITE_SEEDS` is set.
+/// Writes `data` into `fuzz/seeds/probe_mkv` when `HLSGATE_WRITE_SEEDS` is set.
 fn write_seed(name: &str, data: &[u8]) {
     if std::env::var_os("HLSGATE_WRITE_SEEDS").is_some() && data.len() < 64 * 1024 {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/probe_mkv");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/probe_mkv");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), data).unwrap();
     }

@@ -496,7 +496,7 @@ fn pts_climbing_by_half_a_wrap_is_not_unrolled() {
     }
     if std::env::var_os("HLSGATE_WRITE_SEEDS").is_some() && m.out.len() < 64 * 1024 {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/probe_ts");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/probe_ts");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ts_pts_half_wrap_steps.ts"), &m.out).unwrap();
     }
