@@ -382,7 +382,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+                // mp4-atom warns about every box it does not model (`sdtp`, `udta` children…):
+                // ordinary files, not something a user can act on.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(format!("{default_level},mp4_atom=error"))
+                }),
         )
         .with_writer(std::io::stderr)
         // Colour codes only on a terminal, never in files or pipes.

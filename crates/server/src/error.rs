@@ -128,9 +128,15 @@ fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     let mut depth = 0;
+    let mut last = s.clone();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        // A wrapper that repeats its source's text adds nothing to the line.
+        let text = c.to_string();
+        if text != last {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        last = text;
         cur = c.source();
         depth += 1;
         if depth > 16 {
