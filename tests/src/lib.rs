@@ -4,6 +4,7 @@
 //!
 //! Nothing here is faked: the tests read real files through real HTTP and compare with ffprobe.
 
+pub mod crafted;
 pub mod mp4check;
 pub mod players;
 pub mod server;
