@@ -48,9 +48,12 @@ pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
 /// Keyframes per second of duration: all-intra video at 240 fps is the densest real case; more
 /// keyframes than 1000 a second (plus one) means the times are made up.
 pub const MAX_KEYFRAMES_PER_SEC: u64 = 1000;
-/// Samples over all tracks of one file (sum of the claimed counts, checked before any table is
-/// built): two `MAX_SAMPLES` tracks. Each sample costs ~40 bytes while the tables are walked.
-pub const MAX_TOTAL_SAMPLES: u64 = 2 * MAX_SAMPLES;
+/// Samples over all tracks of a non-fragmented MP4 (sum of the claimed counts, checked before
+/// any table is built). Each sample costs 40 bytes while the probe walks the tables and again in
+/// the demuxer's tables, which live as long as the source is memoised: 3 M samples are 120 MiB
+/// each, inside the server's memory budget. That is a 6 h film with four audio tracks
+/// (0.5 M video + 4 × 1 M AAC frames), or 27 h of 30 fps video; larger files are refused.
+pub const MAX_TOTAL_SAMPLES: u64 = 3_000_000;
 /// Heap one finished [`MediaIndex`](crate::MediaIndex) may hold
 /// ([`MediaIndex::heap_bytes`](crate::MediaIndex::heap_bytes)): the server keeps many in memory.
 /// A 10 h film indexes to ~2 MiB of spans and keyframes; 256 MiB is far past any real file.
