@@ -260,7 +260,7 @@ impl Media {
                 .get(id)
                 .ok_or_else(|| PipelineError::NoSuchRendition(id.to_string()))?
                 .media_playlist("init.mp4", |n| format!("{n}.m4s")),
-            RenditionKind::Subtitle => subtitle_playlist(&self.plan),
+            RenditionKind::Subtitle => self.plan.subtitle_playlist(|n| format!("{n}.vtt")),
         })
     }
 
@@ -748,22 +748,6 @@ impl Media {
             width.clamp(16, 1920),
         )?)
     }
-}
-
-/// A subtitle rendition's playlist: the video boundaries, `{n}.vtt`, no EXT-X-MAP.
-fn subtitle_playlist(plan: &Plan) -> String {
-    let mut s = format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n",
-        plan.target_duration
-    );
-    for seg in &plan.segments {
-        s.push_str(&format!(
-            "#EXTINF:{:.6},\n{}.vtt\n",
-            seg.duration, seg.index
-        ));
-    }
-    s.push_str("#EXT-X-ENDLIST\n");
-    s
 }
 
 fn track(index: &MediaIndex, id: u64) -> Result<&Track, PipelineError> {

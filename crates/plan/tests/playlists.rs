@@ -87,5 +87,40 @@ fn playlists_match_their_goldens() {
     let audio = audio_plan(&ix, &p, &grid).media_playlist("init.mp4", |n| format!("{n}.m4s"));
     golden(&format!("{name}.audio.m3u8"), &audio, &mut mismatches);
 
+    let subtitles = p.subtitle_playlist(|n| format!("{n}.vtt"));
+    golden(&format!("{name}.subtitles.m3u8"), &subtitles, &mut mismatches);
+
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// The `#EXTINF` lines of a media playlist, in order.
+fn extinfs(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("#EXTINF:")).collect()
+}
+
+#[test]
+fn renditions_of_one_plan_print_the_same_extinf_lines() {
+    for name in ["multi_audio_subs.mkv", "h264_aac_faststart.mp4", "hevc_ac3.mkv"] {
+        let ix = fixture(name);
+        let p = plan_of(&ix);
+        let video = p.media_playlist("init.mp4", |n| format!("{n}.m4s"));
+        let subtitles = p.subtitle_playlist(|n| format!("{n}.vtt"));
+        assert_eq!(extinfs(&video).len(), p.segments.len(), "{name}");
+        assert_eq!(extinfs(&video), extinfs(&subtitles), "{name}");
+        // Without the map and with other URIs, the subtitle playlist is the video's, line for
+        // line.
+        let without_map = video.replace("#EXT-X-MAP:URI=\"init.mp4\"\n", "");
+        assert_eq!(without_map.replace(".m4s", ".vtt"), subtitles, "{name}");
+        // An audio plan whose AAC frame is one tick of the plan lands on the video's own
+        // boundaries: the same durations, so the same lines again.
+        let same = AudioGrid {
+            rate: p.timescale * plan::AAC_FRAME as u32,
+            origin: p.segments[0].start * plan::AAC_FRAME,
+            preroll_frames: 0,
+            postroll_frames: 0,
+        };
+        let a = audio_plan(&ix, &p, &same);
+        let audio = a.media_playlist("init.mp4", |n| format!("{n}.m4s"));
+        assert_eq!(audio, video, "{name}");
+    }
 }
