@@ -892,6 +892,34 @@ mod tests {
         assert!(aac_lc_config(1234, 2).is_err());
     }
 
+    /// The playlists a source serves: its subtitle rendition repeats the video's EXTINF lines
+    /// (one writer, `plan::playlist`), and every rendition's playlist is a media playlist.
+    #[test]
+    fn subtitle_playlist_repeats_the_video_extinf_lines() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/out/multi_audio_subs.mkv");
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run fixtures/make.sh)", path.display()));
+        let media = Media::new(
+            probe::probe_bytes(&data).unwrap(),
+            None,
+            MediaOptions::default(),
+        )
+        .unwrap();
+        let extinfs = |id: &str| -> Vec<String> {
+            let text = media.media_playlist(id).unwrap();
+            assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{id}: {text}");
+            text.lines()
+                .filter(|l| l.starts_with("#EXTINF:"))
+                .map(str::to_string)
+                .collect()
+        };
+        let video = extinfs("v1");
+        assert_eq!(video.len(), media.segment_count() as usize);
+        assert_eq!(extinfs("s4"), video);
+        assert_eq!(extinfs("a2").len(), video.len());
+    }
+
     #[test]
     fn merges_ranges() {
         let r = merge(vec![
