@@ -560,12 +560,10 @@ fn m3u8_rs_playlist(
     ranges: Option<&[playlist::ByteRange]>,
 ) -> String {
     let range = |i: usize| {
-        ranges
-            .and_then(|r| r.get(i))
-            .map(|r| m3u8_rs::ByteRange {
-                length: r.length,
-                offset: Some(r.offset),
-            })
+        ranges.and_then(|r| r.get(i)).map(|r| m3u8_rs::ByteRange {
+            length: r.length,
+            offset: Some(r.offset),
+        })
     };
     let segments = segs
         .iter()
@@ -613,7 +611,11 @@ fn playlists_are_the_bytes_m3u8_rs_writes() {
             })
             .collect();
         let ours = ours(7, "init.mp4", &segs, None);
-        assert_eq!(ours, m3u8_rs_playlist(7, "init.mp4", &segs, None), "{n} segments");
+        assert_eq!(
+            ours,
+            m3u8_rs_playlist(7, "init.mp4", &segs, None),
+            "{n} segments"
+        );
         let parsed = m3u8_rs::parse_media_playlist_res(ours.as_bytes()).unwrap();
         assert_eq!(parsed.segments.len(), n);
     }

@@ -197,7 +197,9 @@ pub struct Variant<'a> {
 pub fn master(alternatives: &[Alternative<'_>], variants: &[Variant<'_>]) -> String {
     let alt_len: usize = alternatives
         .iter()
-        .map(|a| 128 + a.group_id.len() + a.name.len() + a.uri.len() + a.language.map_or(0, str::len))
+        .map(|a| {
+            128 + a.group_id.len() + a.name.len() + a.uri.len() + a.language.map_or(0, str::len)
+        })
         .sum();
     let var_len: usize = variants
         .iter()
@@ -399,7 +401,11 @@ mod tests {
         };
         let text = media(&header, 1, [seg(6.0, "0.m4s\r\n#EXT-X-ENDLIST")]);
         let tags: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
-        assert_eq!(tags.iter().filter(|l| **l == "#EXT-X-ENDLIST").count(), 1, "{text}");
+        assert_eq!(
+            tags.iter().filter(|l| **l == "#EXT-X-ENDLIST").count(),
+            1,
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 9, "{text}");
         assert!(text.contains("#EXT-X-MAP:URI=\"in%20it%22.mp4%0A#EXT-X-ENDLIST\"\n"));
         assert!(text.contains("\n0.m4s%0D%0A#EXT-X-ENDLIST\n"));

@@ -3,6 +3,9 @@
 //! of source. A difference fails; if it is intended, bump `plan::PLAN_VERSION` and refresh with
 //! `UPDATE_GOLDEN=1 cargo test -p plan --test playlists` (the same variable as the plan goldens).
 
+// Test code: unwrap/expect are how a test fails (as in the hlsgate-tests crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use plan::{
@@ -88,7 +91,11 @@ fn playlists_match_their_goldens() {
     golden(&format!("{name}.audio.m3u8"), &audio, &mut mismatches);
 
     let subtitles = p.subtitle_playlist(|n| format!("{n}.vtt"));
-    golden(&format!("{name}.subtitles.m3u8"), &subtitles, &mut mismatches);
+    golden(
+        &format!("{name}.subtitles.m3u8"),
+        &subtitles,
+        &mut mismatches,
+    );
 
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
@@ -100,7 +107,11 @@ fn extinfs(text: &str) -> Vec<&str> {
 
 #[test]
 fn renditions_of_one_plan_print_the_same_extinf_lines() {
-    for name in ["multi_audio_subs.mkv", "h264_aac_faststart.mp4", "hevc_ac3.mkv"] {
+    for name in [
+        "multi_audio_subs.mkv",
+        "h264_aac_faststart.mp4",
+        "hevc_ac3.mkv",
+    ] {
         let ix = fixture(name);
         let p = plan_of(&ix);
         let video = p.media_playlist("init.mp4", |n| format!("{n}.m4s"));
