@@ -559,12 +559,7 @@ fn m3u8_rs_playlist(
     segs: &[(String, f64)],
     ranges: Option<&[playlist::ByteRange]>,
 ) -> String {
-    let range = |i: usize| {
-        ranges.and_then(|r| r.get(i)).map(|r| m3u8_rs::ByteRange {
-            length: r.length,
-            offset: Some(r.offset),
-        })
-    };
+    let range = |i: usize| ranges.and_then(|r| r.get(i).copied()).and_then(range_of);
     let segments = segs
         .iter()
         .enumerate()
