@@ -260,7 +260,7 @@ impl Media {
                 .get(id)
                 .ok_or_else(|| PipelineError::NoSuchRendition(id.to_string()))?
                 .media_playlist("init.mp4", |n| format!("{n}.m4s")),
-            RenditionKind::Subtitle => subtitle_playlist(&self.plan),
+            RenditionKind::Subtitle => self.plan.subtitle_playlist(|n| format!("{n}.vtt")),
         })
     }
 
@@ -750,22 +750,6 @@ impl Media {
     }
 }
 
-/// A subtitle rendition's playlist: the video boundaries, `{n}.vtt`, no EXT-X-MAP.
-fn subtitle_playlist(plan: &Plan) -> String {
-    let mut s = format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n",
-        plan.target_duration
-    );
-    for seg in &plan.segments {
-        s.push_str(&format!(
-            "#EXTINF:{:.6},\n{}.vtt\n",
-            seg.duration, seg.index
-        ));
-    }
-    s.push_str("#EXT-X-ENDLIST\n");
-    s
-}
-
 fn track(index: &MediaIndex, id: u64) -> Result<&Track, PipelineError> {
     index
         .tracks
@@ -906,6 +890,34 @@ mod tests {
         assert_eq!(aac_lc_config(48000, 2).unwrap(), vec![0x11, 0x90]);
         assert_eq!(aac_lc_config(44100, 2).unwrap(), vec![0x12, 0x10]);
         assert!(aac_lc_config(1234, 2).is_err());
+    }
+
+    /// The playlists a source serves: its subtitle rendition repeats the video's EXTINF lines
+    /// (one writer, `plan::playlist`), and every rendition's playlist is a media playlist.
+    #[test]
+    fn subtitle_playlist_repeats_the_video_extinf_lines() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/out/multi_audio_subs.mkv");
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run fixtures/make.sh)", path.display()));
+        let media = Media::new(
+            probe::probe_bytes(&data).unwrap(),
+            None,
+            MediaOptions::default(),
+        )
+        .unwrap();
+        let extinfs = |id: &str| -> Vec<String> {
+            let text = media.media_playlist(id).unwrap();
+            assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{id}: {text}");
+            text.lines()
+                .filter(|l| l.starts_with("#EXTINF:"))
+                .map(str::to_string)
+                .collect()
+        };
+        let video = extinfs("v1");
+        assert_eq!(video.len(), media.segment_count() as usize);
+        assert_eq!(extinfs("s4"), video);
+        assert_eq!(extinfs("a2").len(), video.len());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!   grid (frame `k` is the source frame whose timestamp rounds to slot `k`).
 //! - Transcoded audio: the origin is 0 (sample 0 of the source timeline).
 
-use crate::{render_playlist, Plan, SpanIndex};
+use crate::{playlist, Plan, SpanIndex};
 use probe::{ByteRange, MediaIndex};
 use serde::{Deserialize, Serialize};
 
@@ -161,15 +161,13 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
 }
 
 impl AudioPlan {
-    /// The media playlist (same shape as [`Plan::media_playlist`]).
+    /// The media playlist (same shape as [`Plan::media_playlist`], by [`playlist::media`]).
     pub fn media_playlist(&self, init_uri: &str, segment_uri: impl Fn(u32) -> String) -> String {
-        render_playlist(
+        playlist::of_plan(
             self.target_duration,
-            init_uri,
-            self.segments.len(),
-            self.segments
-                .iter()
-                .map(|s| (segment_uri(s.index), s.duration)),
+            Some(init_uri),
+            self.segments.iter().map(|s| (s.index, s.duration)),
+            segment_uri,
         )
     }
 

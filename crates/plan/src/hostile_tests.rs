@@ -10,7 +10,7 @@ use probe::{
 };
 
 use crate::{
-    audio_plan, limits, master_playlist, plan, ranges_for, render_playlist, renditions, AudioGrid,
+    audio_plan, limits, master_playlist, plan, playlist, ranges_for, renditions, AudioGrid,
     Boundaries, PlanError, PlanOptions, RenditionOptions, SpanIndex, VideoMode,
 };
 
@@ -526,8 +526,40 @@ fn extreme_values_give_errors_or_bounded_plans_never_panics() {
     }
 }
 
+/// Our media playlist of `(uri, duration)` segments, with the map `init_uri` (and byte ranges,
+/// when given, for the map and each segment).
+fn ours(
+    target_duration: u64,
+    init_uri: &str,
+    segs: &[(String, f64)],
+    ranges: Option<&[playlist::ByteRange]>,
+) -> String {
+    let header = playlist::MediaHeader {
+        target_duration,
+        map: Some(playlist::Map {
+            uri: init_uri,
+            byte_range: ranges.and_then(|r| r.first().copied()),
+        }),
+    };
+    let segments = segs
+        .iter()
+        .enumerate()
+        .map(|(i, (uri, duration))| playlist::MediaSegment {
+            duration: *duration,
+            uri,
+            byte_range: ranges.and_then(|r| r.get(i + 1).copied()),
+        });
+    playlist::media(&header, segs.len(), segments)
+}
+
 /// The playlist writer, as it was: through `m3u8_rs::MediaPlaylist::write_to`.
-fn m3u8_rs_playlist(target_duration: u64, init_uri: &str, segs: &[(String, f64)]) -> String {
+fn m3u8_rs_playlist(
+    target_duration: u64,
+    init_uri: &str,
+    segs: &[(String, f64)],
+    ranges: Option<&[playlist::ByteRange]>,
+) -> String {
+    let range = |i: usize| ranges.and_then(|r| r.get(i).copied()).and_then(range_of);
     let segments = segs
         .iter()
         .enumerate()
@@ -536,8 +568,10 @@ fn m3u8_rs_playlist(target_duration: u64, init_uri: &str, segs: &[(String, f64)]
             duration: *duration as f32,
             map: (i == 0).then(|| m3u8_rs::Map {
                 uri: init_uri.to_string(),
+                byte_range: range(0),
                 ..Default::default()
             }),
+            byte_range: range(i + 1),
             ..Default::default()
         })
         .collect();
@@ -571,11 +605,50 @@ fn playlists_are_the_bytes_m3u8_rs_writes() {
                 (format!("{i}.m4s?x=ä"), d)
             })
             .collect();
-        let ours = render_playlist(7, "init.mp4", segs.len(), segs.iter().cloned());
-        assert_eq!(ours, m3u8_rs_playlist(7, "init.mp4", &segs), "{n} segments");
+        let ours = ours(7, "init.mp4", &segs, None);
+        assert_eq!(
+            ours,
+            m3u8_rs_playlist(7, "init.mp4", &segs, None),
+            "{n} segments"
+        );
         let parsed = m3u8_rs::parse_media_playlist_res(ours.as_bytes()).unwrap();
         assert_eq!(parsed.segments.len(), n);
     }
+}
+
+#[test]
+fn byte_range_playlists_are_the_bytes_m3u8_rs_writes() {
+    let mut rng = Lcg(7);
+    for n in [1usize, 3, 200] {
+        let segs: Vec<(String, f64)> = (0..n)
+            .map(|_| ("media.mp4".to_string(), rng.below(12_000_000) as f64 / 1e6))
+            .collect();
+        let mut offset = 0;
+        let ranges: Vec<playlist::ByteRange> = (0..=n)
+            .map(|_| {
+                let length = 1 + rng.below(1 << 40);
+                let r = playlist::ByteRange { length, offset };
+                offset += length;
+                r
+            })
+            .collect();
+        let ours = ours(12, "media.mp4", &segs, Some(&ranges));
+        assert_eq!(
+            ours,
+            m3u8_rs_playlist(12, "media.mp4", &segs, Some(&ranges)),
+            "{n} segments"
+        );
+        let parsed = m3u8_rs::parse_media_playlist_res(ours.as_bytes()).unwrap();
+        assert_eq!(parsed.segments.len(), n);
+        assert_eq!(parsed.segments[n - 1].byte_range, range_of(ranges[n]));
+    }
+}
+
+fn range_of(r: playlist::ByteRange) -> Option<m3u8_rs::ByteRange> {
+    Some(m3u8_rs::ByteRange {
+        length: r.length,
+        offset: Some(r.offset),
+    })
 }
 
 #[test]

@@ -16,10 +16,10 @@
 //! in seconds), and the byte ranges of the source it needs — normally one range, so the pipeline
 //! fetches a segment with one request.
 //!
-//! Playlists are written directly (RFC 8216: VOD, VERSION 7, INDEPENDENT-SEGMENTS, EXT-X-MAP,
-//! ENDLIST), byte for byte what `m3u8-rs` writes (a test pins that) but into one buffer sized up
-//! front. [`PLAN_VERSION`] goes into cache keys; bump it whenever a plan for the same index could
-//! change.
+//! Every playlist text (media playlists of video, audio and subtitle renditions, the
+//! multivariant playlist) is written by [`playlist`] (RFC 8216), with one EXTINF form for all
+//! renditions. [`PLAN_VERSION`] goes into cache keys; bump it whenever a plan for the same index,
+//! or the playlist text written from it, could change.
 //!
 //! The index is hostile input: its claims are checked against [`limits`] before anything is
 //! allocated ([`PlanError::Limit`]), and planning is O(n log n) in keyframes and spans
@@ -29,6 +29,7 @@ mod audio;
 #[cfg(test)]
 mod hostile_tests;
 pub mod limits;
+pub mod playlist;
 mod spans;
 
 pub use spans::SpanIndex;
@@ -45,8 +46,12 @@ use std::fmt::Write as _;
 use probe::{ByteRange, MediaIndex, TrackKind};
 use serde::{Deserialize, Serialize};
 
-/// Version of the planning rules; part of every cache key and ETag derived from a plan.
-pub const PLAN_VERSION: u32 = 2;
+/// Version of the planning rules and of the playlist text written from a plan; part of every
+/// cache key and ETag derived from a plan.
+///
+/// 3: subtitle playlists are written by [`playlist::media`] like the others (EXTINF as the
+/// video's, no EXT-X-MEDIA-SEQUENCE:0, the header in the same order).
+pub const PLAN_VERSION: u32 = 3;
 
 /// Spans closer than this are fetched as one range (cheaper than a second request).
 pub const MERGE_GAP: u64 = 1 << 20;
@@ -540,16 +545,25 @@ impl Plan {
         self.segments.get(i).or(self.segments.last())
     }
 
-    /// The media playlist (RFC 8216 §4.3.3): VOD, VERSION 7, INDEPENDENT-SEGMENTS, one
-    /// EXT-X-MAP, every segment with its exact EXTINF, ENDLIST. URIs are relative.
+    /// The fMP4 media playlist (RFC 8216 §4.3.3, written by [`playlist::media`]): VOD,
+    /// VERSION 7, INDEPENDENT-SEGMENTS, one EXT-X-MAP, every segment with its EXTINF, ENDLIST.
+    /// URIs are relative.
     pub fn media_playlist(&self, init_uri: &str, segment_uri: impl Fn(u32) -> String) -> String {
-        render_playlist(
+        self.playlist(Some(init_uri), segment_uri)
+    }
+
+    /// The media playlist of a WebVTT subtitle rendition (RFC 8216 §3.5): the same boundaries
+    /// and EXTINF lines as [`Plan::media_playlist`], no EXT-X-MAP.
+    pub fn subtitle_playlist(&self, segment_uri: impl Fn(u32) -> String) -> String {
+        self.playlist(None, segment_uri)
+    }
+
+    fn playlist(&self, init_uri: Option<&str>, segment_uri: impl Fn(u32) -> String) -> String {
+        playlist::of_plan(
             self.target_duration,
             init_uri,
-            self.segments.len(),
-            self.segments
-                .iter()
-                .map(|s| (segment_uri(s.index), s.duration)),
+            self.segments.iter().map(|s| (s.index, s.duration)),
+            segment_uri,
         )
     }
 
@@ -585,33 +599,6 @@ impl Plan {
         }
         s
     }
-}
-
-/// A VOD media playlist of `(uri, duration)` segments with one EXT-X-MAP (RFC 8216 §4.3.3).
-///
-/// Written straight into one buffer sized for `len` segments, in exactly the bytes
-/// `m3u8_rs::MediaPlaylist::write_to` gives (tags in its order, EXTINF as its `f32`), without
-/// first building one `m3u8_rs::MediaSegment` per segment. `len` is a plan's segment count, so
-/// at most [`limits::MAX_SEGMENTS`].
-pub(crate) fn render_playlist(
-    target_duration: u64,
-    init_uri: &str,
-    len: usize,
-    segments: impl Iterator<Item = (String, f64)>,
-) -> String {
-    // A segment is `#EXTINF:<f32>,` and its URI: ~32 bytes with a short URI.
-    let mut out = String::with_capacity(160 + init_uri.len() + 32 * len);
-    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration}");
-    out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
-    for (i, (uri, duration)) in segments.enumerate() {
-        if i == 0 {
-            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init_uri}\"");
-        }
-        let _ = writeln!(out, "#EXTINF:{},\n{uri}", duration as f32);
-    }
-    out.push_str("#EXT-X-ENDLIST\n");
-    out
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use probe::{Codec, MediaIndex, Track, TrackKind};
 use serde::{Deserialize, Serialize};
 
-use crate::Plan;
+use crate::{playlist, Plan};
 
 /// How the video of a rendition is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -411,14 +411,11 @@ pub fn maxrate_kbps(width: u32, height: u32, fps: f64) -> u32 {
     (kbps.round() as u32).max(400)
 }
 
-/// A quoted-string-safe name (RFC 8216 §4.2: no `"`, CR or LF), trimmed and bounded.
+/// A quoted-string-safe name (RFC 8216 §4.2: no `"`, CR or LF), trimmed and bounded. The
+/// playlist writer sanitizes every value again; cleaning here keeps names unique as written.
 fn clean_name(s: &str) -> String {
     s.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
+        .map(playlist::quoted_char)
         .take(64)
         .collect::<String>()
         .trim()
@@ -562,35 +559,12 @@ fn audio_estimate(r: &Rendition) -> u64 {
     }
 }
 
-/// Quotes a value for an attribute list (already free of `"`, CR and LF).
-fn quoted(s: &str) -> String {
-    format!("\"{}\"", clean_name_unbounded(s))
-}
-
-fn clean_name_unbounded(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect()
-}
-
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "YES"
-    } else {
-        "NO"
-    }
-}
-
-/// The multivariant playlist (RFC 8216 §4.3.4): VERSION 7, INDEPENDENT-SEGMENTS, one
+/// The multivariant playlist (RFC 8216 §4.3.4, written by [`playlist::master`]): one
 /// `EXT-X-MEDIA TYPE=AUDIO GROUP-ID="aud"` per audio rendition, one `TYPE=SUBTITLES
 /// GROUP-ID="sub"` per subtitle rendition, and one `EXT-X-STREAM-INF` per video rendition in
 /// `renditions` order, with BANDWIDTH / AVERAGE-BANDWIDTH (measured from `plan` for passthrough,
 /// estimated from the max rate and audio bit rate for transcodes), CODECS (video plus
-/// `mp4a.40.2` when there is audio), RESOLUTION, FRAME-RATE (3 decimals) and the groups.
+/// `mp4a.40.2` when there is audio), RESOLUTION, FRAME-RATE and the groups.
 /// `uri` gives each rendition's media playlist URI (relative to the master).
 ///
 /// An audio-only source gets a single variant pointing at its default audio rendition.
@@ -601,108 +575,101 @@ pub fn master_playlist(
     uri: impl Fn(&Rendition) -> String,
 ) -> String {
     let _ = index;
-    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let video: Vec<&Rendition> = renditions
-        .iter()
-        .filter(|r| r.kind == RenditionKind::Video)
-        .collect();
-    let audio: Vec<&Rendition> = renditions
-        .iter()
-        .filter(|r| r.kind == RenditionKind::Audio)
-        .collect();
-    let subs: Vec<&Rendition> = renditions
-        .iter()
-        .filter(|r| r.kind == RenditionKind::Subtitle)
-        .collect();
+    let uris: Vec<String> = renditions.iter().map(&uri).collect();
+    let of_kind = |kind| {
+        renditions
+            .iter()
+            .zip(&uris)
+            .filter(move |(r, _)| r.kind == kind)
+    };
+    let has_audio = of_kind(RenditionKind::Audio).next().is_some();
+    let has_subs = of_kind(RenditionKind::Subtitle).next().is_some();
     let (measured_peak, measured_avg) = measured_bandwidth(plan);
 
-    if video.is_empty() {
+    if of_kind(RenditionKind::Video).next().is_none() {
         // Audio only: one variant whose playlist is the default audio rendition's.
-        if let Some(a) = audio.iter().find(|r| r.default).or(audio.first()) {
-            let (peak, avg) = match a.audio {
-                Some(AudioOutput::Aac { bitrate, .. }) => (u64::from(bitrate), u64::from(bitrate)),
-                _ => (measured_peak.max(1), measured_avg.max(1)),
-            };
-            let _ = writeln!(
-                s,
-                "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"",
-                a.codecs
-            );
-            s.push_str(&uri(a));
-            s.push('\n');
-        }
-        return s;
-    }
-
-    for a in &audio {
-        let _ = write!(
-            s,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME={}",
-            quoted(&a.name)
-        );
-        if let Some(l) = &a.language {
-            let _ = write!(s, ",LANGUAGE={}", quoted(l));
-        }
-        let _ = writeln!(
-            s,
-            ",DEFAULT={},AUTOSELECT=YES,CHANNELS=\"{}\",URI={}",
-            yes_no(a.default),
-            a.channels,
-            quoted(&uri(a))
-        );
-    }
-    for t in &subs {
-        let _ = write!(
-            s,
-            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"sub\",NAME={}",
-            quoted(&t.name)
-        );
-        if let Some(l) = &t.language {
-            let _ = write!(s, ",LANGUAGE={}", quoted(l));
-        }
-        let _ = write!(s, ",DEFAULT={},AUTOSELECT=YES", yes_no(t.default));
-        if t.forced {
-            s.push_str(",FORCED=YES");
-        }
-        let _ = writeln!(s, ",URI={}", quoted(&uri(t)));
-    }
-    let max_audio = audio.iter().map(|a| audio_estimate(a)).max().unwrap_or(0);
-    for v in &video {
-        let (peak, avg) = match v.video {
-            Some(VideoOutput::H264 { maxrate_kbps, .. }) => {
-                let max = u64::from(maxrate_kbps) * 1000;
-                // CRF with a VBV cap: peaks reach the cap, the average sits well below it.
-                (max + max_audio, max * 2 / 3 + max_audio)
-            }
+        let Some((a, a_uri)) = of_kind(RenditionKind::Audio)
+            .find(|(r, _)| r.default)
+            .or_else(|| of_kind(RenditionKind::Audio).next())
+        else {
+            return playlist::master(&[], &[]);
+        };
+        let (bandwidth, average_bandwidth) = match a.audio {
+            Some(AudioOutput::Aac { bitrate, .. }) => (u64::from(bitrate), u64::from(bitrate)),
             _ => (measured_peak.max(1), measured_avg.max(1)),
         };
-        let mut codecs = v.codecs.clone();
-        if !audio.is_empty() {
-            codecs.push(',');
-            codecs.push_str(AAC_LC_CODECS);
-        }
-        let _ = write!(
-            s,
-            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{codecs}\""
-        );
-        if v.width > 0 && v.height > 0 {
-            let _ = write!(s, ",RESOLUTION={}x{}", v.width, v.height);
-        }
-        if let Some(f) = v.frame_rate {
-            let _ = write!(s, ",FRAME-RATE={f:.3}");
-        }
-        if !audio.is_empty() {
-            s.push_str(",AUDIO=\"aud\"");
-        }
-        if !subs.is_empty() {
-            s.push_str(",SUBTITLES=\"sub\"");
-        }
-        s.push('\n');
-        s.push_str(&uri(v));
-        s.push('\n');
+        let codecs = [a.codecs.as_str()];
+        let variant = playlist::Variant {
+            bandwidth,
+            average_bandwidth,
+            codecs: &codecs,
+            resolution: None,
+            frame_rate: None,
+            audio: None,
+            subtitles: None,
+            uri: a_uri,
+        };
+        return playlist::master(&[], &[variant]);
     }
-    s
+
+    let alternatives: Vec<playlist::Alternative<'_>> = of_kind(RenditionKind::Audio)
+        .chain(of_kind(RenditionKind::Subtitle))
+        .map(|(r, uri)| {
+            let audio = r.kind == RenditionKind::Audio;
+            playlist::Alternative {
+                media_type: if audio {
+                    playlist::MediaType::Audio
+                } else {
+                    playlist::MediaType::Subtitles
+                },
+                group_id: if audio { AUDIO_GROUP } else { SUBTITLE_GROUP },
+                name: &r.name,
+                language: r.language.as_deref(),
+                default: r.default,
+                autoselect: true,
+                forced: r.forced && !audio,
+                channels: audio.then_some(r.channels),
+                uri,
+            }
+        })
+        .collect();
+    let max_audio = of_kind(RenditionKind::Audio)
+        .map(|(a, _)| audio_estimate(a))
+        .max()
+        .unwrap_or(0);
+    let codecs: Vec<[&str; 2]> = of_kind(RenditionKind::Video)
+        .map(|(v, _)| [v.codecs.as_str(), AAC_LC_CODECS])
+        .collect();
+    let variants: Vec<playlist::Variant<'_>> = of_kind(RenditionKind::Video)
+        .zip(&codecs)
+        .map(|((v, uri), codecs)| {
+            let (bandwidth, average_bandwidth) = match v.video {
+                Some(VideoOutput::H264 { maxrate_kbps, .. }) => {
+                    let max = u64::from(maxrate_kbps) * 1000;
+                    // CRF with a VBV cap: peaks reach the cap, the average sits well below it.
+                    (max + max_audio, max * 2 / 3 + max_audio)
+                }
+                _ => (measured_peak.max(1), measured_avg.max(1)),
+            };
+            playlist::Variant {
+                bandwidth,
+                average_bandwidth,
+                codecs: &codecs[..if has_audio { 2 } else { 1 }],
+                resolution: (v.width > 0 && v.height > 0).then_some((v.width, v.height)),
+                frame_rate: v.frame_rate,
+                audio: has_audio.then_some(AUDIO_GROUP),
+                subtitles: has_subs.then_some(SUBTITLE_GROUP),
+                uri,
+            }
+        })
+        .collect();
+    playlist::master(&alternatives, &variants)
 }
+
+/// GROUP-ID of the audio renditions in the master.
+const AUDIO_GROUP: &str = "aud";
+/// GROUP-ID of the subtitle renditions in the master.
+const SUBTITLE_GROUP: &str = "sub";
 
 #[cfg(test)]
 mod tests {
