@@ -25,6 +25,7 @@ pub mod limits;
 pub mod mkv;
 pub mod mp4;
 mod store;
+pub mod time;
 pub mod ts;
 
 pub use error::{ProbeError, Result};
