@@ -123,9 +123,7 @@ impl TrackInfo {
             delay: t
                 .codec_delay_ns
                 .and_then(|ns| i64::try_from(ns).ok())
-                .map_or(0, |ns| {
-                    rescale(ns, i64::from(t.timescale), 1_000_000_000)
-                }),
+                .map_or(0, |ns| rescale(ns, i64::from(t.timescale), 1_000_000_000)),
         }
     }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use ebml_iterable::tools::read_vint;
-use probe::time::rescale;
 use probe::mkv::blocks::{Block, BlockReader};
+use probe::time::rescale;
 use probe::{Codec, MediaIndex};
 
 use crate::{DemuxError, Demuxed, Frame, TrackInfo};

@@ -68,8 +68,8 @@ impl NalFormat {
     /// An IDR (H.264) or IRAP (HEVC) picture.
     fn random_access(self, t: u8) -> bool {
         match self.syntax {
-            NalSyntax::H264 => t == 5,
-            NalSyntax::Hevc => (16..=23).contains(&t),
+            NalSyntax::H264 => h264::is_idr(t),
+            NalSyntax::Hevc => hevc::is_irap(t),
         }
     }
 

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use probe::time::rescale;
 use probe::codecs::{aac, ac3};
+use probe::time::rescale;
 use probe::ts::packet::{self, PACKET_LEN, SYNC_BYTE};
 use probe::ts::pes;
 use probe::{limits, Codec, MediaIndex, TrackKind};

@@ -15,6 +15,16 @@ pub fn nal_type(first: u8) -> u8 {
     first & 0x1f
 }
 
+/// A coded slice (types 1–5, Table 7-1): the VCL units that make up a picture.
+pub fn is_slice(nal_type: u8) -> bool {
+    (1..=5).contains(&nal_type)
+}
+
+/// A slice of an IDR picture (type 5): a random access point.
+pub fn is_idr(nal_type: u8) -> bool {
+    nal_type == 5
+}
+
 /// The facts of a sequence parameter set we need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sps {

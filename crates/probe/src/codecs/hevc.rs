@@ -18,6 +18,16 @@ pub fn nal_type(first: u8) -> u8 {
     (first >> 1) & 0x3f
 }
 
+/// A VCL NAL unit (types 0–31, Table 7-1): a slice segment of a picture.
+pub fn is_vcl(nal_type: u8) -> bool {
+    nal_type <= 31
+}
+
+/// A slice segment of an IRAP picture (types 16–23: BLA, IDR, CRA): a random access point.
+pub fn is_irap(nal_type: u8) -> bool {
+    (16..=23).contains(&nal_type)
+}
+
 /// Reads `profile_tier_level(1, max_sub_layers_minus1)` general part into `v`.
 fn profile_tier_level(r: &mut BitReader<'_>, v: &mut VideoInfo, sub_layers: u32) -> Option<()> {
     let _space = r.bits(2)?;

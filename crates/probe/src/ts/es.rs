@@ -79,12 +79,12 @@ fn classify(syntax: Syntax, unit: &[u8]) -> Option<Option<bool>> {
     let &first = unit.first()?;
     Some(match syntax {
         Syntax::H264 => {
-            let t = first & 0x1F;
-            (1..=5).contains(&t).then_some(t == 5)
+            let t = h264::nal_type(first);
+            h264::is_slice(t).then_some(h264::is_idr(t))
         }
         Syntax::Hevc => {
-            let t = (first >> 1) & 0x3F;
-            (t <= 31).then_some((16..=23).contains(&t))
+            let t = hevc::nal_type(first);
+            hevc::is_vcl(t).then_some(hevc::is_irap(t))
         }
         Syntax::Mpeg2 => match first {
             // picture_start_code: temporal_reference 10 | picture_coding_type 3.
@@ -129,7 +129,7 @@ fn h264_config(es: &[u8]) -> Option<VideoConfig> {
         match nal.first().map(|&b| h264::nal_type(b)) {
             Some(h264::NAL_SPS) => push_unique(&mut sps, nal),
             Some(h264::NAL_PPS) => push_unique(&mut pps, nal),
-            Some(1..=5) => break,
+            Some(t) if h264::is_slice(t) => break,
             _ => {}
         }
     }
@@ -150,7 +150,7 @@ fn hevc_config(es: &[u8]) -> Option<VideoConfig> {
             Some(hevc::NAL_VPS) => push_unique(&mut vps, nal),
             Some(hevc::NAL_SPS) => push_unique(&mut sps, nal),
             Some(hevc::NAL_PPS) => push_unique(&mut pps, nal),
-            Some(0..=31) => break,
+            Some(t) if hevc::is_vcl(t) => break,
             _ => {}
         }
     }
