@@ -119,9 +119,16 @@ impl Adts {
     }
 }
 
+/// Whether `b` starts with an ADTS sync: `syncword` 12 | `ID` 1 | `layer` 2 (always `00`) |
+/// `protection_absent` 1. The layer bits tell ADTS from an MPEG audio frame with the same
+/// sync word.
+pub fn is_adts_sync(b: &[u8]) -> bool {
+    matches!(b, [0xFF, b1, ..] if b1 & 0xF6 == 0xF0)
+}
+
 /// Parses an ADTS header at the start of `b`.
 pub fn parse_adts(b: &[u8]) -> Option<Adts> {
-    if b.len() < 7 || b[0] != 0xFF || b[1] & 0xF0 != 0xF0 {
+    if b.len() < 7 || !is_adts_sync(b) {
         return None;
     }
     let protection_absent = b[1] & 1;
@@ -165,5 +172,17 @@ mod tests {
         // 7 channels have no channelConfiguration (7 means 7.1).
         assert_eq!(channel_config(7), None);
         assert_eq!(channel_config(8), Some(7));
+    }
+
+    /// One reader checked the layer bits, the others did not: a header with layer ≠ 00 is an
+    /// MPEG audio frame, not ADTS (§1.A.2.2.1).
+    #[test]
+    fn adts_needs_layer_zero() {
+        let h = [0xFF, 0xF1, 0x4C, 0x80, 0x2E, 0x7F, 0xFC];
+        assert!(parse_adts(&h).is_some());
+        let mut mp3 = h;
+        mp3[1] = 0xFB;
+        assert_eq!(parse_adts(&mp3), None);
+        assert!(!is_adts_sync(&[0xFF]));
     }
 }

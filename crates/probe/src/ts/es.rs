@@ -241,14 +241,14 @@ pub(crate) fn audio_config(codec: &Codec, es: &[u8]) -> Option<AudioConfig> {
 /// saying what it is (FFmpeg's M2TS muxer writes AAC that way): an ADTS or AC-3 frame header
 /// at the very start of the PES payload.
 pub(crate) fn sniff_private(es: &[u8]) -> Option<AudioConfig> {
-    match es {
-        [0xFF, b, ..] if b & 0xF6 == 0xF0 => {
-            let mut c = adts(es.get(..2048).unwrap_or(es))?;
-            c.codec = Some(Codec::Aac);
-            Some(c)
-        }
-        [0x0B, 0x77, ..] => ac3(es),
-        _ => None,
+    if aac::is_adts_sync(es) {
+        let mut c = adts(es.get(..2048).unwrap_or(es))?;
+        c.codec = Some(Codec::Aac);
+        Some(c)
+    } else if es.starts_with(&ac3::SYNC) {
+        ac3(es)
+    } else {
+        None
     }
 }
 
@@ -269,9 +269,6 @@ fn adts(es: &[u8]) -> Option<AudioConfig> {
     for i in 0..es.len() {
         let Some(tail) = es.get(i..) else { break };
         // syncword 12 | ID 1 | layer 2 (00) | protection_absent 1.
-        if tail.first() != Some(&0xFF) || tail.get(1).is_none_or(|b| b & 0xF6 != 0xF0) {
-            continue;
-        }
         let Some(h) = aac::parse_adts(tail) else {
             continue;
         };
