@@ -57,6 +57,7 @@ mod ts;
 
 use std::collections::BTreeMap;
 
+use probe::time::rescale;
 use probe::{Codec, Container, MediaIndex};
 
 pub use error::DemuxError;
@@ -122,9 +123,7 @@ impl TrackInfo {
             delay: t
                 .codec_delay_ns
                 .and_then(|ns| i64::try_from(ns).ok())
-                .map_or(0, |ns| {
-                    mul_div_round(ns, i64::from(t.timescale), 1_000_000_000)
-                }),
+                .map_or(0, |ns| rescale(ns, i64::from(t.timescale), 1_000_000_000)),
         }
     }
 
@@ -193,32 +192,9 @@ impl Demuxer {
     }
 }
 
-/// `a × b / c` rounded to nearest, in i128 (saturating to the i64 range); 0 when `c` is 0.
-pub(crate) fn mul_div_round(a: i64, b: i64, c: i64) -> i64 {
-    if c == 0 {
-        return 0;
-    }
-    let n = i128::from(a) * i128::from(b);
-    let d = i128::from(c);
-    let r = if (n >= 0) == (d > 0) {
-        (n + d / 2) / d
-    } else {
-        (n - d / 2) / d
-    };
-    i64::try_from(r).unwrap_or(if r > 0 { i64::MAX } else { i64::MIN })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rounds() {
-        assert_eq!(mul_div_round(1, 1024 * 90_000, 48_000), 1920);
-        assert_eq!(mul_div_round(1, 1024 * 90_000, 44_100), 2090);
-        assert_eq!(mul_div_round(-3, 1, 2), -2);
-        assert_eq!(mul_div_round(5, 1, 0), 0);
-    }
 
     fn assert_send_sync<T: Send + Sync>() {}
 

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use ebml_iterable::tools::read_vint;
 use probe::mkv::blocks::{Block, BlockReader};
+use probe::time::rescale;
 use probe::{Codec, MediaIndex};
 
-use crate::{mul_div_round, DemuxError, Demuxed, Frame, TrackInfo};
+use crate::{DemuxError, Demuxed, Frame, TrackInfo};
 
 const NAME: &str = "matroska";
 
@@ -60,7 +61,7 @@ fn block_frames(t: &TrackInfo, b: &Block<'_>, out: &mut Vec<Frame>) -> Result<()
     let default_ticks = t
         .default_duration_ns
         .and_then(|ns| i64::try_from(ns).ok())
-        .map(|ns| mul_div_round(ns, i64::from(t.timescale), 1_000_000_000))
+        .map(|ns| rescale(ns, i64::from(t.timescale), 1_000_000_000))
         .and_then(|d| u32::try_from(d).ok());
     let block_duration = b.duration.and_then(|d| u32::try_from(d).ok());
     let timestamp = b.timestamp.saturating_sub(t.delay);
@@ -82,12 +83,12 @@ fn block_frames(t: &TrackInfo, b: &Block<'_>, out: &mut Vec<Frame>) -> Result<()
         let i = i as i64;
         let (pts, duration) = match (per, block_duration) {
             (Some((num, den)), _) => (
-                timestamp.saturating_add(mul_div_round(i, num, den)),
-                u32::try_from(mul_div_round(1, num, den)).ok(),
+                timestamp.saturating_add(rescale(i, num, den)),
+                u32::try_from(rescale(1, num, den)).ok(),
             ),
             (None, Some(d)) => (
-                timestamp.saturating_add(mul_div_round(i, i64::from(d), n)),
-                u32::try_from(mul_div_round(1, i64::from(d), n)).ok(),
+                timestamp.saturating_add(rescale(i, i64::from(d), n)),
+                u32::try_from(rescale(1, i64::from(d), n)).ok(),
             ),
             (None, None) => (timestamp, None),
         };

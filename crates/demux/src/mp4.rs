@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use mp4_atom::{Decode, Moof, Moov};
+use probe::mp4::boxes::{BoxHeader, BoxHeaderError};
 use probe::mp4::{edit_list, sample_table, traf_samples, Sample, TrexDefaults};
 use probe::{limits, Container, MediaIndex};
 
@@ -197,7 +198,7 @@ impl Mp4 {
         let mut pos = 0usize;
         let mut next_dts: BTreeMap<u32, u64> = BTreeMap::new();
         let mut boxes = 0u64;
-        while let Some(h) = box_header(bytes, pos, offset)? {
+        while let Some((h, size)) = box_header(bytes, pos, offset)? {
             boxes += 1;
             if boxes > limits::MAX_TOP_LEVEL_BOXES {
                 return Err(DemuxError::Limit {
@@ -208,7 +209,7 @@ impl Mp4 {
             }
             let box_start = offset + pos as u64;
             if &h.kind == b"moof" {
-                let Some(body) = bytes.get(pos..pos.saturating_add(h.size)) else {
+                let Some(body) = bytes.get(pos..pos.saturating_add(size)) else {
                     // A moof cut by the end of the range: nothing of it is whole.
                     break;
                 };
@@ -218,7 +219,7 @@ impl Mp4 {
                     .map_err(|e| DemuxError::malformed(NAME, box_start, format!("moof: {e}")))?;
                 self.moof_frames(&moof, box_start, bytes, offset, &mut next_dts, out)?;
             }
-            match pos.checked_add(h.size) {
+            match pos.checked_add(size) {
                 Some(p) if p > pos => pos = p,
                 _ => break,
             }
@@ -274,49 +275,20 @@ impl Mp4 {
     }
 }
 
-/// A top-level box: its type and whole size.
-struct BoxHeader {
-    kind: [u8; 4],
-    size: usize,
-}
-
-/// The box header at `pos` of `bytes` (file offset `base + pos`); `None` when the bytes end
-/// before it. Size 0 runs to the end of the bytes; size 1 is a 64-bit largesize (§4.2).
-fn box_header(bytes: &[u8], pos: usize, base: u64) -> Result<Option<BoxHeader>, DemuxError> {
-    let Some(h) = bytes.get(pos..pos.saturating_add(8)) else {
+/// The top-level box header at `pos` of `bytes` (file offset `base + pos`) and the box's whole
+/// size; `None` when the bytes end inside the header. Size 0 runs to the end of the bytes.
+fn box_header(
+    bytes: &[u8],
+    pos: usize,
+    base: u64,
+) -> Result<Option<(BoxHeader, usize)>, DemuxError> {
+    let at = base + pos as u64;
+    let rest = bytes.get(pos..).unwrap_or_default();
+    let malformed = |e: BoxHeaderError| DemuxError::malformed(NAME, at, e.to_string());
+    let Some(h) = BoxHeader::parse(rest).map_err(malformed)? else {
         return Ok(None);
     };
-    let at = base + pos as u64;
-    let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-    let kind = [h[4], h[5], h[6], h[7]];
-    if !kind.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
-        return Err(DemuxError::malformed(
-            NAME,
-            at,
-            format!("box type {kind:02x?} is not a four-character code (not a box start)"),
-        ));
-    }
-    let size: u64 = match size32 {
-        0 => (bytes.len() - pos) as u64,
-        1 => {
-            let Some(l) = bytes.get(pos + 8..pos + 16) else {
-                return Ok(None);
-            };
-            let mut b = [0u8; 8];
-            b.copy_from_slice(l);
-            let large = u64::from_be_bytes(b);
-            if large < 16 {
-                return Err(DemuxError::malformed(NAME, at, "box largesize < 16"));
-            }
-            large
-        }
-        s if s < 8 => {
-            return Err(DemuxError::malformed(NAME, at, format!("box size {s} < 8")));
-        }
-        s => u64::from(s),
-    };
-    Ok(Some(BoxHeader {
-        kind,
-        size: usize::try_from(size).unwrap_or(usize::MAX),
-    }))
+    h.check_kind().map_err(malformed)?;
+    let size = usize::try_from(h.size_within(rest.len() as u64)).unwrap_or(usize::MAX);
+    Ok(Some((h, size)))
 }

@@ -5,7 +5,7 @@
 //! NAL unit types: H.264 Table 7-1 (5 IDR, 7 SPS, 8 PPS, 9 AUD, 12 filler); HEVC Table 7-1
 //! (16–23 IRAP, 32 VPS, 33 SPS, 34 PPS, 35 AUD, 38 filler).
 
-use probe::codecs::annexb_nals;
+use probe::codecs::{annexb, h264, hevc};
 use probe::Codec;
 
 use crate::DemuxError;
@@ -52,8 +52,8 @@ impl NalFormat {
     /// The NAL unit type of a unit's first byte.
     fn nal_type(self, first: u8) -> u8 {
         match self.syntax {
-            NalSyntax::H264 => first & 0x1F,
-            NalSyntax::Hevc => (first >> 1) & 0x3F,
+            NalSyntax::H264 => h264::nal_type(first),
+            NalSyntax::Hevc => hevc::nal_type(first),
         }
     }
 
@@ -68,8 +68,8 @@ impl NalFormat {
     /// An IDR (H.264) or IRAP (HEVC) picture.
     fn random_access(self, t: u8) -> bool {
         match self.syntax {
-            NalSyntax::H264 => t == 5,
-            NalSyntax::Hevc => (16..=23).contains(&t),
+            NalSyntax::H264 => h264::is_idr(t),
+            NalSyntax::Hevc => hevc::is_irap(t),
         }
     }
 
@@ -96,16 +96,8 @@ impl NalFormat {
             out.extend_from_slice(nal);
         };
         match self.length_size {
-            None => {
-                let nals: Vec<&[u8]> = annexb_nals(data).collect();
-                let last = nals.len().saturating_sub(1);
-                for (i, nal) in nals.into_iter().enumerate() {
-                    // trailing_zero_8bits after the last unit belong to the byte stream
-                    // (H.264 §B.1.1); a NAL unit never ends with a zero byte.
-                    let nal = if i == last { trim_zeros(nal) } else { nal };
-                    push(nal);
-                }
-            }
+            // Trailing zero bytes are stripped by the splitter (H.264 §B.1.1).
+            None => annexb::nal_units(data).for_each(&mut push),
             Some(n) => {
                 let n = usize::from(n);
                 let mut pos = 0usize;
@@ -141,11 +133,6 @@ impl NalFormat {
         }
         Ok((out, key))
     }
-}
-
-fn trim_zeros(nal: &[u8]) -> &[u8] {
-    let end = nal.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    nal.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]

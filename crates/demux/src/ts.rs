@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use probe::codecs::aac;
+use probe::codecs::{aac, ac3};
+use probe::time::rescale;
 use probe::ts::packet::{self, PACKET_LEN, SYNC_BYTE};
 use probe::ts::pes;
 use probe::{limits, Codec, MediaIndex, TrackKind};
 
-use crate::{mul_div_round, DemuxError, Demuxed, Frame, TrackInfo};
+use crate::{DemuxError, Demuxed, Frame, TrackInfo};
 
 const NAME: &str = "mpeg-ts";
 /// MPEG-TS timestamps tick at 90 kHz.
@@ -280,7 +281,7 @@ impl TsTrack {
             Some(frames) => {
                 let mut samples = 0i64;
                 for (data, n, rate) in frames {
-                    let shift = mul_div_round(samples, TS_HZ, rate);
+                    let shift = rescale(samples, TS_HZ, rate);
                     out.push(Frame {
                         pts: p.pts.saturating_add(shift),
                         dts: Some(p.dts.saturating_add(shift)),
@@ -350,59 +351,21 @@ pub fn split_adts(es: &[u8]) -> Vec<(&[u8], u32)> {
     out
 }
 
-/// AC-3 frame sizes in 16-bit words at 48 kHz for `frmsizecod / 2` (A/52 Table 5.18): twice
-/// the bit rate in kb/s.
-const AC3_KBPS: [u32; 19] = [
-    32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640,
-];
-
 /// Splits AC-3 and E-AC-3 sync frames (ATSC A/52 §5.3.1, Annex E §E.1.2.1): each frame with
 /// its sample count and rate. Bytes before a sync word are skipped; a cut frame is dropped.
 pub fn split_ac3(es: &[u8]) -> Vec<(&[u8], u32, u32)> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while let Some(b) = es.get(pos..).filter(|r| r.len() >= 6) {
-        if b[0] != 0x0B || b[1] != 0x77 {
-            pos += 1;
-            continue;
-        }
-        let bsid = b[5] >> 3;
-        let fscod = b[4] >> 6;
-        let frame = if bsid <= 10 {
-            let code = usize::from(b[4] & 0x3F);
-            let kbps = AC3_KBPS.get(code / 2).copied();
-            let words = match (fscod, kbps) {
-                (0, Some(k)) => Some(k * 2),
-                (1, Some(k)) => Some(k * 320 / 147 + (code as u32 & 1)),
-                (2, Some(k)) => Some(k * 3),
-                _ => None,
-            };
-            let rate = [48_000, 44_100, 32_000].get(usize::from(fscod)).copied();
-            words.zip(rate).map(|(w, r)| (w as usize * 2, 1536u32, r))
-        } else if bsid <= 16 {
-            let words = ((usize::from(b[2] & 7) << 8) | usize::from(b[3])) + 1;
-            let (rate, blocks) = if fscod == 3 {
-                let rate = [24_000, 22_050, 16_000]
-                    .get(usize::from((b[4] >> 4) & 3))
-                    .copied();
-                (rate, 6)
-            } else {
-                let rate = [48_000, 44_100, 32_000].get(usize::from(fscod)).copied();
-                (rate, [1, 2, 3, 6][usize::from((b[4] >> 4) & 3)])
-            };
-            rate.map(|r| (words * 2, blocks * 256, r))
-        } else {
-            None
-        };
-        let Some((len, samples, rate)) = frame else {
+        let Some(f) = ac3::parse(b) else {
             pos += 1;
             continue;
         };
-        let Some(data) = b.get(..len) else {
+        let Some(data) = b.get(..f.frame_bytes) else {
             break;
         };
-        out.push((data, samples, rate));
-        pos += len;
+        out.push((data, f.samples, f.sample_rate));
+        pos += f.frame_bytes;
     }
     out
 }

@@ -18,6 +18,7 @@ use plan::{
     audio_plan, rescale, AudioGrid, AudioOutput, AudioPlan, Plan, PlanOptions, Rendition,
     RenditionKind, RenditionOptions, VideoMode, VideoOutput, AAC_FRAME,
 };
+use probe::codecs::aac;
 use probe::{ByteRange, Codec, MediaIndex, Track};
 
 use crate::av;
@@ -851,21 +852,13 @@ fn with_length_size_4(record: &[u8], at: usize) -> Result<Vec<u8>, PipelineError
 }
 
 /// AudioSpecificConfig of AAC-LC (ISO/IEC 14496-3 §1.6.2.1): object type 2, the rate's index,
-/// channel configuration.
+/// the channel configuration of the count.
 fn aac_lc_config(rate: u32, channels: u16) -> Result<Vec<u8>, PipelineError> {
-    const RATES: [u32; 13] = [
-        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-    ];
-    let idx = RATES
-        .iter()
-        .position(|&r| r == rate)
+    let idx = aac::rate_index(rate)
         .ok_or_else(|| PipelineError::Unsupported(format!("AAC rate {rate}")))?;
-    let ch = u8::try_from(channels)
-        .ok()
-        .filter(|c| (1..=7).contains(c))
+    let ch = aac::channel_config(channels)
         .ok_or_else(|| PipelineError::Unsupported(format!("{channels} AAC channels")))?;
-    let idx = idx as u8;
-    Ok(vec![(2 << 3) | (idx >> 1), ((idx & 1) << 7) | (ch << 3)])
+    Ok(aac::asc(2, idx, ch).to_vec())
 }
 
 /// Sorts and merges overlapping or touching ranges.
@@ -890,6 +883,9 @@ mod tests {
         assert_eq!(aac_lc_config(48000, 2).unwrap(), vec![0x11, 0x90]);
         assert_eq!(aac_lc_config(44100, 2).unwrap(), vec![0x12, 0x10]);
         assert!(aac_lc_config(1234, 2).is_err());
+        // channelConfiguration 7 is 7.1: eight channels have one, seven have none.
+        assert_eq!(aac_lc_config(48000, 8).unwrap(), vec![0x11, 0xB8]);
+        assert!(aac_lc_config(48000, 7).is_err());
     }
 
     /// The playlists a source serves: its subtitle rendition repeats the video's EXTINF lines

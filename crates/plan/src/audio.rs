@@ -19,6 +19,10 @@ use crate::{playlist, Plan, SpanIndex};
 use probe::{ByteRange, MediaIndex};
 use serde::{Deserialize, Serialize};
 
+/// `v · num / den`, rounded to nearest: [`probe::time::rescale`], re-exported for the
+/// planner's callers.
+pub use probe::time::rescale;
+
 /// Samples in one AAC-LC frame.
 pub const AAC_FRAME: i64 = 1024;
 
@@ -77,19 +81,6 @@ impl AudioGrid {
             postroll_frames: 0,
         }
     }
-}
-
-/// `v · num / den`, rounded to nearest, without overflow for media-sized values.
-pub fn rescale(v: i64, num: i64, den: i64) -> i64 {
-    let den = den.max(1);
-    let p = i128::from(v) * i128::from(num);
-    let d = i128::from(den);
-    let q = if p >= 0 {
-        (p + d / 2) / d
-    } else {
-        (p - d / 2) / d
-    };
-    i64::try_from(q).unwrap_or(if q > 0 { i64::MAX } else { i64::MIN })
 }
 
 /// The audio segments pairing with the video `plan` of `index` on `grid`.

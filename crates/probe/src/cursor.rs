@@ -95,7 +95,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Reads bits MSB-first, with Exp-Golomb codes (H.264/HEVC parameter sets). Emulation
-/// prevention bytes must already be removed ([`crate::codecs::unescape_rbsp`]).
+/// prevention bytes must already be removed ([`crate::codecs::annexb::unescape_rbsp`]).
 #[derive(Debug, Clone)]
 pub struct BitReader<'a> {
     data: &'a [u8],

@@ -180,6 +180,18 @@ pub struct Rational {
 }
 
 impl Rational {
+    /// `num / den` in lowest terms; `None` when `den` is 0 or a reduced term exceeds `u32`.
+    pub fn reduced(num: u64, den: u64) -> Option<Rational> {
+        if den == 0 {
+            return None;
+        }
+        let g = crate::time::gcd(num, den);
+        Some(Rational {
+            num: u32::try_from(num / g).ok()?,
+            den: u32::try_from(den / g).ok()?,
+        })
+    }
+
     /// As a float.
     pub fn as_f64(self) -> f64 {
         if self.den == 0 {

@@ -14,6 +14,10 @@
 //!   bounded cluster scan. Elements are decoded with `ebml-iterable`/`webm-iterable`. See [`mkv`].
 //! - MPEG-TS (ISO/IEC 13818-1): PAT/PMT, PES timestamps, random-access points. See [`ts`].
 //!
+//! The lowest crate, so also the one owner of codec bitstream facts ([`codecs`]: Annex B,
+//! H.264, HEVC, AAC, AC-3), timescale arithmetic ([`time`]) and the MP4 box header
+//! ([`mp4::boxes`]) that the demuxer and pipeline use too.
+//!
 //! Hostile input never panics: every read is bounds-checked ([`cursor`]), every count and size is
 //! checked against [`limits`] before allocating, and failures are a typed [`ProbeError`].
 
@@ -25,6 +29,7 @@ pub mod limits;
 pub mod mkv;
 pub mod mp4;
 mod store;
+pub mod time;
 pub mod ts;
 
 pub use error::{ProbeError, Result};

@@ -25,6 +25,8 @@
 
 use ff::ChannelLayout;
 use ffmpeg_next as ff;
+use probe::codecs::aac;
+use probe::time::gcd;
 
 use super::codec::{
     check_input, extradata_of, is_again, is_data_error, open_decoder, to_ff_packet,
@@ -49,10 +51,6 @@ pub const POSTROLL_FRAMES: u32 = 3;
 const AAC_FRAME: i64 = 1024;
 /// Extra input samples resampled on each side (the filter's reach is far below this).
 const RESAMPLE_MARGIN: i64 = 256;
-/// Sample rates AAC can signal with a sampling-frequency index (ISO/IEC 14496-3 Table 1.18).
-const AAC_RATES: [u32; 12] = [
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
-];
 
 /// How to encode an audio rendition (the same for every segment of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +109,8 @@ pub fn transcode_audio(
 }
 
 fn check_encode(enc: &AudioEncode) -> Result<(), AvError> {
-    if !AAC_RATES.contains(&enc.sample_rate) {
+    // A rate AAC signals with a sampling-frequency index (ISO/IEC 14496-3 Table 1.18).
+    if aac::rate_index(enc.sample_rate).is_none() {
         return Err(AvError::InvalidParams(format!(
             "AAC sample rate {}",
             enc.sample_rate
@@ -369,14 +368,6 @@ fn read_planes(frame: &ff::frame::Audio, layout: ChannelLayout) -> Result<Vec<Ve
         .collect())
 }
 
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
-
 /// Output samples `[out_start, out_end)` at `out_rate`, from the placed runs (silence where
 /// there are none). Runs of one input rate are laid into one buffer and resampled together, so
 /// a run boundary inside the segment costs no resampler restart.
@@ -400,8 +391,9 @@ fn render(
     for rate in rates {
         let ri = i64::from(rate);
         // Start on an input sample that is exactly an output sample.
-        let step_in = ri / gcd(ri, ro);
-        let step_out = ro / gcd(ri, ro);
+        let g = i64::try_from(gcd(u64::from(rate), u64::from(out_rate))).unwrap_or(1);
+        let step_in = ri / g;
+        let step_out = ro / g;
         let lo = ((out_start * ri).div_euclid(ro) - RESAMPLE_MARGIN).div_euclid(step_in) * step_in;
         let hi = (out_end * ri).div_euclid(ro) + 1 + RESAMPLE_MARGIN;
         let n_in = (hi - lo) as u64;

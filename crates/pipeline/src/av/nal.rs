@@ -1,47 +1,16 @@
 //! H.264 NAL unit plumbing for the encoder's output (ITU-T H.264 Annex B byte streams and the
 //! ISO/IEC 14496-15 §5.3 `AVCDecoderConfigurationRecord`). Pure and safe.
 
+use probe::codecs::{annexb, h264};
+
 use super::AvError;
 
-/// NAL unit type of a sequence parameter set (H.264 Table 7-1).
-const NAL_SPS: u8 = 7;
-/// NAL unit type of a picture parameter set.
-const NAL_PPS: u8 = 8;
-
-/// Splits an Annex B byte stream into NAL unit payloads (without start codes). Bytes before the
-/// first start code are ignored; trailing zero bytes of a NAL unit (`trailing_zero_8bits`, or
-/// the leading zero of the next 4-byte start code) are dropped.
-pub fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new(); // (start of start code, start of payload)
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push((i, i + 3));
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut nals = Vec::with_capacity(starts.len());
-    for (k, &(_, payload)) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).map_or(data.len(), |&(sc, _)| sc);
-        let mut nal = &data[payload..end];
-        while let [rest @ .., 0] = nal {
-            nal = rest;
-        }
-        if !nal.is_empty() {
-            nals.push(nal);
-        }
-    }
-    nals
-}
-
 /// Converts an Annex B access unit into 4-byte length-prefixed NAL units (the `avc1` sample
-/// format, ISO/IEC 14496-15 §5.3.2 with `lengthSizeMinusOne` = 3).
+/// format, ISO/IEC 14496-15 §5.3.2 with `lengthSizeMinusOne` = 3). The units are split by
+/// [`annexb::nal_units`] (trailing zero bytes dropped, no empty units).
 pub fn annex_b_to_length_prefixed(data: &[u8]) -> Result<Vec<u8>, AvError> {
-    let nals = split_annex_b(data);
-    let mut out = Vec::with_capacity(data.len() + 4 * nals.len());
-    for nal in nals {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    for nal in annexb::nal_units(data) {
         let len = u32::try_from(nal.len())
             .map_err(|_| AvError::Mismatch("NAL unit longer than 4 GiB".into()))?;
         out.extend_from_slice(&len.to_be_bytes());
@@ -51,52 +20,24 @@ pub fn annex_b_to_length_prefixed(data: &[u8]) -> Result<Vec<u8>, AvError> {
 }
 
 /// Builds an `AVCDecoderConfigurationRecord` (avcC body) from Annex B SPS/PPS NAL units, as x264
-/// writes them into the encoder's extradata. For the High profiles the record carries the
-/// §5.3.3.1.2 extension: 4:2:0, 8-bit luma and chroma (the only format we encode).
+/// writes them into the encoder's extradata ([`h264::avcc`]: for the High profiles the record
+/// carries the §5.3.3.1.2 extension read from the SPS).
 pub fn avcc_from_annex_b(extradata: &[u8]) -> Result<Vec<u8>, AvError> {
-    let nals = split_annex_b(extradata);
-    let sps: Vec<&[u8]> = nals
-        .iter()
-        .copied()
-        .filter(|n| n[0] & 0x1f == NAL_SPS)
-        .collect();
-    let pps: Vec<&[u8]> = nals
-        .iter()
-        .copied()
-        .filter(|n| n[0] & 0x1f == NAL_PPS)
-        .collect();
-    let first = sps
-        .first()
-        .ok_or_else(|| AvError::Mismatch("encoder extradata has no SPS".into()))?;
-    if first.len() < 4 || pps.is_empty() || sps.len() > 31 || pps.len() > 255 {
-        return Err(AvError::Mismatch(format!(
-            "encoder extradata: {} SPS, {} PPS",
+    let (mut sps, mut pps) = (Vec::new(), Vec::new());
+    for nal in annexb::nal_units(extradata) {
+        match nal.first().map(|&b| h264::nal_type(b)) {
+            Some(h264::NAL_SPS) => sps.push(nal),
+            Some(h264::NAL_PPS) => pps.push(nal),
+            _ => {}
+        }
+    }
+    h264::avcc(&sps, &pps).ok_or_else(|| {
+        AvError::Mismatch(format!(
+            "encoder extradata: {} SPS, {} PPS (no avcC holds them)",
             sps.len(),
             pps.len()
-        )));
-    }
-    let (profile, compat, level) = (first[1], first[2], first[3]);
-    let mut out = vec![1, profile, compat, level, 0xfc | 3, 0xe0 | sps.len() as u8];
-    for s in &sps {
-        push_u16_prefixed(&mut out, s)?;
-    }
-    out.push(pps.len() as u8);
-    for p in &pps {
-        push_u16_prefixed(&mut out, p)?;
-    }
-    if matches!(profile, 100 | 110 | 122 | 144) {
-        // chroma_format_idc = 1, bit depths 8 (minus 8 = 0), no SPS extensions.
-        out.extend_from_slice(&[0xfc | 1, 0xf8, 0xf8, 0]);
-    }
-    Ok(out)
-}
-
-fn push_u16_prefixed(out: &mut Vec<u8>, nal: &[u8]) -> Result<(), AvError> {
-    let len = u16::try_from(nal.len())
-        .map_err(|_| AvError::Mismatch("parameter set longer than 65535 bytes".into()))?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(nal);
-    Ok(())
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -108,7 +49,7 @@ mod tests {
         let data = [
             0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 0, 1, 0x65, 9,
         ];
-        let nals = split_annex_b(&data);
+        let nals: Vec<_> = annexb::nal_units(&data).collect();
         assert_eq!(
             nals,
             vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 9][..]]

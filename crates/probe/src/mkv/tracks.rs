@@ -96,24 +96,9 @@ fn cap(s: String) -> String {
     s.get(..end).unwrap_or_default().to_string()
 }
 
-/// Greatest common divisor of two u64s (1 when both are 0).
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a.max(1)
-}
-
 /// Frame rate from `DefaultDuration` (ns per frame): exactly `1e9 / DefaultDuration`, reduced.
 pub(crate) fn frame_rate(default_duration: u64) -> Option<Rational> {
-    if default_duration == 0 {
-        return None;
-    }
-    let g = gcd(1_000_000_000, default_duration);
-    Some(Rational {
-        num: u32::try_from(1_000_000_000 / g).ok()?,
-        den: u32::try_from(default_duration / g).ok()?,
-    })
+    Rational::reduced(1_000_000_000, default_duration)
 }
 
 /// The children of one `TrackEntry` (and of its Video and Audio masters) as read.

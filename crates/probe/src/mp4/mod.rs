@@ -11,6 +11,7 @@
 //! [`Span`]. Fragmented files (`mvex` present, empty sample tables) are indexed by walking each
 //! `moof` (§8.8: `tfhd`, `tfdt`, `trun` with `trex` defaults) and skipping its `mdat`.
 
+pub mod boxes;
 mod nesting;
 
 pub use nesting::check_nesting;
@@ -18,6 +19,7 @@ pub use nesting::check_nesting;
 use mp4_atom::{Codec as AtomCodec, Decode, Encode, Moof, Moov, StszSamples, Trak};
 
 use crate::codecs::{aac, h264, hevc};
+use crate::time::rescale;
 use crate::{
     choose_main_track, limits, AudioInfo, ByteRange, Codec, Container, ContainerProbe, Keyframe,
     MediaIndex, Poll, ProbeError, Rational, Result, Span, Store, Track, TrackKind, VideoInfo,
@@ -33,9 +35,9 @@ const READAHEAD: u64 = 64 * 1024;
 /// next `mdat` header, so one request per fragment is the norm.
 const FRAGMENT_READ_MIN: u64 = 2 * 1024;
 
-/// A top-level box header.
+/// A top-level box: its type and where it lies in the file.
 #[derive(Debug, Clone, Copy)]
-struct BoxHeader {
+struct PlacedBox {
     kind: [u8; 4],
     /// Absolute offset of the box start.
     start: u64,
@@ -101,7 +103,7 @@ impl Mp4Probe {
     }
 
     /// Reads the box header at `offset`, or says which bytes are needed. `Ok(None)` at the end.
-    fn header(&self, store: &Store, offset: u64, readahead: u64) -> Result<Got<Option<BoxHeader>>> {
+    fn header(&self, store: &Store, offset: u64, readahead: u64) -> Result<Got<Option<PlacedBox>>> {
         if offset + 8 > self.size {
             return Ok(Got::Ready(None));
         }
@@ -112,45 +114,25 @@ impl Mp4Probe {
                 (offset + readahead).min(self.size),
             )));
         };
-        let size32 = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-        let kind = [b[4], b[5], b[6], b[7]];
-        let end = match size32 {
-            0 => self.size,
-            1 => {
-                if b.len() < 16 {
-                    return Err(ProbeError::Truncated {
-                        container: NAME,
-                        needed: offset + 16,
-                        size: self.size,
-                    });
-                }
-                let mut l = [0u8; 8];
-                l.copy_from_slice(&b[8..16]);
-                let large = u64::from_be_bytes(l);
-                if large < 16 {
-                    return Err(ProbeError::malformed(NAME, offset, "box largesize < 16"));
-                }
-                offset
-                    .checked_add(large)
-                    .ok_or_else(|| ProbeError::malformed(NAME, offset, "box size overflows"))?
+        let h = match boxes::BoxHeader::parse(b) {
+            Ok(Some(h)) => h,
+            // The store holds up to 16 bytes or the end of the file: a largesize cut by it.
+            Ok(None) => {
+                return Err(ProbeError::Truncated {
+                    container: NAME,
+                    needed: offset + 16,
+                    size: self.size,
+                })
             }
-            s if s < 8 => {
-                return Err(ProbeError::malformed(
-                    NAME,
-                    offset,
-                    format!("box '{}' size {s} < 8", fourcc(kind)),
-                ))
-            }
-            s => offset + s,
+            Err(e) => return Err(ProbeError::malformed(NAME, offset, e.to_string())),
         };
-        if !kind.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
-            return Err(ProbeError::malformed(
-                NAME,
-                offset,
-                format!("box type {:02x?} is not a four-character code", kind),
-            ));
-        }
-        Ok(Got::Ready(Some(BoxHeader {
+        h.check_kind()
+            .map_err(|e| ProbeError::malformed(NAME, offset, e.to_string()))?;
+        let end = offset
+            .checked_add(h.size_within(self.size - offset))
+            .ok_or_else(|| ProbeError::malformed(NAME, offset, "box size overflows"))?;
+        let kind = h.kind;
+        Ok(Got::Ready(Some(PlacedBox {
             kind,
             start: offset,
             end,
@@ -161,7 +143,7 @@ impl Mp4Probe {
     fn body<'s>(
         &self,
         store: &'s Store,
-        h: &BoxHeader,
+        h: &PlacedBox,
         max: u64,
         what: &'static str,
     ) -> Result<Got<&'s [u8]>> {
@@ -387,15 +369,15 @@ impl Mp4Probe {
                             ));
                         }
                         index.keyframes.push(Keyframe {
-                            pts: rescale(pts, ft.timescale, index_ts),
+                            pts: rescale(pts, index_ts.into(), ft.timescale.into()),
                             offset: s.offset,
                         });
                     }
                 }
                 if seen && run_t0 <= run_t1 {
                     index.spans.push(Span {
-                        time: rescale(run_t0, ft.timescale, index_ts),
-                        end_time: rescale(run_t1, ft.timescale, index_ts),
+                        time: rescale(run_t0, index_ts.into(), ft.timescale.into()),
+                        end_time: rescale(run_t1, index_ts.into(), ft.timescale.into()),
                         start: moof_start.min(run_first),
                         end: run_end,
                     });
@@ -434,11 +416,11 @@ impl Mp4Probe {
             ));
         };
         let (start, end) = presented(ft.window, ft.min_pts.unwrap_or(0), ft.max_end);
-        index.start = rescale(start, ft.timescale, index.timescale);
+        index.start = rescale(start, index.timescale.into(), ft.timescale.into());
         index.duration = u64::try_from(rescale(
             end.saturating_sub(start),
-            ft.timescale,
-            index.timescale,
+            index.timescale.into(),
+            ft.timescale.into(),
         ))
         .unwrap_or(0);
         index.keyframes.sort_by_key(|k| k.pts);
@@ -553,33 +535,6 @@ pub fn traf_samples(
     Ok((out, dts))
 }
 
-/// Rescales `t` from timescale `from` to `to`, rounding to nearest.
-pub fn rescale(t: i64, from: u32, to: u32) -> i64 {
-    if from == to || from == 0 {
-        return t;
-    }
-    let n = i128::from(t) * i128::from(to);
-    let d = i128::from(from);
-    let r = if n >= 0 {
-        (n + d / 2) / d
-    } else {
-        (n - d / 2) / d
-    };
-    i64::try_from(r).unwrap_or(if r > 0 { i64::MAX } else { i64::MIN })
-}
-
-fn fourcc(k: [u8; 4]) -> String {
-    k.iter()
-        .map(|&c| {
-            if c.is_ascii_graphic() {
-                char::from(c)
-            } else {
-                '?'
-            }
-        })
-        .collect()
-}
-
 /// The facts one `trak` yields before sample tables.
 struct TrackFacts {
     track: Track,
@@ -687,8 +642,8 @@ fn index_from_moov(
         }
         for c in &tables.chunks {
             index.spans.push(Span {
-                time: rescale(c.time, f.track.timescale, timescale),
-                end_time: rescale(c.end_time, f.track.timescale, timescale),
+                time: rescale(c.time, timescale.into(), f.track.timescale.into()),
+                end_time: rescale(c.end_time, timescale.into(), f.track.timescale.into()),
                 start: c.start,
                 end: c.end,
             });
@@ -856,8 +811,8 @@ pub fn edit_list(trak: &Trak, movie_ts: u32) -> (i64, Option<(i64, Option<i64>)>
         for e in &elst.entries {
             let dur = rescale(
                 i64::try_from(e.segment_duration).unwrap_or(0),
-                movie_ts.max(1),
-                timescale,
+                timescale.into(),
+                movie_ts.max(1).into(),
             );
             match e.media_time {
                 None => empty = empty.saturating_add(dur),
@@ -1303,12 +1258,8 @@ impl SampleTables {
             .iter()
             .max_by_key(|(_, c)| *c)
             .filter(|(d, _)| *d > 0)
-            .map(|&(d, _)| {
-                let g = crate::codecs::gcd(trak.mdia.mdhd.timescale, d);
-                Rational {
-                    num: trak.mdia.mdhd.timescale / g,
-                    den: d / g,
-                }
+            .and_then(|&(d, _)| {
+                Rational::reduced(u64::from(trak.mdia.mdhd.timescale), u64::from(d))
             });
 
         Ok(SampleTables {
@@ -1325,13 +1276,6 @@ impl SampleTables {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rescale_rounds() {
-        assert_eq!(rescale(1, 3, 6), 2);
-        assert_eq!(rescale(512, 12800, 1000), 40);
-        assert_eq!(rescale(-512, 12800, 1000), -40);
-    }
 
     #[test]
     fn box_sizes_are_checked() {

@@ -37,6 +37,7 @@
 
 use std::collections::HashMap;
 
+use super::boxes::BoxHeader;
 use crate::{limits, ProbeError, Result};
 
 /// Containers whose children start at body offset 0 (`nested!` decoders and friends).
@@ -168,23 +169,13 @@ pub fn check_nesting(boxes: &[u8]) -> Result<()> {
 /// past its parent).
 fn box_at(b: &[u8], pos: usize, end: usize) -> Option<(std::ops::Range<usize>, usize)> {
     let h = b.get(pos..end)?;
-    if h.len() < 8 {
+    let header = BoxHeader::parse(h).ok()??;
+    let size = usize::try_from(header.size_within(h.len() as u64)).ok()?;
+    let header_len = usize::from(header.header_len);
+    if size < header_len || size > h.len() {
         return None;
     }
-    let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-    let (header, size) = match size32 {
-        0 => (8usize, h.len()),
-        1 => {
-            let l = h.get(8..16)?;
-            let large = u64::from_be_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]);
-            (16, usize::try_from(large).ok()?)
-        }
-        s => (8, usize::try_from(s).ok()?),
-    };
-    if size < header || size > h.len() {
-        return None;
-    }
-    Some((pos + header..pos + size, pos + size))
+    Some((pos + header_len..pos + size, pos + size))
 }
 
 /// Which child runs the box at `pos` (body `len` bytes) holds: the offsets to try and their kind.

@@ -12,7 +12,7 @@
 //!
 //! Every function takes a byte slice and returns `None` or a partial answer on bad input.
 
-use crate::codecs::{aac, annexb_nals, gcd, h264, hevc};
+use crate::codecs::{aac, ac3, annexb, h264, hevc};
 use crate::cursor::BitReader;
 use crate::limits;
 use crate::{AudioInfo, Codec, Rational, VideoInfo};
@@ -79,12 +79,12 @@ fn classify(syntax: Syntax, unit: &[u8]) -> Option<Option<bool>> {
     let &first = unit.first()?;
     Some(match syntax {
         Syntax::H264 => {
-            let t = first & 0x1F;
-            (1..=5).contains(&t).then_some(t == 5)
+            let t = h264::nal_type(first);
+            h264::is_slice(t).then_some(h264::is_idr(t))
         }
         Syntax::Hevc => {
-            let t = (first >> 1) & 0x3F;
-            (t <= 31).then_some((16..=23).contains(&t))
+            let t = hevc::nal_type(first);
+            hevc::is_vcl(t).then_some(hevc::is_irap(t))
         }
         Syntax::Mpeg2 => match first {
             // picture_start_code: temporal_reference 10 | picture_coding_type 3.
@@ -125,50 +125,18 @@ fn push_unique<'a>(list: &mut Vec<&'a [u8]>, nal: &'a [u8]) {
 
 fn h264_config(es: &[u8]) -> Option<VideoConfig> {
     let (mut sps, mut pps) = (Vec::new(), Vec::new());
-    for nal in annexb_nals(es) {
-        match nal.first().map(|b| b & 0x1F) {
-            Some(7) => push_unique(&mut sps, nal),
-            Some(8) => push_unique(&mut pps, nal),
-            Some(1..=5) => break,
+    for nal in annexb::nal_units(es) {
+        match nal.first().map(|&b| h264::nal_type(b)) {
+            Some(h264::NAL_SPS) => push_unique(&mut sps, nal),
+            Some(h264::NAL_PPS) => push_unique(&mut pps, nal),
+            Some(t) if h264::is_slice(t) => break,
             _ => {}
         }
     }
     let first = *sps.first()?;
-    let parsed = h264::parse_sps(first)?;
-    let info = h264::video_info(&parsed);
-    let mut record = Vec::new();
-    if !pps.is_empty() {
-        // AVCDecoderConfigurationRecord: version 1, profile, compatibility, level,
-        // lengthSizeMinusOne = 3, SPS and PPS arrays.
-        record.extend_from_slice(&[
-            1,
-            parsed.profile_idc,
-            parsed.constraints,
-            parsed.level_idc,
-            0xFF,
-            0xE0 | sps.len() as u8,
-        ]);
-        for s in &sps {
-            record.extend_from_slice(&(s.len() as u16).to_be_bytes());
-            record.extend_from_slice(s);
-        }
-        record.push(pps.len() as u8);
-        for p in &pps {
-            record.extend_from_slice(&(p.len() as u16).to_be_bytes());
-            record.extend_from_slice(p);
-        }
-        if matches!(parsed.profile_idc, 100 | 110 | 122 | 144) {
-            // High profiles: chroma_format, bit depths (chroma assumed equal to luma),
-            // no SPS extensions.
-            let depth = parsed.bit_depth.saturating_sub(8) & 7;
-            record.extend_from_slice(&[
-                0xFC | (parsed.chroma_format_idc & 3),
-                0xF8 | depth,
-                0xF8 | depth,
-                0,
-            ]);
-        }
-    }
+    let info = h264::video_info(&h264::parse_sps(first)?);
+    // Empty when a PPS is missing (the record needs both).
+    let record = h264::avcc(&sps, &pps).unwrap_or_default();
     Some(VideoConfig {
         info,
         codec_private: bounded(record),
@@ -177,56 +145,19 @@ fn h264_config(es: &[u8]) -> Option<VideoConfig> {
 
 fn hevc_config(es: &[u8]) -> Option<VideoConfig> {
     let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
-    for nal in annexb_nals(es) {
-        match nal.first().map(|b| (b >> 1) & 0x3F) {
-            Some(32) => push_unique(&mut vps, nal),
-            Some(33) => push_unique(&mut sps, nal),
-            Some(34) => push_unique(&mut pps, nal),
-            Some(0..=31) => break,
+    for nal in annexb::nal_units(es) {
+        match nal.first().map(|&b| hevc::nal_type(b)) {
+            Some(hevc::NAL_VPS) => push_unique(&mut vps, nal),
+            Some(hevc::NAL_SPS) => push_unique(&mut sps, nal),
+            Some(hevc::NAL_PPS) => push_unique(&mut pps, nal),
+            Some(t) if hevc::is_vcl(t) => break,
             _ => {}
         }
     }
     let first = *sps.first()?;
     let info = hevc::parse_sps(first)?;
-    let mut record = Vec::new();
-    if !vps.is_empty() && !pps.is_empty() {
-        // SPS byte 2: vps_id 4 | max_sub_layers_minus1 3 | temporal_id_nesting 1;
-        // byte 3: profile_space 2 | tier 1 | profile_idc 5 (no emulation prevention this
-        // early: the NAL header is never 00 00).
-        let layers = first.get(2).map_or(0, |b| (b >> 1) & 7) + 1;
-        let nested = first.get(2).map_or(0, |b| b & 1);
-        let space_tier_profile = first.get(3).copied().unwrap_or(0);
-        let depth = info.bit_depth.unwrap_or(8).saturating_sub(8) & 7;
-        record.push(1);
-        record.push(space_tier_profile);
-        record.extend_from_slice(&info.compat_flags.unwrap_or(0).to_be_bytes());
-        record.extend_from_slice(&info.constraint_bytes.unwrap_or([0; 6]));
-        record.push(info.level.unwrap_or(0));
-        // min_spatial_segmentation_idc 0, parallelismType 0, chroma, depths (chroma depth
-        // assumed equal to luma), avgFrameRate 0, constantFrameRate 0, temporal layers,
-        // lengthSizeMinusOne 3.
-        record.extend_from_slice(&[
-            0xF0,
-            0x00,
-            0xFC,
-            0xFC | (info.chroma_format.unwrap_or(1) & 3),
-            0xF8 | depth,
-            0xF8 | depth,
-            0,
-            0,
-            ((layers & 7) << 3) | (nested << 2) | 3,
-            3,
-        ]);
-        for (ty, list) in [(32u8, &vps), (33, &sps), (34, &pps)] {
-            // array_completeness 1 (parameter sets also in the sample entry, as `hvc1` needs).
-            record.push(0x80 | ty);
-            record.extend_from_slice(&(list.len() as u16).to_be_bytes());
-            for n in list.iter() {
-                record.extend_from_slice(&(n.len() as u16).to_be_bytes());
-                record.extend_from_slice(n);
-            }
-        }
-    }
+    // Empty when a VPS or PPS is missing.
+    let record = hevc::hvcc(&vps, &sps, &pps, &info).unwrap_or_default();
     Some(VideoConfig {
         info,
         codec_private: bounded(record),
@@ -279,11 +210,7 @@ fn mpeg2_config(es: &[u8]) -> Option<VideoConfig> {
 /// A frame rate from a frame duration in 90 kHz ticks.
 pub(crate) fn rate_from_ticks(ticks: u64) -> Option<Rational> {
     let ticks = u32::try_from(ticks).ok().filter(|&t| t > 0)?;
-    let g = gcd(90_000, ticks);
-    Some(Rational {
-        num: 90_000 / g,
-        den: ticks / g,
-    })
+    Rational::reduced(90_000, u64::from(ticks))
 }
 
 /// Audio facts found in the first bytes of a stream.
@@ -314,14 +241,14 @@ pub(crate) fn audio_config(codec: &Codec, es: &[u8]) -> Option<AudioConfig> {
 /// saying what it is (FFmpeg's M2TS muxer writes AAC that way): an ADTS or AC-3 frame header
 /// at the very start of the PES payload.
 pub(crate) fn sniff_private(es: &[u8]) -> Option<AudioConfig> {
-    match es {
-        [0xFF, b, ..] if b & 0xF6 == 0xF0 => {
-            let mut c = adts(es.get(..2048).unwrap_or(es))?;
-            c.codec = Some(Codec::Aac);
-            Some(c)
-        }
-        [0x0B, 0x77, ..] => ac3(es),
-        _ => None,
+    if aac::is_adts_sync(es) {
+        let mut c = adts(es.get(..2048).unwrap_or(es))?;
+        c.codec = Some(Codec::Aac);
+        Some(c)
+    } else if es.starts_with(&ac3::SYNC) {
+        ac3(es)
+    } else {
+        None
     }
 }
 
@@ -342,9 +269,6 @@ fn adts(es: &[u8]) -> Option<AudioConfig> {
     for i in 0..es.len() {
         let Some(tail) = es.get(i..) else { break };
         // syncword 12 | ID 1 | layer 2 (00) | protection_absent 1.
-        if tail.first() != Some(&0xFF) || tail.get(1).is_none_or(|b| b & 0xF6 != 0xF0) {
-            continue;
-        }
         let Some(h) = aac::parse_adts(tail) else {
             continue;
         };
@@ -392,54 +316,11 @@ fn latm(es: &[u8]) -> Option<AudioConfig> {
     Some(c)
 }
 
-/// `acmod` → full-bandwidth channels (A/52 Table 5.8).
-const AC3_CHANNELS: [u16; 8] = [2, 1, 2, 3, 3, 4, 4, 5];
-
 fn ac3(es: &[u8]) -> Option<AudioConfig> {
-    let at = es.windows(2).position(|w| w == [0x0B, 0x77])?;
-    let b = es.get(at..)?;
-    let bsid = b.get(5)? >> 3;
-    if bsid <= 10 {
-        // syncinfo: syncword 16 | crc1 16 | fscod 2 | frmsizecod 6; bsi: bsid 5 | bsmod 3 |
-        // acmod 3 | [cmixlev 2] [surmixlev 2] [dsurmod 2] | lfeon 1.
-        let rate = match b.get(4)? >> 6 {
-            0 => 48_000,
-            1 => 44_100,
-            2 => 32_000,
-            _ => return None,
-        };
-        let mut r = BitReader::new(b.get(6..)?);
-        let acmod = r.bits(3)?;
-        if acmod & 1 != 0 && acmod != 1 {
-            r.skip(2)?;
-        }
-        if acmod & 4 != 0 {
-            r.skip(2)?;
-        }
-        if acmod == 2 {
-            r.skip(2)?;
-        }
-        let lfe = r.bit()? as u16;
-        let ch = AC3_CHANNELS.get(acmod as usize)? + lfe;
-        Some(audio(Some(Codec::Ac3), rate, ch))
-    } else if bsid <= 16 {
-        // E-AC-3 bsi: strmtyp 2 | substreamid 3 | frmsiz 11 | fscod 2 | fscod2/numblkscod 2
-        // | acmod 3 | lfeon 1 | bsid 5.
-        let b4 = *b.get(4)?;
-        let rate = match (b4 >> 6, (b4 >> 4) & 3) {
-            (0, _) => 48_000,
-            (1, _) => 44_100,
-            (2, _) => 32_000,
-            (_, 0) => 24_000,
-            (_, 1) => 22_050,
-            (_, 2) => 16_000,
-            _ => return None,
-        };
-        let ch = AC3_CHANNELS.get(usize::from((b4 >> 1) & 7))? + u16::from(b4 & 1);
-        Some(audio(Some(Codec::Eac3), rate, ch))
-    } else {
-        None
-    }
+    let at = es.windows(2).position(|w| w == ac3::SYNC)?;
+    let f = ac3::parse(es.get(at..)?)?;
+    let codec = if f.eac3 { Codec::Eac3 } else { Codec::Ac3 };
+    Some(audio(Some(codec), f.sample_rate, f.channels))
 }
 
 fn mpeg_audio(es: &[u8]) -> Option<AudioConfig> {

@@ -1,0 +1,222 @@
+//! HEVC (ITU-T H.265): the sequence parameter set (§7.3.2.2) and the
+//! `HEVCDecoderConfigurationRecord` (hvcC, ISO/IEC 14496-15 §8.3.3.1), read and built.
+
+use super::annexb::unescape_rbsp;
+use super::h264::push_u16_prefixed;
+use crate::cursor::BitReader;
+use crate::VideoInfo;
+
+/// NAL unit type of a video parameter set (Table 7-1).
+pub const NAL_VPS: u8 = 32;
+/// NAL unit type of a sequence parameter set.
+pub const NAL_SPS: u8 = 33;
+/// NAL unit type of a picture parameter set.
+pub const NAL_PPS: u8 = 34;
+
+/// The NAL unit type of a unit's two-byte header (read from its first byte).
+pub fn nal_type(first: u8) -> u8 {
+    (first >> 1) & 0x3f
+}
+
+/// A VCL NAL unit (types 0–31, Table 7-1): a slice segment of a picture.
+pub fn is_vcl(nal_type: u8) -> bool {
+    nal_type <= 31
+}
+
+/// A slice segment of an IRAP picture (types 16–23: BLA, IDR, CRA): a random access point.
+pub fn is_irap(nal_type: u8) -> bool {
+    (16..=23).contains(&nal_type)
+}
+
+/// Reads `profile_tier_level(1, max_sub_layers_minus1)` general part into `v`.
+fn profile_tier_level(r: &mut BitReader<'_>, v: &mut VideoInfo, sub_layers: u32) -> Option<()> {
+    let _space = r.bits(2)?;
+    v.tier_high = Some(r.bit()? == 1);
+    v.profile = Some(r.bits(5)? as u8);
+    v.compat_flags = Some(r.bits(32)?);
+    let mut c = [0u8; 6];
+    for b in &mut c {
+        *b = r.bits(8)? as u8;
+    }
+    v.interlaced = Some(c[0] & 0x40 != 0 && c[0] & 0x80 == 0);
+    v.constraint_bytes = Some(c);
+    v.level = Some(r.bits(8)? as u8);
+    let mut present = Vec::new();
+    for _ in 0..sub_layers {
+        present.push((r.bit()?, r.bit()?));
+    }
+    if sub_layers > 0 {
+        for _ in sub_layers..8 {
+            r.bits(2)?;
+        }
+    }
+    for (p, l) in present {
+        if p == 1 {
+            r.skip(88)?;
+        }
+        if l == 1 {
+            r.skip(8)?;
+        }
+    }
+    Some(())
+}
+
+/// Parses an HEVC SPS NAL unit (two-byte NAL header included, emulation prevention in).
+pub fn parse_sps(nal: &[u8]) -> Option<VideoInfo> {
+    read_sps(nal).map(|(v, _)| v)
+}
+
+/// `sps_max_dec_pic_buffering_minus1 + 1` of the highest sub-layer: the frames the decoder
+/// may hold before output (H.265 §7.4.3.2.1). `None` when the SPS is cut short before it.
+pub fn sps_dpb_frames(nal: &[u8]) -> Option<u32> {
+    read_sps(nal).and_then(|(_, dpb)| dpb)
+}
+
+fn read_sps(nal: &[u8]) -> Option<(VideoInfo, Option<u32>)> {
+    if (nal.first()? >> 1) & 0x3f != 33 {
+        return None;
+    }
+    let rbsp = unescape_rbsp(nal.get(2..)?);
+    let mut r = BitReader::new(&rbsp);
+    r.bits(4)?; // sps_video_parameter_set_id
+    let sub_layers = r.bits(3)?;
+    r.bit()?; // sps_temporal_id_nesting_flag
+    let mut v = VideoInfo::default();
+    profile_tier_level(&mut r, &mut v, sub_layers)?;
+    r.ue()?; // sps_seq_parameter_set_id
+    let chroma = r.ue()?;
+    if chroma > 3 {
+        return None;
+    }
+    if chroma == 3 {
+        r.bit()?;
+    }
+    let w = r.ue()?;
+    let h = r.ue()?;
+    let (sub_w, sub_h) = match chroma {
+        1 => (2, 2),
+        2 => (2, 1),
+        _ => (1, 1),
+    };
+    let (mut cw, mut ch) = (0u32, 0u32);
+    if r.bit()? == 1 {
+        let (l, rr, t, b) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
+        cw = sub_w * l.checked_add(rr)?;
+        ch = sub_h * t.checked_add(b)?;
+    }
+    v.width = w.checked_sub(cw)?;
+    v.height = h.checked_sub(ch)?;
+    v.bit_depth = Some(u8::try_from(r.ue()?.checked_add(8)?).ok()?);
+    v.chroma_format = Some(chroma as u8);
+    Some((v, sub_layer_dpb(&mut r, sub_layers)))
+}
+
+/// The sub-layer ordering info after the bit depths: the highest sub-layer's DPB size.
+fn sub_layer_dpb(r: &mut BitReader<'_>, sub_layers: u32) -> Option<u32> {
+    r.ue()?; // bit_depth_chroma_minus8
+    r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+    let all = r.bit()? == 1;
+    let mut dpb = None;
+    for _ in (if all { 0 } else { sub_layers })..=sub_layers {
+        dpb = Some(r.ue()?.checked_add(1)?); // sps_max_dec_pic_buffering_minus1
+        r.ue()?; // sps_max_num_reorder_pics
+        r.ue()?; // sps_max_latency_increase_plus1
+    }
+    dpb.filter(|&d| d <= 16)
+}
+
+/// Parses an `HEVCDecoderConfigurationRecord` (hvcC, Matroska `V_MPEGH/ISO/HEVC`), using
+/// its SPS for the picture size when present.
+pub fn parse_hvcc(hvcc: &[u8]) -> Option<VideoInfo> {
+    if hvcc.len() < 23 {
+        return None;
+    }
+    let mut v = VideoInfo {
+        tier_high: Some(hvcc[1] & 0x20 != 0),
+        profile: Some(hvcc[1] & 0x1f),
+        compat_flags: Some(u32::from_be_bytes([hvcc[2], hvcc[3], hvcc[4], hvcc[5]])),
+        level: Some(hvcc[12]),
+        chroma_format: Some(hvcc[16] & 3),
+        bit_depth: Some((hvcc[17] & 7) + 8),
+        ..VideoInfo::default()
+    };
+    let mut c = [0u8; 6];
+    c.copy_from_slice(&hvcc[6..12]);
+    v.constraint_bytes = Some(c);
+    for s in hvcc_sps(hvcc)?.into_iter().filter_map(parse_sps) {
+        v.width = s.width;
+        v.height = s.height;
+        v.interlaced = s.interlaced;
+    }
+    Some(v)
+}
+
+/// The SPS NAL units of an hvcC record (its NAL arrays walked, bounds-checked); `None` when
+/// the arrays are malformed.
+pub fn hvcc_sps(hvcc: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let arrays = usize::from(*hvcc.get(22)?);
+    let mut pos = 23usize;
+    for _ in 0..arrays {
+        let ty = hvcc.get(pos)? & 0x3f;
+        let n = usize::from(u16::from_be_bytes([
+            *hvcc.get(pos + 1)?,
+            *hvcc.get(pos + 2)?,
+        ]));
+        pos += 3;
+        for _ in 0..n {
+            let len = usize::from(u16::from_be_bytes([*hvcc.get(pos)?, *hvcc.get(pos + 1)?]));
+            let nal = hvcc.get(pos + 2..pos + 2 + len)?;
+            pos += 2 + len;
+            if ty == 33 {
+                out.push(nal);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Builds an `HEVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §8.3.3.1) with
+/// `lengthSizeMinusOne` = 3 from VPS, SPS and PPS NAL units (NAL headers and emulation
+/// prevention in); `info` is the first SPS as [`parse_sps`] reads it. Chroma depth is taken
+/// equal to luma; `array_completeness` is 1 (every parameter set is in the sample entry, as
+/// `hvc1` needs). `None` when a kind is missing or a unit is too long for the record.
+pub fn hvcc(vps: &[&[u8]], sps: &[&[u8]], pps: &[&[u8]], info: &VideoInfo) -> Option<Vec<u8>> {
+    let first = *sps.first()?;
+    if vps.is_empty() || pps.is_empty() {
+        return None;
+    }
+    // SPS byte 2: vps_id 4 | max_sub_layers_minus1 3 | temporal_id_nesting 1; byte 3:
+    // profile_space 2 | tier 1 | profile_idc 5 (no emulation prevention this early: the NAL
+    // header is never 00 00).
+    let layers = first.get(2).map_or(0, |b| (b >> 1) & 7) + 1;
+    let nested = first.get(2).map_or(0, |b| b & 1);
+    let space_tier_profile = first.get(3).copied().unwrap_or(0);
+    let depth = info.bit_depth.unwrap_or(8).saturating_sub(8) & 7;
+    let mut record = vec![1, space_tier_profile];
+    record.extend_from_slice(&info.compat_flags.unwrap_or(0).to_be_bytes());
+    record.extend_from_slice(&info.constraint_bytes.unwrap_or([0; 6]));
+    record.push(info.level.unwrap_or(0));
+    // min_spatial_segmentation_idc 0, parallelismType 0, chroma, depths, avgFrameRate 0,
+    // constantFrameRate 0, temporal layers, lengthSizeMinusOne 3.
+    record.extend_from_slice(&[
+        0xF0,
+        0x00,
+        0xFC,
+        0xFC | (info.chroma_format.unwrap_or(1) & 3),
+        0xF8 | depth,
+        0xF8 | depth,
+        0,
+        0,
+        ((layers & 7) << 3) | (nested << 2) | 3,
+        3,
+    ]);
+    for (ty, list) in [(NAL_VPS, vps), (NAL_SPS, sps), (NAL_PPS, pps)] {
+        record.push(0x80 | ty);
+        record.extend_from_slice(&u16::try_from(list.len()).ok()?.to_be_bytes());
+        for n in list {
+            push_u16_prefixed(&mut record, n)?;
+        }
+    }
+    Some(record)
+}
