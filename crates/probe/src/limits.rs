@@ -38,8 +38,9 @@ pub const MAX_TS_PSI_SCAN_BYTES: u64 = 8 << 20;
 pub const MAX_PES_HEAD_BYTES: usize = 64 << 10;
 /// Boxes and descriptors the nesting pre-walk ([`crate::mp4::check_nesting`]) may visit in one
 /// `moov`/`moof`. A real `moov` takes a few hundred (≈30 boxes per track plus the scanned sample
-/// entries, at most ~130 tries each); a million keeps its memo table under ~40 MB.
-pub const MAX_NESTING_STEPS: u64 = 1_000_000;
+/// entries, at most ~130 tries each), 128 tracks ~55 000; 200 000 keeps its memo table under
+/// ~8 MB and its time under ~20 ms.
+pub const MAX_NESTING_STEPS: u64 = 200_000;
 /// Longest duration, start time or keyframe time a source may claim: 7 days. Longer than any
 /// recording we serve (a week-long surveillance capture), and small enough that the plans and
 /// playlists built from it (one segment per few seconds) stay bounded. Larger numbers come from

@@ -184,13 +184,15 @@ fn box_children(
     pos: usize,
     len: usize,
 ) -> Option<(std::ops::RangeInclusive<usize>, RunKind)> {
-    let kind: &[u8] = b.get(pos + 4..pos + 8)?;
-    let is = |list: &[&[u8; 4]]| list.iter().any(|k| &k[..] == kind);
-    if kind == b"esds" {
+    let kind: [u8; 4] = b.get(pos + 4..pos + 8)?.try_into().ok()?;
+    // One integer compare per listed kind (this runs for every box and every scanned offset).
+    let code = u32::from_be_bytes(kind);
+    let is = |list: &[&[u8; 4]]| list.iter().any(|k| u32::from_be_bytes(**k) == code);
+    if &kind == b"esds" {
         // A full box (4 bytes of version and flags), then descriptors.
         return Some((4..=4, RunKind::Descriptors));
     }
-    if kind == b"keys" {
+    if &kind == b"keys" {
         // `mebx` key table: entries of any type, each holding boxes (offsets 0..=8 also cover
         // the full-box `keys` of `meta`).
         return Some((0..=8.min(len), RunKind::KeyEntries));
