@@ -63,13 +63,23 @@ use std::time::Duration;
 
 pub use bytes::Bytes;
 
+mod backends;
+mod cancel;
+mod clock;
 mod coalesce;
 mod key;
+mod lease;
 mod memory;
 mod redis;
 mod tiered;
 
-pub use coalesce::{CoalesceError, Coalescer, CoalescerConfig, Outcome};
+pub use backends::Backends;
+pub use cancel::Cancel;
+pub use clock::{Clock, TokioClock};
+pub use coalesce::{
+    CoalesceError, Coalescer, CoalescerConfig, MakeCtx, Outcome, Priority, PriorityWatch,
+};
+pub use lease::{Lease, LeaseAttempt, LeaseToken, MemoryLease, NoLease};
 pub use key::{Key, KeyParts, Kind, KEY_PREFIX, KEY_SCHEME_VERSION};
 pub use memory::{MemoryCache, DEFAULT_MEMORY_BUDGET};
 pub use redis::{LockAttempt, RedisCache, RedisConfig};
