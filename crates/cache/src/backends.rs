@@ -36,7 +36,10 @@ impl Backends {
     /// A memory cache of `memory_bytes`, and Redis behind it (values and leases) when `redis` is
     /// given. An unreachable Redis at start is not an error (it starts marked down and
     /// reconnects by itself); an invalid URL is. Must run inside a Tokio runtime.
-    pub async fn connect(memory_bytes: u64, redis: Option<RedisConfig>) -> Result<Self, CacheError> {
+    pub async fn connect(
+        memory_bytes: u64,
+        redis: Option<RedisConfig>,
+    ) -> Result<Self, CacheError> {
         let Some(cfg) = redis else {
             return Ok(Backends::memory(memory_bytes));
         };

@@ -156,7 +156,11 @@ impl PriorityWatch {
 #[derive(Clone, Debug)]
 enum FlightState {
     Pending,
-    Done { value: Bytes, made: bool, waited: bool },
+    Done {
+        value: Bytes,
+        made: bool,
+        waited: bool,
+    },
     Failed(Arc<str>),
     Busy(Duration),
     Cancelled,
@@ -438,9 +442,7 @@ impl Coalescer {
                     None => Err(failed(message.to_string())),
                 }
             }
-            Ok(FlightState::Busy(waited)) => {
-                Err(("busy", CoalesceError::Busy { waited }.into()))
-            }
+            Ok(FlightState::Busy(waited)) => Err(("busy", CoalesceError::Busy { waited }.into())),
             Ok(FlightState::Cancelled) => Err(("cancelled", CoalesceError::Cancelled.into())),
             Ok(FlightState::Pending) | Err(_) => {
                 Err(failed("the make ended without a result".into()))
@@ -584,7 +586,9 @@ impl Shared {
                             waited,
                         };
                     }
-                    return self.make(key, ttl, make, ctx, Some(held), err_tx, waited).await;
+                    return self
+                        .make(key, ttl, make, ctx, Some(held), err_tx, waited)
+                        .await;
                 }
                 LeaseAttempt::Unavailable => {
                     return self.make(key, ttl, make, ctx, None, err_tx, waited).await;

@@ -106,12 +106,12 @@ impl MemoryLease {
     /// Whether `key` is held (and not expired) now.
     pub fn is_held(&self, key: &str) -> bool {
         let now = self.clock.now();
-        self.table()
-            .get(key)
-            .is_some_and(|(_, until)| *until > now)
+        self.table().get(key).is_some_and(|(_, until)| *until > now)
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, (LeaseToken, std::time::Instant)>> {
+    fn table(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (LeaseToken, std::time::Instant)>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cache::{
-    BoxFuture, Cache, CacheError, Coalescer, CoalescerConfig, Key, Lease, LeaseAttempt,
-    LeaseToken, MemoryLease, Outcome, Priority, TokioClock,
+    BoxFuture, Cache, CacheError, Coalescer, CoalescerConfig, Key, Lease, LeaseAttempt, LeaseToken,
+    MemoryLease, Outcome, Priority, TokioClock,
 };
 use support::{key, payload, TestError};
 
@@ -117,7 +117,11 @@ async fn two_instances_on_one_fake_lock_and_cache_make_once() {
     };
     let (r1, r2, r3, r4) = tokio::join!(call(&a), call(&b), call(&a), call(&b));
     let rs = [r1.unwrap(), r2.unwrap(), r3.unwrap(), r4.unwrap()];
-    assert_eq!(makes.load(Ordering::SeqCst), 1, "one make over two instances");
+    assert_eq!(
+        makes.load(Ordering::SeqCst),
+        1,
+        "one make over two instances"
+    );
     assert_eq!(store.puts.load(Ordering::SeqCst), 1);
     assert_eq!(lock.acquired.load(Ordering::SeqCst), 1);
     assert!(rs.iter().all(|(v, _)| *v == payload(7, 1000)));

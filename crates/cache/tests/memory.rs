@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache::{
-    Cache, Coalescer, CoalescerConfig, Lease, MemoryCache, MemoryLease, NoLease,
-    Outcome, TokioClock,
+    Cache, Coalescer, CoalescerConfig, Lease, MemoryCache, MemoryLease, NoLease, Outcome,
+    TokioClock,
 };
 use support::{key, payload, TestError};
 
@@ -249,7 +249,9 @@ async fn waiting_for_another_instance_is_bounded_by_max_wait() {
     let k = key("busy", 1);
     // "Another instance" holds the lock for longer than we wait.
     assert!(matches!(
-        lease.try_acquire(&k.lock_key(), Duration::from_secs(60)).await,
+        lease
+            .try_acquire(&k.lock_key(), Duration::from_secs(60))
+            .await,
         cache::LeaseAttempt::Acquired(_)
     ));
     let co = Coalescer::new(
@@ -277,5 +279,8 @@ async fn waiting_for_another_instance_is_bounded_by_max_wait() {
     assert_eq!(a.unwrap_err(), TestError::Busy);
     assert_eq!(b.unwrap_err(), TestError::Busy);
     assert_eq!(makes.load(Ordering::SeqCst), 0);
-    assert!(ta >= Duration::from_millis(150) && ta < Duration::from_millis(800), "{ta:?}");
+    assert!(
+        ta >= Duration::from_millis(150) && ta < Duration::from_millis(800),
+        "{ta:?}"
+    );
 }

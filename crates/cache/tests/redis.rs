@@ -145,7 +145,9 @@ async fn crashed_holders_lock_expires_and_another_takes_over() {
     let t0 = Instant::now();
     let r = b
         .coalescer
-        .get_or_make(&k, TTL, move |_| async move { Ok::<_, TestError>(payload(4, 1000)) })
+        .get_or_make(&k, TTL, move |_| async move {
+            Ok::<_, TestError>(payload(4, 1000))
+        })
         .await
         .unwrap();
     let took = t0.elapsed();
@@ -186,7 +188,9 @@ async fn dropped_holder_releases_its_lock_for_the_other_instance() {
         let t0 = Instant::now();
         let r = b
             .coalescer
-            .get_or_make(&k, TTL, move |_| async move { Ok::<_, TestError>(payload(6, 500)) })
+            .get_or_make(&k, TTL, move |_| async move {
+                Ok::<_, TestError>(payload(6, 500))
+            })
             .await;
         (r, t0.elapsed())
     };
@@ -244,7 +248,9 @@ async fn failed_make_is_not_cached_in_redis() {
     assert!(keys.is_empty(), "{keys:?}");
     let r = b
         .coalescer
-        .get_or_make(&k, TTL, move |_| async move { Ok::<_, TestError>(payload(2, 20)) })
+        .get_or_make(&k, TTL, move |_| async move {
+            Ok::<_, TestError>(payload(2, 20))
+        })
         .await
         .unwrap();
     assert_eq!(r, (payload(2, 20), Outcome::Made));
@@ -287,13 +293,7 @@ async fn redis_killed_then_restarted() {
     let before = makes.load(Ordering::SeqCst);
     let k99 = key("kill", 99);
     let ((x, _), (y, _)) = tokio::join!(
-        fetch(
-            &a,
-            &k99,
-            makes,
-            payload(99, 10),
-            Duration::from_millis(100)
-        ),
+        fetch(&a, &k99, makes, payload(99, 10), Duration::from_millis(100)),
         fetch(&a, &k99, makes, payload(99, 10), z)
     );
     assert_eq!(x.unwrap().0, y.unwrap().0);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache::{
-    Cache, Coalescer, CoalescerConfig, Lease, MemoryCache, RedisCache, RedisConfig, Tiered, TokioClock,
+    Cache, Coalescer, CoalescerConfig, Lease, MemoryCache, RedisCache, RedisConfig, Tiered,
+    TokioClock,
 };
 
 /// A `redis-server` child process; killed (and reaped) on drop.

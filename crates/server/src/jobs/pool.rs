@@ -335,4 +335,50 @@ mod tests {
             "the slot is idle, not handed to the departed"
         );
     }
+
+    /// Through the coalescer: a prefetch queued for the only slot is promoted when a request
+    /// joins it, and goes before a prefetch queued earlier.
+    #[tokio::test]
+    async fn a_prefetch_a_request_joins_goes_before_other_prefetch() {
+        use cache::{Coalescer, CoalescerConfig, MemoryCache, NoLease, TokioClock};
+        let co = Coalescer::new(
+            Arc::new(MemoryCache::new(1 << 20)),
+            Arc::new(NoLease),
+            Arc::new(TokioClock),
+            CoalescerConfig::default(),
+        );
+        let pool = Pool::new(1);
+        let busy = pool.acquire(&ctx(Priority::Foreground)).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let call = |n: u64, p: Priority| {
+            let (co, pool, order) = (co.clone(), Arc::clone(&pool), Arc::clone(&order));
+            tokio::spawn(async move {
+                let key = cache::Key::new(cache::KeyParts {
+                    kind: cache::Kind::Segment,
+                    source: "pool-test",
+                    plan_version: 1,
+                    output_version: 1,
+                    rendition: "v1",
+                    index: n,
+                });
+                co.get_or_make_as(&key, Duration::from_secs(60), p, move |ctx| async move {
+                    let _slot = pool.acquire(&ctx).await;
+                    order.lock().unwrap().push(n);
+                    Ok::<_, cache::CoalesceError>(bytes::Bytes::from_static(b"x"))
+                })
+                .await
+            })
+        };
+        let early = call(1, Priority::Background);
+        settle().await;
+        let later = call(2, Priority::Background);
+        settle().await;
+        let request = call(2, Priority::Foreground);
+        settle().await;
+        drop(busy);
+        request.await.unwrap().unwrap();
+        later.await.unwrap().unwrap();
+        early.await.unwrap().unwrap();
+        assert_eq!(*order.lock().unwrap(), vec![2, 1]);
+    }
 }
