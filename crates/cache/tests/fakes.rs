@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,7 +26,14 @@ struct FakeCache {
 
 impl Cache for FakeCache {
     fn get<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<Bytes>, CacheError>> {
-        Box::pin(async move { Ok(self.values.lock().unwrap().get(key.as_str()).cloned()) })
+        Box::pin(async move {
+            Ok(self
+                .values
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(key.as_str())
+                .cloned())
+        })
     }
 
     fn put<'a>(
@@ -39,7 +46,7 @@ impl Cache for FakeCache {
             self.puts.fetch_add(1, Ordering::SeqCst);
             self.values
                 .lock()
-                .unwrap()
+                .unwrap_or_else(PoisonError::into_inner)
                 .insert(key.as_str().to_owned(), value);
             Ok(())
         })
