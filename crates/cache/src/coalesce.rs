@@ -1,19 +1,17 @@
-//! Request coalescing: one `make` per key at a time, in-process and (with Redis) across instances.
+//! Request coalescing: one make per key at a time, detached from the callers that wait for it,
+//! cancelled when the last of them leaves, coordinated across instances through a [`Lease`].
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::sync::{oneshot, watch};
 
-use crate::{metric, Cache, Key, LockAttempt, RedisCache};
+use crate::{metric, Backends, Cache, Cancel, Clock, Key, Lease, LeaseAttempt, LeaseToken};
 
 /// Settings of a [`Coalescer`].
 #[derive(Debug, Clone)]
@@ -22,11 +20,12 @@ pub struct CoalescerConfig {
     pub lease: Duration,
     /// How often a holder renews its lease while making. Default 10 s (a third of the lease).
     pub renew_every: Duration,
-    /// How often a waiter polls Redis for the value (or a free lock). Default 30 ms.
+    /// How often a make that waits for another instance polls for the value (or a free lock).
+    /// Default 30 ms.
     pub poll_interval: Duration,
-    /// Bound on the total time a caller waits for someone else's generation (in-process or on
-    /// another instance) before [`CoalesceError::Busy`]. Time spent making is not counted.
-    /// Default 30 s.
+    /// Bound on the time a make waits for another instance's generation before every caller
+    /// waiting for it gets [`CoalesceError::Busy`]. Time spent making is not counted. Default
+    /// 30 s.
     pub max_wait: Duration,
 }
 
@@ -46,9 +45,9 @@ impl Default for CoalescerConfig {
 pub enum Outcome {
     /// Found in the cache at once.
     Hit,
-    /// This call ran `make`.
+    /// This call started the make that produced it.
     Made,
-    /// Another caller (in this process or another instance) made it while this one waited.
+    /// Another caller's make (in this process or on another instance) produced it.
     Waited,
 }
 
@@ -63,179 +62,290 @@ impl Outcome {
     }
 }
 
+/// Who waits for a make: requests go before background work (prefetch) in whatever queue the
+/// make waits in (see [`MakeCtx::priority`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Only background work (prefetch) waits for it.
+    Background,
+    /// A request waits for it.
+    Foreground,
+}
+
 /// Errors the coalescer itself produces. The caller's error type must convert from it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CoalesceError {
-    /// Someone else is making the value and it did not appear within `max_wait`.
+    /// Another instance is making the value and it did not appear within `max_wait`.
     #[error("busy: value not ready after waiting {waited:?}")]
     Busy {
-        /// How long this call waited.
+        /// How long the make waited.
         waited: Duration,
     },
-    /// The caller this one waited for failed (its error, as text). Nothing was cached.
+    /// The make this caller waited for failed (its error, as text). Nothing was cached.
     #[error("the generation this request waited for failed: {message}")]
     MakerFailed {
         /// The maker's error, rendered with `Display`.
         message: String,
     },
+    /// The make was cancelled (its token fired) before it finished. Nothing was cached.
+    #[error("the generation this request waited for was cancelled")]
+    Cancelled,
 }
 
-#[derive(Clone)]
+/// What a make is handed: its cancellation token and the priority of those waiting for it.
+#[derive(Debug, Clone)]
+pub struct MakeCtx {
+    cancel: Cancel,
+    priority: PriorityWatch,
+}
+
+impl MakeCtx {
+    /// A context outside any coalescer (tests, direct calls): never cancelled by anyone else.
+    pub fn new(priority: Priority) -> Self {
+        let (tx, rx) = watch::channel(priority);
+        MakeCtx {
+            cancel: Cancel::new(),
+            priority: PriorityWatch {
+                rx,
+                _tx: Some(Arc::new(tx)),
+            },
+        }
+    }
+
+    /// Fires when nobody waits for the make any more (the coalescer then also drops the make's
+    /// future), or when a pool takes a background make's slot back for a request.
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    /// The priority of the waiters, which rises to [`Priority::Foreground`] as soon as a request
+    /// joins (it never falls back).
+    pub fn priority(&self) -> &PriorityWatch {
+        &self.priority
+    }
+}
+
+/// The current priority of a make's waiters, and its changes.
+#[derive(Debug, Clone)]
+pub struct PriorityWatch {
+    rx: watch::Receiver<Priority>,
+    /// Keeps the channel open for a context made without a coalescer.
+    _tx: Option<Arc<watch::Sender<Priority>>>,
+}
+
+impl PriorityWatch {
+    /// The priority now.
+    pub fn get(&self) -> Priority {
+        *self.rx.borrow()
+    }
+
+    /// Completes when the priority is [`Priority::Foreground`] (never, for background work that
+    /// nobody requests).
+    pub async fn foreground(&mut self) {
+        if self
+            .rx
+            .wait_for(|p| *p == Priority::Foreground)
+            .await
+            .is_err()
+        {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 enum FlightState {
     Pending,
-    Done(Bytes),
+    Done {
+        value: Bytes,
+        made: bool,
+        waited: bool,
+    },
     Failed(Arc<str>),
+    Busy(Duration),
+    Cancelled,
 }
 
 struct Flight {
     id: u64,
-    rx: watch::Receiver<FlightState>,
+    waiters: usize,
+    cancel: Cancel,
+    priority: Arc<watch::Sender<Priority>>,
+    state: watch::Receiver<FlightState>,
 }
 
 type Flights = Mutex<HashMap<Arc<str>, Flight>>;
 
-/// Single-flight front of a [`Cache`], optionally coordinating through Redis locks.
-///
-/// Cheap to share behind an `Arc`; one per process (two coalescers in one process coordinate only
-/// through Redis, like two processes).
-pub struct Coalescer {
+struct Shared {
     cache: Arc<dyn Cache>,
-    redis: Option<RedisCache>,
+    lease: Arc<dyn Lease>,
+    clock: Arc<dyn Clock>,
     cfg: CoalescerConfig,
     flights: Flights,
     next_id: AtomicU64,
-    token_seed: u64,
+}
+
+/// Single-flight front of a [`Cache`]: the one coalescing mechanism of hlsgate.
+///
+/// - **In-process**: the first caller for a key starts a *flight*; later callers join it.
+/// - **Detached**: the make runs on a task of its own, so a caller that goes away (client
+///   disconnected) leaves it running for the others. When the **last** waiter goes, the make's
+///   [`Cancel`] fires and its future is dropped; nothing is cached.
+/// - **Across instances**: before making, the flight takes a [`Lease`] on the key's lock name;
+///   while another instance holds it, the flight polls for the value (bounded by
+///   [`CoalescerConfig::max_wait`] → [`CoalesceError::Busy`]).
+/// - **Failures** are never cached; the caller that started the make gets its own typed error,
+///   the others [`CoalesceError::MakerFailed`].
+///
+/// Cheap to clone (clones share the flights). Must be used inside a Tokio runtime.
+#[derive(Clone)]
+pub struct Coalescer {
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Coalescer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coalescer")
-            .field("redis", &self.redis)
-            .field("cfg", &self.cfg)
+            .field("cfg", &self.shared.cfg)
             .field("in_flight", &self.in_flight())
             .finish()
     }
 }
 
-/// Removes the flight from the map when the leader finishes or is dropped; dropping the sender
-/// without a result wakes the waiters so one of them takes over.
-struct FlightGuard<'a> {
-    flights: &'a Flights,
+/// One caller's membership of a flight; dropping the last one cancels the make.
+struct Waiting {
+    shared: Arc<Shared>,
     key: Arc<str>,
     id: u64,
-    tx: Option<watch::Sender<FlightState>>,
 }
 
-impl FlightGuard<'_> {
-    fn finish(mut self, state: FlightState) {
-        self.remove();
-        if let Some(tx) = self.tx.take() {
-            tx.send_replace(state);
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut map = self.shared.flights();
+        let Some(f) = map.get_mut(&self.key) else {
+            return;
+        };
+        if f.id != self.id {
+            return;
+        }
+        f.waiters = f.waiters.saturating_sub(1);
+        if f.waiters == 0 {
+            if let Some(f) = map.remove(&self.key) {
+                f.cancel.cancel();
+                tracing::debug!(key = %self.key, "make cancelled: nobody waits for it");
+            }
         }
     }
+}
 
-    fn remove(&self) {
-        let mut map = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+/// Removes the flight from the map when its task ends (normally, or dropped at shutdown).
+struct Landing {
+    shared: Arc<Shared>,
+    key: Arc<str>,
+    id: u64,
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        let mut map = self.shared.flights();
         if map.get(&self.key).is_some_and(|f| f.id == self.id) {
             map.remove(&self.key);
         }
     }
 }
 
-impl Drop for FlightGuard<'_> {
-    fn drop(&mut self) {
-        if self.tx.is_some() {
-            self.remove();
-        }
-    }
+/// A held lease; released explicitly, or from a spawned task if dropped while held (the make
+/// was cancelled).
+struct HeldLease {
+    lease: Arc<dyn Lease>,
+    key: String,
+    token: Option<LeaseToken>,
 }
 
-/// A held Redis lock; released explicitly, or from a spawned task if dropped while held.
-struct HeldLock {
-    redis: RedisCache,
-    lock_key: String,
-    token: String,
-    held: bool,
-}
-
-impl HeldLock {
+impl HeldLease {
     async fn release(mut self) {
-        self.held = false;
-        self.redis.release_lock(&self.lock_key, &self.token).await;
+        if let Some(t) = self.token.take() {
+            self.lease.release(&self.key, &t).await;
+        }
     }
 }
 
-impl Drop for HeldLock {
+impl Drop for HeldLease {
     fn drop(&mut self) {
-        if !self.held {
+        let Some(token) = self.token.take() else {
             return;
-        }
+        };
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let redis = self.redis.clone();
-            let lock_key = std::mem::take(&mut self.lock_key);
-            let token = std::mem::take(&mut self.token);
+            let lease = Arc::clone(&self.lease);
+            let key = std::mem::take(&mut self.key);
             rt.spawn(async move {
-                redis.release_lock(&lock_key, &token).await;
+                lease.release(&key, &token).await;
             });
         }
         // Without a runtime the lease expires on its own.
     }
 }
 
-enum Role<'a> {
-    Leader(FlightGuard<'a>),
-    Follower(watch::Receiver<FlightState>),
+/// How a caller is attached to a flight.
+struct Joined<E> {
+    state: watch::Receiver<FlightState>,
+    _waiting: Waiting,
+    /// The typed error of the make, for the caller that started it.
+    started: Option<oneshot::Receiver<E>>,
 }
 
 impl Coalescer {
-    /// A coalescer over `cache`; with `redis`, generations are also coordinated across instances
-    /// through locks in that Redis (normally the same one that is `cache`'s L2).
-    pub fn new(cache: Arc<dyn Cache>, redis: Option<RedisCache>, cfg: CoalescerConfig) -> Self {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
+    /// A coalescer over `cache`, coordinating across instances through `lease` (use
+    /// [`crate::NoLease`] for in-process only), timing with `clock`.
+    pub fn new(
+        cache: Arc<dyn Cache>,
+        lease: Arc<dyn Lease>,
+        clock: Arc<dyn Clock>,
+        cfg: CoalescerConfig,
+    ) -> Self {
         Coalescer {
-            cache,
-            redis,
-            cfg,
-            flights: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            token_seed: h.finish(),
+            shared: Arc::new(Shared {
+                cache,
+                lease,
+                clock,
+                cfg,
+                flights: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+            }),
         }
+    }
+
+    /// A coalescer over the services of `backends`.
+    pub fn with_backends(backends: &Backends, cfg: CoalescerConfig) -> Self {
+        Coalescer::new(
+            Arc::clone(&backends.cache),
+            Arc::clone(&backends.lease),
+            Arc::clone(&backends.clock),
+            cfg,
+        )
     }
 
     /// The cache in front of which this coalescer sits.
     pub fn cache(&self) -> &Arc<dyn Cache> {
-        &self.cache
+        &self.shared.cache
+    }
+
+    /// The clock it times with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
     }
 
     /// The configuration.
     pub fn config(&self) -> &CoalescerConfig {
-        &self.cfg
+        &self.shared.cfg
     }
 
-    /// Keys currently being made (or awaited from another instance) by a leader in this process.
+    /// Keys with a make in flight (or waiting for another instance's) in this coalescer.
     pub fn in_flight(&self) -> usize {
-        self.flights
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.shared.flights().len()
     }
 
-    /// Returns the cached value of `key`, or makes it with `make` — at most one `make` per key at
-    /// a time in this process and, with Redis, across instances — caches it for `ttl` and returns
-    /// it. Other callers for the same key wait for that result. A failed `make` is never cached;
-    /// callers that waited for it get [`CoalesceError::MakerFailed`]. If this call is dropped
-    /// while making, a waiting caller takes over. Waiting is bounded by
-    /// [`CoalescerConfig::max_wait`] ([`CoalesceError::Busy`]).
-    ///
-    /// Cache errors are treated as misses (and failed stores are ignored): the cache never makes a
-    /// request fail.
+    /// [`Coalescer::get_or_make_as`] for a request ([`Priority::Foreground`]).
     pub async fn get_or_make<F, Fut, E>(
         &self,
         key: &Key,
@@ -243,243 +353,321 @@ impl Coalescer {
         make: F,
     ) -> Result<(Bytes, Outcome), E>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes, E>>,
-        E: From<CoalesceError> + Display,
+        F: FnOnce(MakeCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
+        E: From<CoalesceError> + Display + Send + 'static,
+    {
+        self.get_or_make_as(key, ttl, Priority::Foreground, make)
+            .await
+    }
+
+    /// Returns the cached value of `key`, or joins the make in flight for it, or starts one
+    /// with `make` — on a task of its own — and waits for it. A made value is cached for `ttl`.
+    ///
+    /// - At most one make per key at a time in this coalescer and, through the [`Lease`], across
+    ///   instances.
+    /// - Dropping this future leaves the make running for the other callers; when the last
+    ///   caller goes, the make's [`MakeCtx::cancel`] fires and its future is dropped.
+    /// - A failed make is never cached: the caller that started it gets its error, the others
+    ///   [`CoalesceError::MakerFailed`].
+    /// - `priority` joins the make's [`MakeCtx::priority`] (a request raises it).
+    ///
+    /// Cache errors are treated as misses (and failed stores are ignored): the cache never makes
+    /// a request fail.
+    pub async fn get_or_make_as<F, Fut, E>(
+        &self,
+        key: &Key,
+        ttl: Duration,
+        priority: Priority,
+        make: F,
+    ) -> Result<(Bytes, Outcome), E>
+    where
+        F: FnOnce(MakeCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
+        E: From<CoalesceError> + Display + Send + 'static,
     {
         let kind = key.kind().as_str();
-        let r = self.get_or_make_inner(key, ttl, make).await;
+        let r = self.wait_or_make(key, ttl, priority, make).await;
         let label = match &r {
             Ok((_, o)) => o.as_str(),
-            Err(Failure::Busy(_)) => "busy",
-            Err(Failure::Failed(_)) => "failed",
+            Err((label, _)) => label,
         };
         metrics::counter!(metric::COALESCE, "kind" => kind, "outcome" => label).increment(1);
-        r.map_err(|f| match f {
-            Failure::Busy(e) | Failure::Failed(e) => e,
-        })
+        r.map_err(|(_, e)| e)
     }
 
-    async fn get_or_make_inner<F, Fut, E>(
+    async fn wait_or_make<F, Fut, E>(
+        &self,
+        key: &Key,
+        ttl: Duration,
+        priority: Priority,
+        make: F,
+    ) -> Result<(Bytes, Outcome), (&'static str, E)>
+    where
+        F: FnOnce(MakeCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
+        E: From<CoalesceError> + Display + Send + 'static,
+    {
+        if let Some(v) = self.shared.lookup(key).await {
+            return Ok((v, Outcome::Hit));
+        }
+        let Joined {
+            mut state,
+            _waiting,
+            started,
+        } = self.join(key, ttl, priority, make);
+        let ended = state
+            .wait_for(|s| !matches!(s, FlightState::Pending))
+            .await
+            .map(|s| s.clone());
+        let failed = |message: String| -> (&'static str, E) {
+            ("failed", CoalesceError::MakerFailed { message }.into())
+        };
+        match ended {
+            Ok(FlightState::Done {
+                value,
+                made,
+                waited,
+            }) => {
+                let outcome = match (started.is_some(), made, waited) {
+                    (true, true, _) => Outcome::Made,
+                    (true, false, false) => Outcome::Hit,
+                    _ => Outcome::Waited,
+                };
+                Ok((value, outcome))
+            }
+            Ok(FlightState::Failed(message)) => {
+                match started.and_then(|mut rx| rx.try_recv().ok()) {
+                    Some(own) => Err(("failed", own)),
+                    None => Err(failed(message.to_string())),
+                }
+            }
+            Ok(FlightState::Busy(waited)) => Err(("busy", CoalesceError::Busy { waited }.into())),
+            Ok(FlightState::Cancelled) => Err(("cancelled", CoalesceError::Cancelled.into())),
+            Ok(FlightState::Pending) | Err(_) => {
+                Err(failed("the make ended without a result".into()))
+            }
+        }
+    }
+
+    /// Joins the flight for `key`, or starts one (spawning its task) and joins it.
+    fn join<F, Fut, E>(&self, key: &Key, ttl: Duration, priority: Priority, make: F) -> Joined<E>
+    where
+        F: FnOnce(MakeCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
+        E: From<CoalesceError> + Display + Send + 'static,
+    {
+        let shared = &self.shared;
+        let mut map = shared.flights();
+        if let Some(f) = map.get_mut(key.as_str()) {
+            f.waiters += 1;
+            if priority == Priority::Foreground {
+                f.priority.send_if_modified(|p| {
+                    let raise = *p == Priority::Background;
+                    *p = Priority::Foreground;
+                    raise
+                });
+            }
+            return Joined {
+                state: f.state.clone(),
+                _waiting: Waiting {
+                    shared: Arc::clone(shared),
+                    key: Arc::from(key.as_str()),
+                    id: f.id,
+                },
+                started: None,
+            };
+        }
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let k: Arc<str> = Arc::from(key.as_str());
+        let (state_tx, state_rx) = watch::channel(FlightState::Pending);
+        let (prio_tx, prio_rx) = watch::channel(priority);
+        let prio_tx = Arc::new(prio_tx);
+        let cancel = Cancel::new();
+        let (err_tx, err_rx) = oneshot::channel();
+        map.insert(
+            Arc::clone(&k),
+            Flight {
+                id,
+                waiters: 1,
+                cancel: cancel.clone(),
+                priority: Arc::clone(&prio_tx),
+                state: state_rx.clone(),
+            },
+        );
+        drop(map);
+        let ctx = MakeCtx {
+            cancel,
+            priority: PriorityWatch {
+                rx: prio_rx,
+                _tx: None,
+            },
+        };
+        let landing = Landing {
+            shared: Arc::clone(shared),
+            key: Arc::clone(&k),
+            id,
+        };
+        let task_shared = Arc::clone(shared);
+        let task_key = key.clone();
+        tokio::spawn(async move {
+            // The sender lives as long as the flight: priority raises reach the make.
+            let _prio = prio_tx;
+            let cancel = ctx.cancel.clone();
+            let end = tokio::select! {
+                biased;
+                () = cancel.cancelled() => FlightState::Cancelled,
+                s = task_shared.fly(&task_key, ttl, make, ctx, err_tx) => s,
+            };
+            // Out of the map first: a caller arriving now finds the value in the cache (or,
+            // after a failure, starts again) instead of this finished flight.
+            drop(landing);
+            state_tx.send_replace(end);
+        });
+        Joined {
+            state: state_rx,
+            _waiting: Waiting {
+                shared: Arc::clone(shared),
+                key: k,
+                id,
+            },
+            started: Some(err_rx),
+        }
+    }
+}
+
+impl Shared {
+    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Flight>> {
+        // A poisoned lock only means a thread panicked mid-update of a plain map.
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The flight: wait for the lease (or the value made elsewhere), then make and store.
+    async fn fly<F, Fut, E>(
         &self,
         key: &Key,
         ttl: Duration,
         make: F,
-    ) -> Result<(Bytes, Outcome), Failure<E>>
+        ctx: MakeCtx,
+        err_tx: oneshot::Sender<E>,
+    ) -> FlightState
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(MakeCtx) -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
-        E: From<CoalesceError> + Display,
+        E: Display,
     {
-        let start = Instant::now();
+        let start = self.clock.now();
         let deadline = start + self.cfg.max_wait;
+        let lock_key = key.lock_key();
         let mut waited = false;
         loop {
-            if let Some(v) = self.lookup(key).await {
-                return Ok((
-                    v,
-                    if waited {
-                        Outcome::Waited
-                    } else {
-                        Outcome::Hit
-                    },
-                ));
+            // A value may have been stored since the caller's lookup (or the last poll).
+            if let Some(value) = self.lookup(key).await {
+                return FlightState::Done {
+                    value,
+                    made: false,
+                    waited,
+                };
             }
-            match self.join(key) {
-                Role::Leader(guard) => {
-                    return self
-                        .lead(key, ttl, make, guard, start, deadline, waited)
-                        .await;
-                }
-                Role::Follower(mut rx) => {
-                    waited = true;
-                    let r = tokio::time::timeout_at(
-                        deadline,
-                        rx.wait_for(|s| !matches!(s, FlightState::Pending)),
-                    )
-                    .await;
-                    match r {
-                        Err(_elapsed) => {
-                            return Err(Failure::Busy(
-                                CoalesceError::Busy {
-                                    waited: start.elapsed(),
-                                }
-                                .into(),
-                            ))
-                        }
-                        // The leader was dropped before finishing: try again (maybe lead).
-                        Ok(Err(_closed)) => continue,
-                        Ok(Ok(state)) => match &*state {
-                            FlightState::Done(v) => return Ok((v.clone(), Outcome::Waited)),
-                            FlightState::Failed(m) => {
-                                return Err(Failure::Failed(
-                                    CoalesceError::MakerFailed {
-                                        message: m.to_string(),
-                                    }
-                                    .into(),
-                                ))
-                            }
-                            FlightState::Pending => continue,
-                        },
-                    }
-                }
-            }
-        }
-    }
-
-    /// Joins the flight for `key`, or starts one and becomes its leader.
-    fn join(&self, key: &Key) -> Role<'_> {
-        let mut map = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(f) = map.get(key.as_str()) {
-            return Role::Follower(f.rx.clone());
-        }
-        let (tx, rx) = watch::channel(FlightState::Pending);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let k: Arc<str> = Arc::from(key.as_str());
-        map.insert(k.clone(), Flight { id, rx });
-        Role::Leader(FlightGuard {
-            flights: &self.flights,
-            key: k,
-            id,
-            tx: Some(tx),
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn lead<F, Fut, E>(
-        &self,
-        key: &Key,
-        ttl: Duration,
-        make: F,
-        guard: FlightGuard<'_>,
-        start: Instant,
-        deadline: Instant,
-        mut waited: bool,
-    ) -> Result<(Bytes, Outcome), Failure<E>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes, E>>,
-        E: From<CoalesceError> + Display,
-    {
-        let Some(redis) = &self.redis else {
-            return self.make_and_store(key, ttl, make, guard, None).await;
-        };
-        let lock_key = key.lock_key();
-        let token = self.new_token();
-        loop {
-            // Double-check: a value may have been stored since the caller's lookup (or since the
-            // last poll).
-            if let Some(v) = self.lookup(key).await {
-                guard.finish(FlightState::Done(v.clone()));
-                return Ok((
-                    v,
-                    if waited {
-                        Outcome::Waited
-                    } else {
-                        Outcome::Hit
-                    },
-                ));
-            }
-            match redis.try_lock(&lock_key, &token, self.cfg.lease).await {
-                LockAttempt::Acquired => {
-                    let lock = HeldLock {
-                        redis: redis.clone(),
-                        lock_key: lock_key.clone(),
-                        token: token.clone(),
-                        held: true,
+            match self.lease.try_acquire(&lock_key, self.cfg.lease).await {
+                LeaseAttempt::Acquired(token) => {
+                    let held = HeldLease {
+                        lease: Arc::clone(&self.lease),
+                        key: lock_key.clone(),
+                        token: Some(token),
                     };
                     // The previous holder may have stored the value and released the lock
-                    // between our GET and our SET NX.
-                    if let Some(v) = self.lookup(key).await {
-                        lock.release().await;
-                        guard.finish(FlightState::Done(v.clone()));
-                        return Ok((
-                            v,
-                            if waited {
-                                Outcome::Waited
-                            } else {
-                                Outcome::Hit
-                            },
-                        ));
+                    // between our lookup and our acquire.
+                    if let Some(value) = self.lookup(key).await {
+                        held.release().await;
+                        return FlightState::Done {
+                            value,
+                            made: false,
+                            waited,
+                        };
                     }
-                    return self.make_and_store(key, ttl, make, guard, Some(lock)).await;
+                    return self
+                        .make(key, ttl, make, ctx, Some(held), err_tx, waited)
+                        .await;
                 }
-                LockAttempt::Unavailable => {
-                    return self.make_and_store(key, ttl, make, guard, None).await;
+                LeaseAttempt::Unavailable => {
+                    return self.make(key, ttl, make, ctx, None, err_tx, waited).await;
                 }
-                LockAttempt::Held => {
+                LeaseAttempt::Held => {
                     waited = true;
-                    let next = Instant::now() + self.cfg.poll_interval;
-                    if next > deadline {
-                        // Dropping the guard lets local waiters retry under their own deadlines.
-                        drop(guard);
-                        return Err(Failure::Busy(
-                            CoalesceError::Busy {
-                                waited: start.elapsed(),
-                            }
-                            .into(),
-                        ));
+                    let now = self.clock.now();
+                    if now + self.cfg.poll_interval > deadline {
+                        return FlightState::Busy(now.saturating_duration_since(start));
                     }
-                    tokio::time::sleep_until(next).await;
+                    self.clock.sleep(self.cfg.poll_interval).await;
                 }
             }
         }
     }
 
-    /// Runs `make` (renewing the lock's lease meanwhile), stores a success, releases the lock and
-    /// hands the result to local waiters.
-    async fn make_and_store<F, Fut, E>(
+    /// Runs `make` (renewing the lease meanwhile), stores a success, releases the lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn make<F, Fut, E>(
         &self,
         key: &Key,
         ttl: Duration,
         make: F,
-        guard: FlightGuard<'_>,
-        lock: Option<HeldLock>,
-    ) -> Result<(Bytes, Outcome), Failure<E>>
+        ctx: MakeCtx,
+        held: Option<HeldLease>,
+        err_tx: oneshot::Sender<E>,
+        waited: bool,
+    ) -> FlightState
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(MakeCtx) -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
-        E: From<CoalesceError> + Display,
+        E: Display,
     {
-        let fut = make();
-        let result = match &lock {
+        let fut = make(ctx);
+        let result = match &held {
             None => fut.await,
-            Some(l) => {
+            Some(h) => {
                 tokio::pin!(fut);
                 let period = self.cfg.renew_every.max(Duration::from_millis(1));
-                let mut tick = tokio::time::interval_at(Instant::now() + period, period);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut tick = self.clock.sleep(period);
                 loop {
                     tokio::select! {
                         r = &mut fut => break r,
-                        _ = tick.tick() => {
-                            if l.redis.renew_lock(&l.lock_key, &l.token, self.cfg.lease).await
-                                == Some(false)
-                            {
-                                tracing::debug!(key = %key, "generation lock lost while making");
+                        () = &mut tick => {
+                            if let Some(token) = &h.token {
+                                if self.lease.renew(&h.key, token, self.cfg.lease).await
+                                    == Some(false)
+                                {
+                                    tracing::debug!(key = %key, "generation lock lost while making");
+                                }
                             }
+                            tick = self.clock.sleep(period);
                         }
                     }
                 }
             }
         };
         match result {
-            Ok(v) => {
-                if let Err(e) = self.cache.put(key, v.clone(), ttl).await {
+            Ok(value) => {
+                if let Err(e) = self.cache.put(key, value.clone(), ttl).await {
                     tracing::warn!(key = %key, error = %e, "cache store failed");
                 }
-                if let Some(l) = lock {
-                    l.release().await;
+                if let Some(h) = held {
+                    h.release().await;
                 }
-                guard.finish(FlightState::Done(v.clone()));
-                Ok((v, Outcome::Made))
+                FlightState::Done {
+                    value,
+                    made: true,
+                    waited,
+                }
             }
             Err(e) => {
-                if let Some(l) = lock {
-                    l.release().await;
+                if let Some(h) = held {
+                    h.release().await;
                 }
-                guard.finish(FlightState::Failed(Arc::from(e.to_string())));
-                Err(Failure::Failed(e))
+                let message: Arc<str> = Arc::from(e.to_string());
+                // The starter may have left; then only the text reaches the others.
+                let _ = err_tx.send(e);
+                FlightState::Failed(message)
             }
         }
     }
@@ -493,15 +681,4 @@ impl Coalescer {
             }
         }
     }
-
-    fn new_token(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}-{n:x}", self.token_seed)
-    }
-}
-
-/// Internal result split, so the metric label knows why a call failed.
-enum Failure<E> {
-    Busy(E),
-    Failed(E),
 }

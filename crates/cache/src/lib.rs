@@ -23,25 +23,31 @@
 //! nothing is ever invalidated, only left to expire. The generation lock of a key is
 //! `hlsgate:v1:lock:<kind>:<sha256 hex>`.
 //!
+//! ## Services as traits
+//!
+//! [`Cache`] (values), [`Lease`] (cross-instance generation locks: [`RedisCache`], [`NoLease`],
+//! [`MemoryLease`]) and [`Clock`] ([`TokioClock`]) are what the [`Coalescer`] and the server's
+//! job runner depend on, as `Arc<dyn …>`, so tests inject fakes. [`Backends`] is the one place
+//! the concrete types are chosen.
+//!
 //! ## Coalescing and the lock protocol
 //!
 //! [`Coalescer::get_or_make`] returns the cached value or makes it exactly once:
 //!
 //! 1. Look the key up (L1, then L2). Hit → [`Outcome::Hit`].
-//! 2. In-process single-flight: the first caller for a key becomes the *leader*; later callers
-//!    wait for the leader's result ([`Outcome::Waited`]). If the leader's future is dropped (its
-//!    client went away) the waiters wake up and one of them becomes the new leader, with its own
-//!    `make`. If `make` fails, every waiter gets [`CoalesceError::MakerFailed`] and nothing is
-//!    cached.
-//! 3. Across instances (with Redis): the leader loops { `GET` value → done if present;
-//!    `SET lock token NX PX lease` → on success check the value once more (a holder may have
-//!    stored it and released between the two commands), else make it, renewing the lease every
-//!    `renew_every` with a compare-and-`PEXPIRE` script, store the value, then release with a
-//!    compare-and-`DEL` script; if the lock is held, sleep `poll_interval` and loop }. A crashed
-//!    holder's lock simply expires after its lease and the next poller takes it. A holder whose
-//!    future is dropped releases its lock from a spawned task.
-//! 4. All waiting (for the in-process leader or for another instance) is bounded by `max_wait`;
-//!    past it the caller gets [`CoalesceError::Busy`] (the server answers 503 + Retry-After).
+//! 2. In-process: the first caller starts a *flight* whose `make` runs on a task of its own;
+//!    later callers join it ([`Outcome::Waited`]). A caller that goes away leaves the make
+//!    running for the others; when the last one goes, the make's [`Cancel`] fires and its
+//!    future is dropped. If `make` fails, the starter gets its error, the others
+//!    [`CoalesceError::MakerFailed`], and nothing is cached. The make's [`MakeCtx`] also carries
+//!    the [`Priority`] of its waiters (a request raises it), for the pools it waits in.
+//! 3. Across instances, through the [`Lease`]: the flight loops { `GET` value → done if present;
+//!    `try_acquire` → on success check the value once more, else make it, renewing the lease
+//!    every `renew_every`, store the value, then release; if held, sleep `poll_interval` and
+//!    loop; if unavailable, make in-process only }. A crashed holder's lock expires after its
+//!    lease. A cancelled holder releases its lock from a spawned task.
+//! 4. Waiting for another instance is bounded by `max_wait`; past it every waiter gets
+//!    [`CoalesceError::Busy`] (the server answers 503 + Retry-After).
 //!
 //! ## Failure behaviour
 //!
@@ -63,14 +69,24 @@ use std::time::Duration;
 
 pub use bytes::Bytes;
 
+mod backends;
+mod cancel;
+mod clock;
 mod coalesce;
 mod key;
+mod lease;
 mod memory;
 mod redis;
 mod tiered;
 
-pub use coalesce::{CoalesceError, Coalescer, CoalescerConfig, Outcome};
+pub use backends::Backends;
+pub use cancel::Cancel;
+pub use clock::{Clock, TokioClock};
+pub use coalesce::{
+    CoalesceError, Coalescer, CoalescerConfig, MakeCtx, Outcome, Priority, PriorityWatch,
+};
 pub use key::{Key, KeyParts, Kind, KEY_PREFIX, KEY_SCHEME_VERSION};
+pub use lease::{Lease, LeaseAttempt, LeaseToken, MemoryLease, NoLease};
 pub use memory::{MemoryCache, DEFAULT_MEMORY_BUDGET};
 pub use redis::{LockAttempt, RedisCache, RedisConfig};
 pub use tiered::Tiered;
@@ -121,7 +137,7 @@ pub mod metric {
     pub const CACHE_HITS: &str = "hlsgate_cache_hits_total";
     /// Counter, label `kind`: lookups through [`crate::Tiered`] that missed both tiers.
     pub const CACHE_MISSES: &str = "hlsgate_cache_misses_total";
-    /// Counter, labels `kind` and `outcome` (`hit`|`made`|`waited`|`busy`|`failed`): results of
-    /// [`crate::Coalescer::get_or_make`].
+    /// Counter, labels `kind` and `outcome` (`hit`|`made`|`waited`|`busy`|`failed`|`cancelled`):
+    /// results of [`crate::Coalescer::get_or_make`].
     pub const COALESCE: &str = "hlsgate_coalesce_total";
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script, Value};
 
-use crate::{metric, BoxFuture, Cache, CacheError, Key};
+use crate::{metric, BoxFuture, Cache, CacheError, Key, Lease, LeaseAttempt, LeaseToken};
 
 /// Settings of [`RedisCache`]. Every field has a default (see [`RedisConfig::new`]).
 #[derive(Debug, Clone)]
@@ -88,6 +88,9 @@ struct Inner {
     epoch: Instant,
     release: Script,
     renew: Script,
+    /// Random per process: lease tokens are `<seed>-<counter>`.
+    token_seed: u64,
+    next_token: AtomicU64,
 }
 
 impl RedisCache {
@@ -120,6 +123,8 @@ impl RedisCache {
                 epoch: Instant::now(),
                 release: Script::new(RELEASE_LUA),
                 renew: Script::new(RENEW_LUA),
+                token_seed: random_seed(),
+                next_token: AtomicU64::new(1),
             }),
         };
         metrics::gauge!(metric::REDIS_UP).set(1.0);
@@ -377,6 +382,50 @@ impl Cache for RedisCache {
             Ok(())
         })
     }
+}
+
+/// The generation lock as a [`Lease`]: `SET NX PX` with a token unique per attempt,
+/// compare-and-`PEXPIRE` to renew, compare-and-`DEL` to release. Redis down or late is
+/// [`LeaseAttempt::Unavailable`].
+impl Lease for RedisCache {
+    fn try_acquire<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, LeaseAttempt> {
+        Box::pin(async move {
+            let n = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
+            let token = format!("{:016x}-{n:x}", self.inner.token_seed);
+            match self.try_lock(key, &token, ttl).await {
+                LockAttempt::Acquired => LeaseAttempt::Acquired(LeaseToken::new(token)),
+                LockAttempt::Held => LeaseAttempt::Held,
+                LockAttempt::Unavailable => LeaseAttempt::Unavailable,
+            }
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Option<bool>> {
+        Box::pin(self.renew_lock(key, token.as_str(), ttl))
+    }
+
+    fn release<'a>(&'a self, key: &'a str, token: &'a LeaseToken) -> BoxFuture<'a, bool> {
+        Box::pin(self.release_lock(key, token.as_str()))
+    }
+}
+
+/// A per-process random number (std's randomly keyed hasher over the pid and the time).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
 }
 
 fn ttl_ms(d: Duration) -> u64 {

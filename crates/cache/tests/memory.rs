@@ -6,13 +6,26 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache::{Cache, Coalescer, CoalescerConfig, MemoryCache, Outcome};
+use cache::{
+    Cache, Coalescer, CoalescerConfig, Lease, MemoryCache, MemoryLease, NoLease, Outcome,
+    TokioClock,
+};
 use support::{key, payload, TestError};
 
 const MIB: usize = 1 << 20;
 
 fn coalescer(cfg: CoalescerConfig) -> Coalescer {
-    Coalescer::new(Arc::new(MemoryCache::new(64 << 20)), None, cfg)
+    Coalescer::new(
+        Arc::new(MemoryCache::new(64 << 20)),
+        Arc::new(NoLease),
+        Arc::new(TokioClock),
+        cfg,
+    )
+}
+
+/// A make counter the detached makes can hold (`'static`; leaked, test-only).
+fn counter() -> &'static AtomicUsize {
+    Box::leak(Box::new(AtomicUsize::new(0)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,9 +123,9 @@ async fn entries_expire_after_their_own_ttl() {
 async fn three_concurrent_identical_requests_make_once() {
     let co = coalescer(CoalescerConfig::default());
     let k = key("three", 7);
-    let makes = AtomicUsize::new(0);
+    let makes = counter();
     let call = || async {
-        co.get_or_make(&k, Duration::from_secs(60), || async {
+        co.get_or_make(&k, Duration::from_secs(60), move |_| async move {
             makes.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(200)).await;
             Ok::<_, TestError>(payload(9, 100_000))
@@ -131,7 +144,7 @@ async fn three_concurrent_identical_requests_make_once() {
     assert_eq!(co.in_flight(), 0);
     // Then a plain hit, no make.
     let d = co
-        .get_or_make(&k, Duration::from_secs(60), || async {
+        .get_or_make(&k, Duration::from_secs(60), move |_| async move {
             makes.fetch_add(1, Ordering::SeqCst);
             Ok::<_, TestError>(payload(0, 1))
         })
@@ -146,9 +159,9 @@ async fn three_concurrent_identical_requests_make_once() {
 async fn failed_make_reaches_waiters_and_is_not_cached() {
     let co = coalescer(CoalescerConfig::default());
     let k = key("fail", 1);
-    let makes = AtomicUsize::new(0);
+    let makes = counter();
     let failing = || async {
-        co.get_or_make(&k, Duration::from_secs(60), || async {
+        co.get_or_make(&k, Duration::from_secs(60), move |_| async move {
             makes.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(150)).await;
             Err::<bytes::Bytes, _>(TestError::Make("upstream 502".into()))
@@ -163,11 +176,12 @@ async fn failed_make_reaches_waiters_and_is_not_cached() {
         matches!(&errs[0], TestError::Coalesce(m) if m.contains("upstream 502")),
         "{errs:?}"
     );
+    // The caller that started the make gets its own typed error.
     assert_eq!(errs[1], TestError::Make("upstream 502".into()));
     assert_eq!(co.cache().get(&k).await.unwrap(), None);
     // The next request makes again and succeeds.
     let ok = co
-        .get_or_make(&k, Duration::from_secs(60), || async {
+        .get_or_make(&k, Duration::from_secs(60), move |_| async move {
             makes.fetch_add(1, Ordering::SeqCst);
             Ok::<_, TestError>(payload(5, 10))
         })
@@ -177,18 +191,24 @@ async fn failed_make_reaches_waiters_and_is_not_cached() {
     assert_eq!(makes.load(Ordering::SeqCst), 2);
 }
 
+/// The make is detached from the caller that started it: that caller's client going away
+/// leaves it running for the waiter, which gets its bytes (no second make, no hang).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_leader_hands_over_to_a_waiter() {
+async fn dropped_starter_leaves_the_make_running_for_a_waiter() {
     let co = Arc::new(coalescer(CoalescerConfig::default()));
     let k = key("drop", 1);
+    let makes = counter();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-    let leader = {
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let starter = {
         let (co, k) = (co.clone(), k.clone());
         tokio::spawn(async move {
-            co.get_or_make(&k, Duration::from_secs(60), || async move {
+            co.get_or_make(&k, Duration::from_secs(60), move |ctx| async move {
+                makes.fetch_add(1, Ordering::SeqCst);
                 let _ = started_tx.send(());
-                std::future::pending::<()>().await;
-                Ok::<_, TestError>(payload(0, 1))
+                let _ = go_rx.await;
+                assert!(!ctx.cancel().is_cancelled());
+                Ok::<_, TestError>(payload(3, 1000))
             })
             .await
         })
@@ -197,49 +217,70 @@ async fn dropped_leader_hands_over_to_a_waiter() {
     let waiter = {
         let (co, k) = (co.clone(), k.clone());
         tokio::spawn(async move {
-            co.get_or_make(&k, Duration::from_secs(60), || async {
-                Ok::<_, TestError>(payload(3, 1000))
+            co.get_or_make(&k, Duration::from_secs(60), move |_| async move {
+                makes.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, TestError>(payload(4, 1))
             })
             .await
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!waiter.is_finished(), "waiter must wait for the leader");
-    let t0 = Instant::now();
-    leader.abort(); // the client of the leader went away
+    assert!(!waiter.is_finished(), "waiter must wait for the make");
+    starter.abort(); // the client of the starter went away
+    let _ = starter.await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(co.in_flight(), 1, "the make goes on");
+    go_tx.send(()).unwrap();
     let r = tokio::time::timeout(Duration::from_secs(5), waiter)
         .await
         .expect("waiter hung")
         .unwrap()
         .unwrap();
-    assert_eq!(r, (payload(3, 1000), Outcome::Made));
-    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert_eq!(r, (payload(3, 1000), Outcome::Waited));
+    assert_eq!(makes.load(Ordering::SeqCst), 1);
     assert_eq!(co.in_flight(), 0);
 }
 
+/// Waiting for another instance's generation is bounded by `max_wait`: a lock held elsewhere
+/// (and never released) gives `Busy`, to every caller of the flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiting_is_bounded_by_max_wait() {
-    let co = coalescer(CoalescerConfig {
-        max_wait: Duration::from_millis(200),
-        ..CoalescerConfig::default()
-    });
+async fn waiting_for_another_instance_is_bounded_by_max_wait() {
+    let lease = Arc::new(MemoryLease::new(Arc::new(TokioClock)));
     let k = key("busy", 1);
-    let slow = co.get_or_make(&k, Duration::from_secs(60), || async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        Ok::<_, TestError>(payload(1, 10))
-    });
-    let waiter = async {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // "Another instance" holds the lock for longer than we wait.
+    assert!(matches!(
+        lease
+            .try_acquire(&k.lock_key(), Duration::from_secs(60))
+            .await,
+        cache::LeaseAttempt::Acquired(_)
+    ));
+    let co = Coalescer::new(
+        Arc::new(MemoryCache::new(1 << 20)),
+        lease,
+        Arc::new(TokioClock),
+        CoalescerConfig {
+            max_wait: Duration::from_millis(200),
+            poll_interval: Duration::from_millis(20),
+            ..CoalescerConfig::default()
+        },
+    );
+    let makes = counter();
+    let call = || async {
         let t0 = Instant::now();
         let r = co
-            .get_or_make(&k, Duration::from_secs(60), || async {
+            .get_or_make(&k, Duration::from_secs(60), move |_| async move {
+                makes.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, TestError>(payload(2, 10))
             })
             .await;
         (r, t0.elapsed())
     };
-    let (slow, (waited, elapsed)) = tokio::join!(slow, waiter);
-    assert_eq!(slow.unwrap(), (payload(1, 10), Outcome::Made));
-    assert_eq!(waited.unwrap_err(), TestError::Busy);
-    assert!(elapsed >= Duration::from_millis(150) && elapsed < Duration::from_millis(800));
+    let ((a, ta), (b, _)) = tokio::join!(call(), call());
+    assert_eq!(a.unwrap_err(), TestError::Busy);
+    assert_eq!(b.unwrap_err(), TestError::Busy);
+    assert_eq!(makes.load(Ordering::SeqCst), 0);
+    assert!(
+        ta >= Duration::from_millis(150) && ta < Duration::from_millis(800),
+        "{ta:?}"
+    );
 }

@@ -14,19 +14,24 @@ use support::{key, payload, RedisServer, Stack, TestError};
 
 const TTL: Duration = Duration::from_secs(600);
 
+/// A make counter the detached makes can hold (`'static`; leaked, test-only).
+fn counter() -> &'static AtomicUsize {
+    Box::leak(Box::new(AtomicUsize::new(0)))
+}
+
 /// One request through `st`: get or make `value` (the make sleeps `delay` first). Returns the
 /// result and how long the call took.
 async fn fetch(
     st: &Stack,
     k: &cache::Key,
-    makes: &AtomicUsize,
+    makes: &'static AtomicUsize,
     value: bytes::Bytes,
     delay: Duration,
 ) -> (Result<(bytes::Bytes, Outcome), TestError>, Duration) {
     let t0 = Instant::now();
     let r = st
         .coalescer
-        .get_or_make(k, TTL, || async move {
+        .get_or_make(k, TTL, move |_| async move {
             makes.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(delay).await;
             Ok::<_, TestError>(value)
@@ -51,10 +56,10 @@ async fn a_makes_b_hits_without_making() {
     let b = Stack::new(&server.url(), cfg()).await;
     assert!(a.redis().healthy() && b.redis().healthy());
     let k = key("https://u:pw@host/a.mkv?sig=SECRET", 3);
-    let makes = AtomicUsize::new(0);
+    let makes = counter();
     let ra = a
         .coalescer
-        .get_or_make(&k, TTL, || async {
+        .get_or_make(&k, TTL, move |_| async move {
             makes.fetch_add(1, Ordering::SeqCst);
             Ok::<_, TestError>(payload(1, 300_000))
         })
@@ -64,7 +69,7 @@ async fn a_makes_b_hits_without_making() {
     assert_eq!(b.tiered.memory().get_value(&k).await, None);
     let rb = b
         .coalescer
-        .get_or_make(&k, TTL, || async {
+        .get_or_make(&k, TTL, move |_| async move {
             makes.fetch_add(1, Ordering::SeqCst);
             Ok::<_, TestError>(payload(2, 10))
         })
@@ -94,17 +99,17 @@ async fn concurrent_a_and_b_make_once_in_total() {
     let server = RedisServer::start();
     let a = Stack::new(&server.url(), cfg()).await;
     let b = Stack::new(&server.url(), cfg()).await;
-    let makes = AtomicUsize::new(0);
+    let makes = counter();
     for round in 0..3u64 {
         let k = key("concurrent", round);
         let v = payload(round as u8, 200_000);
         let d = Duration::from_millis(300);
         // Two requests on each "process", all at once.
         let ((r1, _), (r2, _), (r3, _), (r4, _)) = tokio::join!(
-            fetch(&a, &k, &makes, v.clone(), d),
-            fetch(&b, &k, &makes, v.clone(), d),
-            fetch(&a, &k, &makes, v.clone(), d),
-            fetch(&b, &k, &makes, v.clone(), d)
+            fetch(&a, &k, makes, v.clone(), d),
+            fetch(&b, &k, makes, v.clone(), d),
+            fetch(&a, &k, makes, v.clone(), d),
+            fetch(&b, &k, makes, v.clone(), d)
         );
         let rs = [r1.unwrap(), r2.unwrap(), r3.unwrap(), r4.unwrap()];
         assert_eq!(
@@ -140,7 +145,9 @@ async fn crashed_holders_lock_expires_and_another_takes_over() {
     let t0 = Instant::now();
     let r = b
         .coalescer
-        .get_or_make(&k, TTL, || async { Ok::<_, TestError>(payload(4, 1000)) })
+        .get_or_make(&k, TTL, move |_| async move {
+            Ok::<_, TestError>(payload(4, 1000))
+        })
         .await
         .unwrap();
     let took = t0.elapsed();
@@ -166,7 +173,7 @@ async fn dropped_holder_releases_its_lock_for_the_other_instance() {
         let (a, k) = (a.clone(), k.clone());
         tokio::spawn(async move {
             a.coalescer
-                .get_or_make(&k, TTL, || async move {
+                .get_or_make(&k, TTL, move |_| async move {
                     let _ = started_tx.send(());
                     std::future::pending::<()>().await;
                     Ok::<_, TestError>(payload(0, 1))
@@ -181,7 +188,9 @@ async fn dropped_holder_releases_its_lock_for_the_other_instance() {
         let t0 = Instant::now();
         let r = b
             .coalescer
-            .get_or_make(&k, TTL, || async { Ok::<_, TestError>(payload(6, 500)) })
+            .get_or_make(&k, TTL, move |_| async move {
+                Ok::<_, TestError>(payload(6, 500))
+            })
             .await;
         (r, t0.elapsed())
     };
@@ -206,15 +215,15 @@ async fn lease_is_renewed_while_making() {
     let a = Stack::new(&server.url(), short.clone()).await;
     let b = Stack::new(&server.url(), short).await;
     let k = key("renew", 1);
-    let makes = AtomicUsize::new(0);
+    let makes = counter();
     // The make takes much longer than the lease: only renewal keeps B out.
     let v = payload(8, 100);
     let d = Duration::from_millis(1500);
     let b_later = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        fetch(&b, &k, &makes, v.clone(), d).await
+        fetch(&b, &k, makes, v.clone(), d).await
     };
-    let ((ra, _), (rb, _)) = tokio::join!(fetch(&a, &k, &makes, v.clone(), d), b_later);
+    let ((ra, _), (rb, _)) = tokio::join!(fetch(&a, &k, makes, v.clone(), d), b_later);
     assert_eq!(makes.load(Ordering::SeqCst), 1);
     assert_eq!(ra.unwrap().0, payload(8, 100));
     assert_eq!(rb.unwrap(), (payload(8, 100), Outcome::Waited));
@@ -228,7 +237,7 @@ async fn failed_make_is_not_cached_in_redis() {
     let k = key("failed", 1);
     let err = a
         .coalescer
-        .get_or_make(&k, TTL, || async {
+        .get_or_make(&k, TTL, move |_| async move {
             Err::<bytes::Bytes, _>(TestError::Make("boom".into()))
         })
         .await
@@ -239,7 +248,9 @@ async fn failed_make_is_not_cached_in_redis() {
     assert!(keys.is_empty(), "{keys:?}");
     let r = b
         .coalescer
-        .get_or_make(&k, TTL, || async { Ok::<_, TestError>(payload(2, 20)) })
+        .get_or_make(&k, TTL, move |_| async move {
+            Ok::<_, TestError>(payload(2, 20))
+        })
         .await
         .unwrap();
     assert_eq!(r, (payload(2, 20), Outcome::Made));
@@ -251,16 +262,16 @@ async fn redis_killed_then_restarted() {
     let port = server.port;
     let url = server.url();
     let a = Stack::new(&url, cfg()).await;
-    let makes = AtomicUsize::new(0);
+    let makes = counter();
     let get = |tag: u8| payload(tag, 50_000);
     let z = Duration::ZERO;
-    let (r, _) = fetch(&a, &key("kill", 0), &makes, get(0), z).await;
+    let (r, _) = fetch(&a, &key("kill", 0), makes, get(0), z).await;
     assert_eq!(r.unwrap().1, Outcome::Made);
 
     server.kill();
     // Requests keep working from memory, quickly and without errors.
     for n in 1..=20u64 {
-        let (r, took) = fetch(&a, &key("kill", n % 5), &makes, get(n as u8), z).await;
+        let (r, took) = fetch(&a, &key("kill", n % 5), makes, get(n as u8), z).await;
         let (v, _) = r.unwrap();
         assert_eq!(v.len(), 50_000);
         assert!(
@@ -275,21 +286,15 @@ async fn redis_killed_then_restarted() {
     // A "process" started while Redis is down works too (memory only).
     let c = Stack::new(&url, cfg()).await;
     assert!(!c.redis().healthy());
-    let (r, took) = fetch(&c, &key("kill", 0), &makes, get(0), z).await;
+    let (r, took) = fetch(&c, &key("kill", 0), makes, get(0), z).await;
     assert_eq!(r.unwrap().1, Outcome::Made);
     assert!(took < Duration::from_millis(600), "{took:?}");
     // Concurrent identical requests still coalesce in-process.
     let before = makes.load(Ordering::SeqCst);
     let k99 = key("kill", 99);
     let ((x, _), (y, _)) = tokio::join!(
-        fetch(
-            &a,
-            &k99,
-            &makes,
-            payload(99, 10),
-            Duration::from_millis(100)
-        ),
-        fetch(&a, &k99, &makes, payload(99, 10), z)
+        fetch(&a, &k99, makes, payload(99, 10), Duration::from_millis(100)),
+        fetch(&a, &k99, makes, payload(99, 10), z)
     );
     assert_eq!(x.unwrap().0, y.unwrap().0);
     assert_eq!(makes.load(Ordering::SeqCst), before + 1);
@@ -300,7 +305,7 @@ async fn redis_killed_then_restarted() {
     let mut n = 1000u64;
     loop {
         // Ordinary traffic is what brings A back: no explicit ping.
-        let (r, _) = fetch(&a, &key("kill", n), &makes, get(1), z).await;
+        let (r, _) = fetch(&a, &key("kill", n), makes, get(1), z).await;
         r.unwrap();
         n += 1;
         if a.redis().healthy() {
@@ -314,14 +319,14 @@ async fn redis_killed_then_restarted() {
     }
     println!("A reconnected {:?} after the restart", t0.elapsed());
     let k = key("after-restart", 1);
-    let (r, _) = fetch(&a, &k.clone(), &makes, get(42), z).await;
+    let (r, _) = fetch(&a, &k.clone(), makes, get(42), z).await;
     assert_eq!(r.unwrap().1, Outcome::Made);
     let mut raw = server.raw();
     assert!(raw.exists::<_, bool>(k.as_str()).unwrap());
     // A fresh "process" B sees it through L2 without making.
     let b = Stack::new(&url, cfg()).await;
     let before = makes.load(Ordering::SeqCst);
-    let (r, _) = fetch(&b, &k.clone(), &makes, get(7), z).await;
+    let (r, _) = fetch(&b, &k.clone(), makes, get(7), z).await;
     assert_eq!(r.unwrap(), (payload(42, 50_000), Outcome::Hit));
     assert_eq!(makes.load(Ordering::SeqCst), before);
     // C (created while Redis was down) recovers as well.
@@ -334,7 +339,7 @@ async fn redis_killed_then_restarted() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (r, _) = fetch(&c, &k, &makes, get(7), z).await;
+    let (r, _) = fetch(&c, &k, makes, get(7), z).await;
     assert_eq!(r.unwrap(), (payload(42, 50_000), Outcome::Hit));
 }
 

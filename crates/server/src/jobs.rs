@@ -1,27 +1,40 @@
-//! Making outputs for requests: the cache in front, one generation per key (in-process and,
-//! with Redis, across instances), bounded pools for transcode and remux work, and prefetch.
+//! Making outputs for requests: the cache in front, the coalescer's one generation per key,
+//! bounded pools for transcode and remux work, and prefetch.
 //!
-//! A request for an output goes: cache hit → bytes (no upstream traffic); else the coalescer
-//! elects one maker per key; the maker waits (bounded) for a slot in its pool — transcodes and
-//! remuxes have separate pools, so remuxes never queue behind transcodes — fetches the ranges
-//! the output needs, makes it on the blocking pool, and caches it. Past the wait bound the answer
-//! is 503 with `Retry-After`. A failed make is never cached.
+//! A request for an output goes: cache hit → bytes (no upstream traffic); else
+//! [`cache::Coalescer`] starts (or joins) the one make of that key — detached from the request,
+//! cancelled when every waiting request has left, coordinated across instances through the
+//! injected [`cache::Lease`]. The make waits (bounded) for a slot in its [`pool::Pool`] —
+//! transcodes and remuxes have separate pools, and requests go before prefetch in both —
+//! fetches the ranges the output needs, makes it on the blocking pool, and the coalescer caches
+//! it. Past the wait bound the answer is 503 with `Retry-After`. A failed make is never cached.
+//!
+//! The service depends on traits only (`Arc<dyn Cache>`, `Arc<dyn Lease>`, `Arc<dyn Clock>`);
+//! the concrete backends are chosen in `state.rs` ([`cache::Backends`]).
+//!
+//! - [`keys`]: the cache keys of outputs, indexes and identities;
+//! - [`index_record`]: the cache format of a probe result;
+//! - [`pool`]: the job pools with request priority.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod index_record;
+mod keys;
+pub mod pool;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cache::{Coalescer, CoalescerConfig, Key, KeyParts, Kind, Outcome};
-use pipeline::{Cancel, Output};
+use cache::{
+    Cache, Clock, CoalesceError, Coalescer, CoalescerConfig, Lease, MakeCtx, Outcome, Priority,
+};
+use pipeline::Output;
 use plan::{AudioOutput, VideoOutput};
-use tokio::sync::{watch, Semaphore};
 
 use source::ByteSource;
 
 use crate::error::{AppError, Result};
 use crate::obs;
+use pool::Pool;
 
 /// What outputs are made of: a planned source and its bytes. The jobs service knows nothing
 /// else of the server's view of a source.
@@ -129,67 +142,21 @@ impl Cause {
 /// The job runner shared by every request.
 pub struct Jobs {
     coalescer: Coalescer,
-    redis: Option<cache::RedisCache>,
-    transcode: Arc<Semaphore>,
-    remux: Arc<Semaphore>,
+    clock: Arc<dyn Clock>,
+    transcode: Arc<Pool>,
+    remux: Arc<Pool>,
     cfg: JobConfig,
-    /// Per output key: the requests (and prefetches) waiting for it, and its running make.
-    interest: Mutex<HashMap<Arc<str>, Interest>>,
-    next_job: AtomicU64,
-}
-
-/// What a make ends with: the bytes and how long making took, or the error every request that
-/// waited for it gets.
-type JobEnd = Option<std::result::Result<(Bytes, Duration), Arc<AppError>>>;
-
-/// A make in progress, detached from the request that started it: it runs until it ends or
-/// until nobody waits for it any more ([`Interest`]).
-struct Running {
-    id: u64,
-    cancel: Cancel,
-    end: watch::Receiver<JobEnd>,
-}
-
-/// The requests interested in one output key, and the make running for it.
-#[derive(Default)]
-struct Interest {
-    waiting: usize,
-    running: Option<Arc<Running>>,
-}
-
-/// One request's interest in a key; when the last one goes (the clients disconnected), the
-/// running make is cancelled.
-struct Interested<'a> {
-    jobs: &'a Jobs,
-    key: Arc<str>,
-}
-
-impl Drop for Interested<'_> {
-    fn drop(&mut self) {
-        let mut map = self.jobs.interest_map();
-        let Some(e) = map.get_mut(&self.key) else {
-            return;
-        };
-        e.waiting = e.waiting.saturating_sub(1);
-        if e.waiting == 0 {
-            if let Some(r) = map.remove(&self.key).and_then(|e| e.running) {
-                r.cancel.cancel();
-                metrics::counter!(obs::CANCELLED).increment(1);
-                tracing::debug!(key = %self.key, "make cancelled: nobody waits for it");
-            }
-        }
-    }
 }
 
 /// Errors inside the coalescer: ours, or its own (busy, the maker we waited for failed).
 #[derive(Debug)]
 enum JobError {
     App(AppError),
-    Coalesce(cache::CoalesceError),
+    Coalesce(CoalesceError),
 }
 
-impl From<cache::CoalesceError> for JobError {
-    fn from(e: cache::CoalesceError) -> Self {
+impl From<CoalesceError> for JobError {
+    fn from(e: CoalesceError) -> Self {
         JobError::Coalesce(e)
     }
 }
@@ -215,21 +182,37 @@ impl std::fmt::Debug for Jobs {
     }
 }
 
-impl Jobs {
-    /// A runner with a memory cache only (no Redis, whatever `cfg.redis_url` says).
-    pub fn memory(cfg: JobConfig) -> Jobs {
-        let store: Arc<dyn cache::Cache> = Arc::new(cache::MemoryCache::new(cfg.cache_bytes));
-        Jobs::assemble(cfg, store, None)
-    }
+/// Stops a make's pipeline work and counts the cancellation when the make's future is dropped
+/// because its cancel token fired (the coalescer then drops it): a video transcode stops before
+/// its next frame; the pool slot is released when the blocking work ends.
+struct StopOnDrop {
+    token: cache::Cancel,
+    cancel: pipeline::Cancel,
+    armed: bool,
+}
 
-    fn assemble(
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.armed && self.token.is_cancelled() {
+            self.cancel.cancel();
+            metrics::counter!(obs::CANCELLED).increment(1);
+        }
+    }
+}
+
+impl Jobs {
+    /// A runner over these services: `cache` for values, `lease` for cross-instance generation
+    /// locks ([`cache::NoLease`] for one instance), `clock` for every wait bound.
+    pub fn new(
         cfg: JobConfig,
-        store: Arc<dyn cache::Cache>,
-        redis: Option<cache::RedisCache>,
+        cache: Arc<dyn Cache>,
+        lease: Arc<dyn Lease>,
+        clock: Arc<dyn Clock>,
     ) -> Jobs {
         let coalescer = Coalescer::new(
-            store,
-            redis.clone(),
+            cache,
+            lease,
+            Arc::clone(&clock),
             CoalescerConfig {
                 max_wait: cfg.max_wait,
                 ..CoalescerConfig::default()
@@ -237,41 +220,22 @@ impl Jobs {
         );
         Jobs {
             coalescer,
-            redis,
-            transcode: Arc::new(Semaphore::new(cfg.transcode_jobs.max(1))),
-            remux: Arc::new(Semaphore::new(cfg.remux_jobs.max(1))),
+            clock,
+            transcode: Pool::new(cfg.transcode_jobs),
+            remux: Pool::new(cfg.remux_jobs),
             cfg,
-            interest: Mutex::new(HashMap::new()),
-            next_job: AtomicU64::new(0),
         }
     }
 
-    /// A runner with a memory cache, and Redis behind it when configured (an unreachable Redis
-    /// at start is not fatal: the cache works from memory and reconnects by itself).
-    pub async fn new(cfg: JobConfig) -> std::result::Result<Jobs, cache::CacheError> {
-        let memory = cache::MemoryCache::new(cfg.cache_bytes);
-        let (store, redis): (Arc<dyn cache::Cache>, Option<cache::RedisCache>) =
-            match &cfg.redis_url {
-                Some(url) => {
-                    let redis = cache::RedisCache::connect(cache::RedisConfig::new(url)).await?;
-                    (
-                        Arc::new(cache::Tiered::new(memory, redis.clone())),
-                        Some(redis),
-                    )
-                }
-                None => (Arc::new(memory), None),
-            };
-        Ok(Jobs::assemble(cfg, store, redis))
+    /// A runner with a memory cache only (no Redis, whatever `cfg.redis_url` says).
+    pub fn memory(cfg: JobConfig) -> Jobs {
+        let b = cache::Backends::memory(cfg.cache_bytes);
+        Jobs::new(cfg, b.cache, b.lease, b.clock)
     }
 
     /// The settings.
     pub fn config(&self) -> &JobConfig {
         &self.cfg
-    }
-
-    /// The Redis backend, when configured (for `/readyz`).
-    pub fn redis(&self) -> Option<&cache::RedisCache> {
-        self.redis.as_ref()
     }
 
     /// `out` of `media`: from the cache, or made once.
@@ -285,184 +249,116 @@ impl Jobs {
     }
 
     /// Like [`Jobs::output`], with what it cost: cache hit or not, and the generation time when
-    /// this call made it.
+    /// this call started the make.
     ///
-    /// The make runs detached from the request that started it: a request that goes away
-    /// (client disconnected) leaves it running for the others that wait for the same output,
-    /// and the last one to go cancels it. A request whose maker failed (another request's
-    /// make, in this process or another instance) tries once more itself.
+    /// The make runs detached from the request that started it (the coalescer's flight): a
+    /// request that goes away (client disconnected) leaves it running for the others that wait
+    /// for the same output, and the last one to go cancels it. A request whose maker failed
+    /// (another request's make, in this process or another instance) tries once more itself.
     pub async fn served(
         self: &Arc<Self>,
         media: &Subject,
         out: Output,
         cause: Cause,
     ) -> Result<Served> {
-        let key = key_of(media, &out);
-        let _interest = self.interested(&key);
+        let key = keys::key_of(media, &out);
         let work = work_of(media, &out);
-        let made = Arc::new(std::sync::Mutex::new(None));
+        let priority = match cause {
+            Cause::Request => Priority::Foreground,
+            Cause::Prefetch => Priority::Background,
+        };
+        let took = Arc::new(Mutex::new(None));
         let mut tries = 0;
         loop {
             tries += 1;
+            let make = {
+                let (jobs, media, out, took) = (
+                    Arc::clone(self),
+                    media.clone(),
+                    out.clone(),
+                    Arc::clone(&took),
+                );
+                move |ctx: MakeCtx| async move {
+                    let (bytes, t) = jobs.make(&media, out, work, cause, ctx).await?;
+                    *took.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+                    Ok::<_, JobError>(bytes)
+                }
+            };
             let r = self
                 .coalescer
-                .get_or_make(&key, self.cfg.ttl, || {
-                    self.attach_or_start(media, &key, out.clone(), work, cause, Arc::clone(&made))
-                })
+                .get_or_make_as(&key, self.cfg.ttl, priority, make)
                 .await;
             let (bytes, outcome) = match r {
                 Ok(v) => v,
                 Err(JobError::App(e)) => return Err(e),
-                Err(JobError::Coalesce(cache::CoalesceError::MakerFailed { message })) => {
-                    if tries < 2 {
-                        tracing::debug!(%message, "the make this request waited for failed; trying");
-                        continue;
-                    }
-                    return Err(cache::CoalesceError::MakerFailed { message }.into());
+                Err(JobError::Coalesce(
+                    e @ (CoalesceError::MakerFailed { .. } | CoalesceError::Cancelled),
+                )) if tries < 2 => {
+                    tracing::debug!(error = %e, "the make this request waited for ended without bytes; trying");
+                    continue;
                 }
                 Err(JobError::Coalesce(e)) => return Err(e.into()),
             };
-            let took = *made.lock().unwrap_or_else(|p| p.into_inner());
+            let took = *took.lock().unwrap_or_else(|p| p.into_inner());
             return Ok(Served {
                 bytes,
                 hit: outcome == Outcome::Hit,
-                took,
+                took: took.filter(|_| outcome == Outcome::Made),
                 etag: crate::semantics::etag_of_key(key.as_str()),
             });
         }
     }
 
-    fn interest_map(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Interest>> {
-        // A poisoned lock only means another thread panicked mid-update of a plain map.
-        self.interest.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn interested(&self, key: &Key) -> Interested<'_> {
-        let key: Arc<str> = Arc::from(key.as_str());
-        self.interest_map()
-            .entry(Arc::clone(&key))
-            .or_default()
-            .waiting += 1;
-        Interested { jobs: self, key }
-    }
-
-    /// Waits for the make of `key` running in this process, or starts one.
-    async fn attach_or_start(
-        self: &Arc<Self>,
-        media: &Subject,
-        key: &Key,
-        out: Output,
-        work: Work,
-        cause: Cause,
-        took: Arc<std::sync::Mutex<Option<Duration>>>,
-    ) -> std::result::Result<Bytes, JobError> {
-        let running = {
-            let mut map = self.interest_map();
-            let e = map.entry(Arc::from(key.as_str())).or_default();
-            match &e.running {
-                Some(r) => Arc::clone(r),
-                None => {
-                    let r = self.start(media, key, out, work, cause);
-                    e.running = Some(Arc::clone(&r));
-                    r
-                }
-            }
-        };
-        let mut end = running.end.clone();
-        let ended = end
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| AppError::Internal("the make ended without a result".into()))?;
-        match ended.as_ref() {
-            Some(Ok((bytes, t))) => {
-                *took.lock().unwrap_or_else(|p| p.into_inner()) = Some(*t);
-                Ok(bytes.clone())
-            }
-            Some(Err(e)) => Err(JobError::App(e.replay())),
-            None => Err(JobError::App(AppError::Internal(
-                "the make ended without a result".into(),
-            ))),
-        }
-    }
-
-    /// Starts making `out` on a task of its own.
-    fn start(
-        self: &Arc<Self>,
-        media: &Subject,
-        key: &Key,
-        out: Output,
-        work: Work,
-        cause: Cause,
-    ) -> Arc<Running> {
-        let (tx, rx) = watch::channel(None);
-        let cancel = Cancel::new();
-        let id = self.next_job.fetch_add(1, Ordering::Relaxed);
-        let running = Arc::new(Running {
-            id,
-            cancel: cancel.clone(),
-            end: rx,
-        });
-        let jobs = Arc::clone(self);
-        let media = media.clone();
-        let key: Arc<str> = Arc::from(key.as_str());
-        tokio::spawn(async move {
-            let r = jobs.make(&media, out, work, cause, cancel).await;
-            tx.send_replace(Some(r.map_err(Arc::new)));
-            let mut map = jobs.interest_map();
-            if let Some(e) = map.get_mut(&key) {
-                if e.running.as_ref().is_some_and(|r| r.id == id) {
-                    e.running = None;
-                }
-            }
-        });
-        running
-    }
-
+    /// One make: a pool slot (bounded wait), the source ranges, the pipeline on the blocking
+    /// pool. Dropped by the coalescer when its cancel token fires.
     async fn make(
         &self,
         media: &Subject,
         out: Output,
         work: Work,
         cause: Cause,
-        cancel: Cancel,
+        ctx: MakeCtx,
     ) -> Result<(Bytes, Duration)> {
+        let mut stop = StopOnDrop {
+            token: ctx.cancel().clone(),
+            cancel: pipeline::Cancel::new(),
+            armed: true,
+        };
         let pool = if work.heavy {
             &self.transcode
         } else {
             &self.remux
         };
-        let permit = tokio::time::timeout(self.cfg.max_wait, Arc::clone(pool).acquire_owned())
-            .await
-            .map_err(|_| {
-                AppError::Unavailable("too many jobs; try again", retry_after(self.cfg.max_wait))
-            })?
-            .map_err(AppError::internal)?;
-        let cancelled = || AppError::Unavailable("cancelled: nobody waits for it", 1);
-        if cancel.is_cancelled() {
-            return Err(cancelled());
-        }
-        let started = std::time::Instant::now();
+        let slot = tokio::select! {
+            slot = pool.acquire(&ctx) => slot,
+            () = self.clock.sleep(self.cfg.max_wait) => {
+                return Err(AppError::Unavailable(
+                    "too many jobs; try again",
+                    retry_after(self.cfg.max_wait),
+                ));
+            }
+        };
+        let started = self.clock.now();
         let pm = Arc::clone(&media.pipeline);
         let ranges = pm.needs(&out).map_err(AppError::from)?;
         let data = pipeline::io::fetch(media.source.as_ref(), &ranges)
             .await
             .map_err(AppError::from)?;
-        if cancel.is_cancelled() {
-            return Err(cancelled());
-        }
         let kind_label = if work.encodes { "transcode" } else { "remux" };
         let span = tracing::info_span!("make", kind = kind_label, out = ?out);
+        let cancel = stop.cancel.clone();
         let made = tokio::task::spawn_blocking(move || {
             // The pool slot is held until the blocking work ends, cancelled or not.
-            let _permit = permit;
+            let _slot = slot;
             let _g = span.enter();
             pm.make_cancellable(&out, &data, &cancel)
         })
         .await
-        .map_err(AppError::internal)?;
-        let made = match made {
+        .map_err(AppError::internal);
+        stop.armed = false;
+        let made = match made? {
             Err(pipeline::PipelineError::Av(pipeline::av::AvError::Cancelled)) => {
-                return Err(cancelled())
+                return Err(AppError::Unavailable("cancelled: nobody waits for it", 1))
             }
             other => other?,
         };
@@ -470,32 +366,30 @@ impl Jobs {
             .increment(1);
         // Cached bytes hold exactly their length (the writer's Vec may have grown to twice
         // it): the memory budget weighs lengths.
-        Ok((Bytes::from(made.into_boxed_slice()), started.elapsed()))
+        Ok((
+            Bytes::from(made.into_boxed_slice()),
+            self.clock.now().saturating_duration_since(started),
+        ))
     }
 
     /// The index (and `moov`) of `source`: from the cache (memory, or Redis where another
     /// instance probed it), or probed now — once per source identity at a time, in this
     /// process and across instances — and cached for the output TTL. The flag says whether it
     /// came from the cache.
-    pub async fn probed(&self, source: &dyn ByteSource) -> Result<(pipeline::io::Loaded, bool)> {
-        let identity = source.identity().key();
-        let key = Key::new(KeyParts {
-            kind: Kind::Index,
-            source: &identity,
-            plan_version: probe::INDEX_VERSION,
-            output_version: 0,
-            rendition: "",
-            index: 0,
-        });
-        let fresh = Arc::new(std::sync::Mutex::new(None));
-        let r = self
-            .coalescer
-            .get_or_make(&key, self.cfg.ttl, || async {
-                let loaded = pipeline::io::probe(source)
+    pub async fn probed(
+        &self,
+        source: &Arc<dyn ByteSource>,
+    ) -> Result<(pipeline::io::Loaded, bool)> {
+        let key = keys::index_key(&source.identity().key());
+        let fresh = Arc::new(Mutex::new(None));
+        let make = {
+            let (source, fresh) = (Arc::clone(source), Arc::clone(&fresh));
+            move |_ctx: MakeCtx| async move {
+                let loaded = pipeline::io::probe(source.as_ref())
                     .await
                     .map_err(|e| JobError::App(e.into()))?;
                 let (loaded, bytes) = tokio::task::spawn_blocking(move || {
-                    let bytes = encode_probed(&loaded);
+                    let bytes = index_record::encode_probed(&loaded);
                     (loaded, bytes)
                 })
                 .await
@@ -503,8 +397,9 @@ impl Jobs {
                 let bytes = bytes.map_err(JobError::App)?;
                 *fresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
                 Ok::<_, JobError>(bytes)
-            })
-            .await;
+            }
+        };
+        let r = self.coalescer.get_or_make(&key, self.cfg.ttl, make).await;
         let (bytes, _) = match r {
             Ok(v) => v,
             Err(JobError::App(e)) => return Err(e),
@@ -514,7 +409,7 @@ impl Jobs {
             metrics::counter!(obs::PROBES, "result" => "made").increment(1);
             return Ok((loaded, false));
         }
-        let decoded = tokio::task::spawn_blocking(move || decode_probed(&bytes))
+        let decoded = tokio::task::spawn_blocking(move || index_record::decode_probed(&bytes))
             .await
             .map_err(AppError::internal)?;
         match decoded {
@@ -525,8 +420,8 @@ impl Jobs {
             None => {
                 // Written by another version or damaged: probe here, and replace it.
                 tracing::warn!(%key, "cached index unreadable; probing again");
-                let loaded = pipeline::io::probe(source).await?;
-                if let Ok(b) = encode_probed(&loaded) {
+                let loaded = pipeline::io::probe(source.as_ref()).await?;
+                if let Ok(b) = index_record::encode_probed(&loaded) {
                     if let Err(e) = self.coalescer.cache().put(&key, b, self.cfg.ttl).await {
                         tracing::debug!(error = %e, "index not cached");
                     }
@@ -543,7 +438,7 @@ impl Jobs {
         let bytes = self
             .coalescer
             .cache()
-            .get(&identity_key(reference))
+            .get(&keys::identity_key(reference))
             .await
             .ok()??;
         serde_json::from_slice(&bytes).ok()
@@ -559,15 +454,15 @@ impl Jobs {
         let Ok(json) = serde_json::to_vec(identity) else {
             return;
         };
-        let key = identity_key(reference);
+        let key = keys::identity_key(reference);
         if let Err(e) = self.coalescer.cache().put(&key, json.into(), ttl).await {
             tracing::debug!(error = %e, "identity not shared");
         }
     }
 
     /// Makes segments `n+1 ..= n+k` of rendition `id` in the background, skipping what is
-    /// cached. Each runs within the same pools (a prefetch waits like a request and gives up
-    /// quietly past the bound), so prefetch never starves requests of more than the pool.
+    /// cached. Prefetch is background work in the pools: it starts only on an idle slot, a
+    /// request goes before it, and a request that finds no free slot takes one back from it.
     pub fn prefetch(self: &Arc<Self>, media: &Subject, id: &str, n: u32) {
         let count = media.pipeline.segment_count();
         for k in 1..=self.cfg.prefetch {
@@ -630,78 +525,4 @@ fn work_of(media: &Subject, out: &Output) -> Work {
         encodes: v || a,
         heavy: v,
     }
-}
-
-/// The cache key of `out`: source identity, plan and output versions, every output-shaping
-/// option, the output itself.
-fn key_of(media: &Subject, out: &Output) -> Key {
-    let (kind, index) = match out {
-        Output::Init(_) | Output::StreamInit => (Kind::Init, 0),
-        Output::Segment(_, n) | Output::StreamFragment(n) => (Kind::Segment, u64::from(*n)),
-        Output::Subtitle(_, n) => (Kind::Vtt, u64::from(*n)),
-        Output::Thumbnail { ms, .. } => (Kind::Thumb, *ms),
-    };
-    let rendition = format!("{}|{out:?}", media.pipeline.params_key());
-    Key::new(KeyParts {
-        kind,
-        source: &media.source.identity().key(),
-        plan_version: plan::PLAN_VERSION,
-        output_version: pipeline::OUTPUT_VERSION,
-        rendition: &rendition,
-        index,
-    })
-}
-
-/// The key of the identity record of a source reference (URL and forwarded headers).
-fn identity_key(reference: &str) -> Key {
-    Key::new(KeyParts {
-        kind: Kind::Identity,
-        source: reference,
-        plan_version: 0,
-        output_version: 0,
-        rendition: "",
-        index: 0,
-    })
-}
-
-/// First bytes of a cached index: a name and a format version.
-const PROBED_MAGIC: &[u8; 4] = b"HGI1";
-
-/// A probe result as cache bytes: magic, the index as JSON (length-prefixed, u32 BE), then a
-/// flag byte and the `moov` bytes when there is one.
-fn encode_probed(l: &pipeline::io::Loaded) -> std::result::Result<Bytes, AppError> {
-    let json = serde_json::to_vec(&l.index).map_err(AppError::internal)?;
-    let len = u32::try_from(json.len())
-        .map_err(|_| AppError::Internal("index too large to cache".into()))?;
-    let moov = l.moov.as_deref().unwrap_or_default();
-    let mut out = Vec::with_capacity(4 + 4 + json.len() + 1 + moov.len());
-    out.extend_from_slice(PROBED_MAGIC);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&json);
-    out.push(u8::from(l.moov.is_some()));
-    out.extend_from_slice(moov);
-    Ok(Bytes::from(out))
-}
-
-/// The inverse of [`encode_probed`]; `None` for anything else. The cost is zero (nothing was
-/// read from the source).
-fn decode_probed(b: &Bytes) -> Option<pipeline::io::Loaded> {
-    let rest = b.strip_prefix(PROBED_MAGIC.as_slice())?;
-    let len = usize::try_from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)).ok()?;
-    let json = rest.get(4..4usize.checked_add(len)?)?;
-    let index: probe::MediaIndex = serde_json::from_slice(json).ok()?;
-    let at = 4 + 4 + len;
-    let moov = match b.get(at)? {
-        0 => None,
-        1 => Some(b.slice(at + 1..)),
-        _ => return None,
-    };
-    Some(pipeline::io::Loaded {
-        index,
-        moov,
-        cost: source::ProbeCost {
-            requests: 0,
-            bytes: 0,
-        },
-    })
 }

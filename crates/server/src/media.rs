@@ -84,6 +84,9 @@ impl From<cache::CoalesceError> for AppError {
             cache::CoalesceError::Busy { .. } => {
                 AppError::Unavailable("the segment is still being made; try again", 2)
             }
+            cache::CoalesceError::Cancelled => {
+                AppError::Unavailable("the segment was not finished; try again", 1)
+            }
             other => AppError::internal(other),
         }
     }
@@ -98,7 +101,7 @@ impl Media {
         jobs: Arc<Jobs>,
     ) -> Result<Media> {
         let (loaded, _cached) = jobs
-            .probed(source.as_ref())
+            .probed(&source)
             .instrument(tracing::info_span!("probe", size = source.size()))
             .await?;
         let probe_cost = loaded.cost;

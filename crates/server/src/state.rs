@@ -150,7 +150,7 @@ impl ReadyCheck for FfmpegCheck {
 }
 
 /// The shared cache answers (the server keeps serving from memory when it does not).
-struct RedisCheck(Arc<Jobs>);
+struct RedisCheck(cache::RedisCache);
 
 impl ReadyCheck for RedisCheck {
     fn name(&self) -> &'static str {
@@ -158,10 +158,10 @@ impl ReadyCheck for RedisCheck {
     }
     fn check(&self) -> futures_util::future::BoxFuture<'_, std::result::Result<(), String>> {
         Box::pin(async move {
-            match self.0.redis() {
-                Some(r) if r.ping().await => Ok(()),
-                Some(_) => Err("unreachable (serving from memory)".into()),
-                None => Ok(()),
+            if self.0.ping().await {
+                Ok(())
+            } else {
+                Err("unreachable (serving from memory)".into())
             }
         })
     }
@@ -218,15 +218,19 @@ impl AppState {
         config: ServerConfig,
         mut checks: Vec<Arc<dyn ReadyCheck>>,
     ) -> std::result::Result<Self, StartError> {
-        let jobs = Arc::new(
-            Jobs::new(config.jobs.clone())
-                .await
-                .map_err(|e| StartError::Config(format!("cache: {e}")))?,
-        );
+        let backends = build_backends(&config.jobs)
+            .await
+            .map_err(|e| StartError::Config(format!("cache: {e}")))?;
         checks.push(Arc::new(FfmpegCheck));
-        if jobs.redis().is_some() {
-            checks.push(Arc::new(RedisCheck(Arc::clone(&jobs))));
+        if let Some(redis) = &backends.redis {
+            checks.push(Arc::new(RedisCheck(redis.clone())));
         }
+        let jobs = Arc::new(Jobs::new(
+            config.jobs.clone(),
+            backends.cache,
+            backends.lease,
+            backends.clock,
+        ));
         Self::assemble(config, checks, jobs)
     }
 
@@ -493,6 +497,19 @@ impl AppState {
         }
         out
     }
+}
+
+/// The one place where the concrete cache backends are chosen: a memory cache, with Redis
+/// (values and generation leases) behind it when configured. An unreachable Redis at start is
+/// not fatal: the cache works from memory and reconnects by itself.
+pub async fn build_backends(
+    cfg: &JobConfig,
+) -> std::result::Result<cache::Backends, cache::CacheError> {
+    cache::Backends::connect(
+        cfg.cache_bytes,
+        cfg.redis_url.as_deref().map(cache::RedisConfig::new),
+    )
+    .await
 }
 
 async fn file_unchanged(m: &Media) -> bool {

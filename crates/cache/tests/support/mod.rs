@@ -7,7 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache::{Cache, Coalescer, CoalescerConfig, MemoryCache, RedisCache, RedisConfig, Tiered};
+use cache::{
+    Cache, Coalescer, CoalescerConfig, Lease, MemoryCache, RedisCache, RedisConfig, Tiered,
+    TokioClock,
+};
 
 /// A `redis-server` child process; killed (and reaped) on drop.
 pub struct RedisServer {
@@ -97,9 +100,10 @@ impl Stack {
         let redis = RedisCache::connect(RedisConfig::new(url)).await.unwrap();
         let tiered = Tiered::new(MemoryCache::new(64 << 20), redis.clone());
         let cache: Arc<dyn Cache> = Arc::new(tiered.clone());
+        let lease: Arc<dyn Lease> = Arc::new(redis);
         Stack {
             tiered,
-            coalescer: Coalescer::new(cache, Some(redis), cfg),
+            coalescer: Coalescer::new(cache, lease, Arc::new(TokioClock), cfg),
         }
     }
 
@@ -114,6 +118,7 @@ pub enum TestError {
     Make(String),
     Coalesce(String),
     Busy,
+    Cancelled,
 }
 
 impl std::fmt::Display for TestError {
@@ -126,6 +131,7 @@ impl From<cache::CoalesceError> for TestError {
     fn from(e: cache::CoalesceError) -> Self {
         match e {
             cache::CoalesceError::Busy { .. } => TestError::Busy,
+            cache::CoalesceError::Cancelled => TestError::Cancelled,
             other => TestError::Coalesce(other.to_string()),
         }
     }
