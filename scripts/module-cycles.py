@@ -14,13 +14,14 @@ def modules(src):
     mods = {}
     for entry in sorted(os.listdir(src)):
         path = os.path.join(src, entry)
+        # A module is `name.rs` and/or the folder `name/` of its submodules.
         if entry.endswith(".rs") and entry not in ("lib.rs", "main.rs"):
-            mods[entry[:-3]] = [path]
+            mods.setdefault(entry[:-3], []).append(path)
         elif os.path.isdir(path):
             files = []
             for root, _, names in os.walk(path):
                 files += [os.path.join(root, n) for n in names if n.endswith(".rs")]
-            mods[entry] = sorted(files)
+            mods.setdefault(entry, []).extend(sorted(files))
     return mods
 
 
