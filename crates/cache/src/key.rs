@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 /// Version of the key scheme itself; part of every rendered key (`hlsgate:v1:…`).
-pub const KEY_SCHEME_VERSION: u32 = 1;
+pub const KEY_SCHEME_VERSION: u32 = 2;
 
 /// Prefix shared by every key this crate writes to Redis.
 pub const KEY_PREFIX: &str = "hlsgate:v1:";
@@ -70,7 +70,9 @@ pub struct KeyParts<'a> {
     /// Source identity: URL or path plus size and ETag / Last-Modified / mtime. May contain
     /// secrets; it is hashed, never stored in clear.
     pub source: &'a str,
-    /// The plan crate's `PLAN_VERSION`.
+    /// The probe crate's `INDEX_VERSION` (indexes and every output made from one).
+    pub index_version: u32,
+    /// The plan crate's `PLAN_VERSION` (0 where no plan is involved).
     pub plan_version: u32,
     /// The pipeline crate's `OUTPUT_VERSION`.
     pub output_version: u32,
@@ -96,6 +98,7 @@ impl Key {
         h.update(parts.kind.as_str().as_bytes());
         h.update([0u8]);
         update_str(&mut h, parts.source);
+        h.update(parts.index_version.to_be_bytes());
         h.update(parts.plan_version.to_be_bytes());
         h.update(parts.output_version.to_be_bytes());
         update_str(&mut h, parts.rendition);
@@ -163,6 +166,7 @@ mod tests {
         KeyParts {
             kind: Kind::Segment,
             source,
+            index_version: 2,
             plan_version: 3,
             output_version: 7,
             rendition,
@@ -187,10 +191,11 @@ mod tests {
         // coreutils' sha256sum.
         let mut input = Vec::new();
         input.extend_from_slice(b"hlsgate-key");
-        input.extend_from_slice(&1u32.to_be_bytes());
+        input.extend_from_slice(&2u32.to_be_bytes());
         input.extend_from_slice(b"segment\0");
         input.extend_from_slice(&(secret.len() as u64).to_be_bytes());
         input.extend_from_slice(secret.as_bytes());
+        input.extend_from_slice(&2u32.to_be_bytes());
         input.extend_from_slice(&3u32.to_be_bytes());
         input.extend_from_slice(&7u32.to_be_bytes());
         input.extend_from_slice(&5u64.to_be_bytes());
@@ -215,6 +220,10 @@ mod tests {
             Key::new(parts("src2", "r", 1)),
             Key::new(parts("src", "r2", 1)),
             Key::new(parts("src", "r", 2)),
+            Key::new(KeyParts {
+                index_version: 3,
+                ..parts("src", "r", 1)
+            }),
             Key::new(KeyParts {
                 plan_version: 4,
                 ..parts("src", "r", 1)

@@ -75,6 +75,18 @@ pub enum Output {
 }
 
 impl Output {
+    /// A stable text naming this output, for cache keys (explicit; never `Debug` output).
+    pub fn key_text(&self) -> String {
+        match self {
+            Output::Init(r) => format!("init:{r}"),
+            Output::Segment(r, n) => format!("segment:{r}:{n}"),
+            Output::Subtitle(r, n) => format!("vtt:{r}:{n}"),
+            Output::Thumbnail { ms, width } => format!("thumb:{ms}:{width}"),
+            Output::StreamInit => "stream-init".into(),
+            Output::StreamFragment(n) => format!("stream-fragment:{n}"),
+        }
+    }
+
     /// Short kind for metrics and cache keys.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -237,12 +249,17 @@ impl Media {
     /// What, besides source identity and the output versions, changes the bytes of outputs:
     /// put it into cache keys.
     pub fn params_key(&self) -> String {
+        // An explicit encoding (never `Debug` output, which changes when a field is renamed):
+        // every option that shapes the bytes, named and in a fixed order.
+        let r = &self.opts.renditions;
         format!(
-            "t{}:{}:th{}:{:?}",
+            "target={};preset={};threads={};h264_for_hevc={};max_height={};crf={}",
             self.opts.target_secs,
             self.opts.x264_preset,
             self.opts.encoder_threads,
-            self.opts.renditions
+            u8::from(r.h264_for_hevc),
+            r.max_height,
+            r.crf
         )
     }
 

@@ -141,6 +141,7 @@ pub fn key(source: &str, n: u64) -> cache::Key {
     cache::Key::new(cache::KeyParts {
         kind: cache::Kind::Segment,
         source,
+        index_version: 1,
         plan_version: 1,
         output_version: 1,
         rendition: "v:src",

@@ -10,7 +10,8 @@ pub(super) fn index_key(identity: &str) -> Key {
     Key::new(KeyParts {
         kind: Kind::Index,
         source: identity,
-        plan_version: probe::INDEX_VERSION,
+        index_version: probe::INDEX_VERSION,
+        plan_version: 0,
         output_version: 0,
         rendition: "",
         index: 0,
@@ -26,10 +27,11 @@ pub(super) fn key_of(media: &Subject, out: &Output) -> Key {
         Output::Subtitle(_, n) => (Kind::Vtt, u64::from(*n)),
         Output::Thumbnail { ms, .. } => (Kind::Thumb, *ms),
     };
-    let rendition = format!("{}|{out:?}", media.pipeline.params_key());
+    let rendition = format!("{}|{}", media.pipeline.params_key(), out.key_text());
     Key::new(KeyParts {
         kind,
         source: &media.source.identity().key(),
+        index_version: probe::INDEX_VERSION,
         plan_version: plan::PLAN_VERSION,
         output_version: pipeline::OUTPUT_VERSION,
         rendition: &rendition,
@@ -42,6 +44,7 @@ pub(super) fn identity_key(reference: &str) -> Key {
     Key::new(KeyParts {
         kind: Kind::Identity,
         source: reference,
+        index_version: 0,
         plan_version: 0,
         output_version: 0,
         rendition: "",

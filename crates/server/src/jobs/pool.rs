@@ -356,6 +356,7 @@ mod tests {
                 let key = cache::Key::new(cache::KeyParts {
                     kind: cache::Kind::Segment,
                     source: "pool-test",
+                    index_version: 1,
                     plan_version: 1,
                     output_version: 1,
                     rendition: "v1",
