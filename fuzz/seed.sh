@@ -7,6 +7,14 @@ for t in probe_mp4 probe_mkv probe_ts probe_any demux_any; do mkdir -p "$here/co
 # Crafted attack files (made by the hostile-input tests, committed in seeds/): nesting bombs,
 # absurd durations, sample-count bombs.
 for t in probe_mp4 probe_mkv probe_ts; do cp "$here/seeds/$t"/* "$here/corpus/$t/"; done
+# The end-to-end attack files (tests/src/crafted.rs), by container.
+for f in "$here"/../fixtures/crafted/*; do
+  case "$f" in
+    *.mp4) cp "$f" "$here/corpus/probe_mp4/" ;;
+    *.mkv) cp "$f" "$here/corpus/probe_mkv/" ;;
+    *.ts) cp "$f" "$here/corpus/probe_ts/" ;;
+  esac
+done
 for f in "$out"/*.mp4; do head -c 65536 "$f" > "$here/corpus/probe_mp4/$(basename "$f")" || true; done
 for f in "$out"/*.mkv "$out"/*.webm; do [ "$(basename "$f")" = long_2h.mkv ] && continue; head -c 65536 "$f" > "$here/corpus/probe_mkv/$(basename "$f")" || true; done
 for f in "$out"/*.ts; do head -c 65424 "$f" > "$here/corpus/probe_ts/$(basename "$f")"; done

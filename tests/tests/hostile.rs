@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hlsgate_tests::crafted::{self, Crafted, Expect};
-use hlsgate_tests::{hlsgate_bin, Scratch};
+use hlsgate_tests::{hlsgate_bin, workspace, Scratch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Address-space limit (`prlimit --as`) of every process under test. Measured: a normal
@@ -550,16 +550,30 @@ fn probe_refuses_every_crafted_file() {
     );
 }
 
-/// Writes every crafted file into `$HLSGATE_CRAFTED_DIR` (fuzz corpus seeds).
+/// The crafted files under 64 KiB are committed in `fixtures/crafted/` (fuzz seeds, copied into
+/// the corpora by `fuzz/seed.sh`): each committed file is byte-identical to what the generator
+/// makes now. `HLSGATE_WRITE_SEEDS=1` rewrites them.
 #[test]
-#[ignore = "writes files; run with HLSGATE_CRAFTED_DIR=dir"]
-fn write_crafted_corpus() {
-    let dir = std::env::var("HLSGATE_CRAFTED_DIR").expect("HLSGATE_CRAFTED_DIR");
-    std::fs::create_dir_all(&dir).unwrap();
-    for c in crafted::all() {
-        let p = c.write_to(Path::new(&dir));
-        eprintln!("{} {} bytes", p.display(), c.len());
+fn crafted_seeds_are_committed() {
+    let dir = workspace().join("fixtures/crafted");
+    let write = std::env::var_os("HLSGATE_WRITE_SEEDS").is_some();
+    let mut checked = 0;
+    for c in crafted::all().into_iter().filter(|c| c.len() < 64 * 1024) {
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+            c.write_to(&dir);
+            continue;
+        }
+        let scratch = Scratch::new("crafted-seed");
+        let made = std::fs::read(c.write_to(scratch.path())).unwrap();
+        let path = dir.join(c.name);
+        let committed = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (HLSGATE_WRITE_SEEDS=1 writes it)", path.display())
+        });
+        assert!(committed == made, "{}: seed out of date", c.name);
+        checked += 1;
     }
+    assert!(write || checked >= 10, "only {checked} seeds checked");
 }
 
 // ---------------------------------------------------------------------------------------------
