@@ -251,15 +251,20 @@ impl Settings {
 
     /// Layers defaults, the config file, the environment and the flags into one `Settings`.
     pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
+        Settings::layered(args, EnvLayer::read())
+    }
+
+    /// [`Settings::load`] with the environment layer given.
+    fn layered(args: &ServeArgs, env: EnvLayer) -> anyhow::Result<Settings> {
         let mut fig = Figment::from(Serialized::defaults(Settings::defaults()?));
-        if let Some(path) = args.config.clone().or_else(env_config) {
+        if let Some(path) = args.config.clone().or_else(|| env.config.clone()) {
             // Read once here for a clear error naming the file; figment reads it again (no
             // search of parent folders) so that its keys carry the file's path.
             std::fs::File::open(&path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
             fig = fig.merge(Toml::file_exact(&path));
         }
-        fig.merge(EnvLayer)
+        fig.merge(env)
             .merge(FlagsLayer(args))
             .extract()
             .map_err(settings_error)
@@ -346,20 +351,36 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("upstream_deadline", "upstream_deadline", Kind::Text),
 ];
 
-/// `HLSGATE_CONFIG`, the config file (from the environment; `--config` wins).
-fn env_config() -> Option<PathBuf> {
-    Env::prefixed(ENV_PREFIX)
-        .only(&[CONFIG_ENV])
-        .iter()
-        .next()
-        .map(|(_, v)| PathBuf::from(v))
-}
-
 /// The `HLSGATE_*` layer: the only place the environment is read (clap has no `env`
 /// attributes). Figment's [`Env`] selects the variables; their values are taken raw (figment's
 /// own value syntax would strip quotes from a secret or turn `true` into a bool). An empty
 /// variable counts as set, as it did with clap: `HLSGATE_SECRET=` turns a file's secret off.
-struct EnvLayer;
+struct EnvLayer {
+    /// `HLSGATE_CONFIG`, the config file (`--config` wins).
+    config: Option<PathBuf>,
+    /// The other variables read: name without the prefix, lowercase; value as written.
+    vars: Vec<(String, String)>,
+}
+
+impl EnvLayer {
+    /// Reads the `HLSGATE_*` variables of [`ENV_VARS`] and `HLSGATE_CONFIG`.
+    fn read() -> EnvLayer {
+        let mut names: Vec<&str> = ENV_VARS.iter().map(|(name, _, _)| *name).collect();
+        names.push(CONFIG_ENV);
+        let mut layer = EnvLayer {
+            config: None,
+            vars: Vec::new(),
+        };
+        for (name, text) in Env::prefixed(ENV_PREFIX).only(&names).iter() {
+            if name == CONFIG_ENV {
+                layer.config = Some(PathBuf::from(text));
+            } else {
+                layer.vars.push((name.as_str().to_owned(), text));
+            }
+        }
+        layer
+    }
+}
 
 impl Provider for EnvLayer {
     fn metadata(&self) -> Metadata {
@@ -374,18 +395,17 @@ impl Provider for EnvLayer {
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let names: Vec<&str> = ENV_VARS.iter().map(|(name, _, _)| *name).collect();
         let mut dict = Dict::new();
-        for (name, text) in Env::prefixed(ENV_PREFIX).only(&names).iter() {
-            let Some((_, key, kind)) = ENV_VARS.iter().find(|(n, _, _)| name == *n) else {
+        for (name, text) in &self.vars {
+            let Some((_, key, kind)) = ENV_VARS.iter().find(|(n, _, _)| name == n) else {
                 continue;
             };
             let value = match kind {
-                Kind::Text => Value::from(text),
+                Kind::Text => Value::from(text.clone()),
                 Kind::List => Value::from(text.split(',').map(str::to_owned).collect::<Vec<_>>()),
                 Kind::Count => match text.trim().parse::<u64>() {
                     Ok(n) => Value::from(n),
-                    Err(_) => Value::from(text),
+                    Err(_) => Value::from(text.clone()),
                 },
             };
             dict.insert((*key).to_owned(), value);
@@ -563,4 +583,107 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     tracing::info!("hlsgate stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn flags(list: &[&str]) -> ServeArgs {
+        Cli::parse_from(std::iter::once("serve").chain(list.iter().copied())).args
+    }
+
+    fn env(vars: &[(&str, &str)]) -> EnvLayer {
+        EnvLayer {
+            config: None,
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn file(body: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hlsgate.toml");
+        std::fs::write(&path, body).unwrap();
+        (dir, path.display().to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_servers() {
+        let s = Settings::layered(&flags(&["--media-root", "/m"]), env(&[])).unwrap();
+        let (listen, cfg) = s.into_config().unwrap();
+        let d = server::ServerConfig::new("/m");
+        assert_eq!(listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(format!("{cfg:?}"), format!("{d:?}"));
+    }
+
+    #[test]
+    fn flags_over_env_over_file() {
+        let (dir, path) = file(
+            "media_root = \"media\"\nprefetch = 7\ncache_mib = 9\nmax_ttl = \"1d\"\n\
+             cors_origins = [\"https://file\"]\nsource_ttl = \"5m\"\n",
+        );
+        let args = flags(&["--config", &path, "--prefetch", "3", "--cors-origin", "a,b"]);
+        let vars = env(&[("prefetch", "5"), ("cache_mib", "11"), ("secret", "\"q\"")]);
+        let s = Settings::layered(&args, vars).unwrap();
+        assert_eq!(s.prefetch, 3);
+        assert_eq!(s.cache_mib, 11);
+        assert_eq!(s.max_ttl, Duration::from_secs(86400));
+        assert_eq!(s.source_ttl, Duration::from_secs(300));
+        assert_eq!(s.cors_origins, ["a", "b"]);
+        // Taken as written: no quote stripping.
+        assert_eq!(s.secret.as_deref(), Some("\"q\""));
+        // Relative to the file's folder.
+        let root = s.media_root.unwrap().relative();
+        assert_eq!(root, dir.path().join("media"));
+    }
+
+    #[test]
+    fn env_lists_split_and_empty_values_count() {
+        let (_dir, path) = file("media_root = \"/m\"\nsecret = \"file-secret-0123456789\"\n");
+        let vars = env(&[
+            ("secret", ""),
+            ("allow_private_upstream", "10.0.0.0/8,fd00::/8"),
+        ]);
+        let (_, cfg) = Settings::layered(&flags(&["--config", &path]), vars)
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(cfg.secret, None);
+        assert_eq!(cfg.allow_private_upstream.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_hide_secrets() {
+        let (_dir, path) = file("media_root = \"/m\"\napi_key = 12345678\n");
+        let e = Settings::layered(&flags(&["--config", &path]), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("api_key") && !e.contains("12345678"), "{e}");
+        let (_dir, path) = file("secret = abcdefgh\n");
+        let e = Settings::layered(&flags(&["--config", &path]), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("abcdefgh"), "{e}");
+        let e = Settings::layered(&flags(&[]), env(&[("job_wait", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("HLSGATE_JOB_WAIT") && e.contains("not a duration"),
+            "{e}"
+        );
+        let e = Settings::layered(&flags(&["--max-ttl", "5"]), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--max-ttl"), "{e}");
+    }
 }
