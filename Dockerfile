@@ -16,4 +16,6 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/hlsgate /usr/local/bin/hlsgate
+# Two glibc arenas: resident memory follows the cache budget (docs/caching.md).
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["hlsgate"]
