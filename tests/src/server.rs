@@ -47,39 +47,8 @@ impl Hlsgate {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn hlsgate serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    if let (Some(t), Ok(a)) = (tx.take(), rest.trim().parse::<SocketAddr>()) {
-                        let _ = t.send(a);
-                    }
-                }
-                let mut l = log2.lock().unwrap_or_else(|p| p.into_inner());
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => Ok(Hlsgate { child, addr, log }),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                let l = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                Err(l)
-            }
-        }
+        let (child, addr, log) = spawn_listening(cmd)?;
+        Ok(Hlsgate { child, addr, log })
     }
 
     /// The process id.
@@ -247,4 +216,46 @@ pub fn http_get_bounded(url: &str, secs: f64) -> (u16, Option<String>, Vec<u8>) 
             .map(|v| v.trim().to_string())
     });
     (status, retry, out.stderr)
+}
+
+/// Spawns `cmd` (an `hlsgate serve`, possibly behind a launcher such as `prlimit`) with its
+/// stderr collected into a log, and waits until it prints `listening on http://ADDR`. Err with
+/// the log when it exits or stays silent for 20 s.
+#[allow(clippy::type_complexity)]
+pub fn spawn_listening(
+    mut cmd: Command,
+) -> Result<(Child, SocketAddr, Arc<Mutex<String>>), String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hlsgate serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let log2 = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                if let (Some(t), Ok(a)) = (tx.take(), rest.trim().parse::<SocketAddr>()) {
+                    let _ = t.send(a);
+                }
+            }
+            let mut l = log2.lock().unwrap_or_else(|p| p.into_inner());
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(addr) => Ok((child, addr, log)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+            let l = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            Err(l)
+        }
+    }
 }

@@ -79,42 +79,8 @@ impl Server {
             }
         }
         cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn prlimit hlsgate serve (util-linux prlimit)");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = Arc::clone(&log);
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    if let (Some(t), Ok(a)) = (tx.take(), rest.trim().parse::<SocketAddr>()) {
-                        let _ = t.send(a);
-                    }
-                }
-                let mut l = log2.lock().unwrap_or_else(|p| p.into_inner());
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => Ok(Server { child, addr, log }),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                Err(log.lock().unwrap_or_else(|p| p.into_inner()).clone())
-            }
-        }
+        let (child, addr, log) = hlsgate_tests::server::spawn_listening(cmd)?;
+        Ok(Server { child, addr, log })
     }
 
     /// [`Server::start`] with `flag value` added; when the server refuses the flag (not built
