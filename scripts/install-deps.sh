@@ -6,10 +6,11 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # libav*-dev + clang: ffmpeg-next (the pipeline's FFmpeg glue) builds against Debian's FFmpeg 5.1.
 # redis-server: the cache tests start their own on free ports. chromium and mpv: the end-to-end
-# player checks (tests/players). curl: the player tests call the API.
+# player checks (tests/players). curl: the player tests call the API. time: /usr/bin/time measures
+# the probe's peak RSS in the hostile-input tests.
 pkgs=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev libswscale-dev
   libswresample-dev libavutil-dev nginx-light python3 util-linux pkg-config clang libclang-dev
-  redis-server curl chromium chromium-driver mpv)
+  redis-server curl chromium chromium-driver mpv time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
