@@ -27,7 +27,11 @@ pub use cancel::Cancel;
 pub use media::{Fetched, Media, MediaOptions, Output};
 
 /// Version of the bytes this crate writes; goes into cache keys and ETags.
-pub const OUTPUT_VERSION: u32 = 2;
+///
+/// 3: one output timeline (`plan::Timeline`): every rendition presents from 0 (the first video
+/// frame), video on its frame cadence (Matroska 29.97 fps at timescale 30000), WebVTT cue
+/// times and thumbnails on the same timeline.
+pub const OUTPUT_VERSION: u32 = 3;
 
 /// Why an output could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -452,7 +452,8 @@ impl Media {
             1000,
         );
         let last = self.index.start + i64::try_from(self.index.duration).unwrap_or(0) - 1;
-        (self.index.start + ticks).min(last).max(self.index.start)
+        let origin = self.plan.timeline.origin;
+        (origin + ticks).min(last).max(self.index.start)
     }
 
     /// Frames of track `id` in the fetched bytes, in storage order.
@@ -484,16 +485,22 @@ impl Media {
                 let seg = self.video_segment(n)?;
                 let ts = i64::from(track.timescale);
                 let its = i64::from(self.index.timescale);
-                let (start, end) = (rescale(seg.start, ts, its), rescale(seg.end, ts, its));
+                // Output times (see `plan::Timeline`): from 0, on the video's cadence.
+                let tl = &self.plan.timeline;
+                let (start, end) = (tl.video(seg.start), tl.video(seg.end));
+                let on_timeline = |pts: i64| tl.video_in(pts, track.timescale);
                 match &r.video {
                     Some(VideoOutput::H264 { .. }) => {
-                        let out = self.transcode_video(r, track, &frames, start, end, cancel)?;
-                        let offset = presentation_offset(track, &out.avcc, false);
+                        let (src_start, src_end) =
+                            (rescale(seg.start, ts, its), rescale(seg.end, ts, its));
+                        let out =
+                            self.transcode_video(r, track, &frames, src_start, src_end, cancel)?;
+                        let offset = presentation_offset(track, tl.timescale, &out.avcc, false);
                         let timed = out
                             .samples
                             .into_iter()
                             .map(|s| Timed {
-                                pts: s.pts,
+                                pts: on_timeline(s.pts),
                                 keyframe: s.keyframe,
                                 data: s.data,
                             })
@@ -503,10 +510,19 @@ impl Media {
                     _ => {
                         let offset = presentation_offset(
                             track,
+                            tl.timescale,
                             &track.codec_private,
                             track.codec == Codec::Hevc,
                         );
-                        video_run(window(timed(frames), start, end), start, end, offset)
+                        let timed = frames
+                            .into_iter()
+                            .map(|f| Timed {
+                                pts: on_timeline(f.pts),
+                                keyframe: f.keyframe,
+                                data: f.data,
+                            })
+                            .collect();
+                        video_run(window(timed, start, end), start, end, offset)
                     }
                 }
             }
@@ -537,7 +553,7 @@ impl Media {
                         if out.frames.len() != seg.frames as usize {
                             return Err(PipelineError::Timing("encoder gave a wrong frame count"));
                         }
-                        aac_run(out.frames, seg.first_frame, ap.origin)
+                        aac_run(out.frames, seg.first_frame, ap.origin - ap.timeline_origin)
                     }
                     _ => {
                         let rate = i64::from(ap.rate);
@@ -547,7 +563,13 @@ impl Media {
                             let s = rescale(pts, rate, ts) - origin;
                             (s + AAC_FRAME / 2).div_euclid(AAC_FRAME)
                         };
-                        audio_run(timed(frames), slot, seg.first_frame, seg.frames, origin)
+                        audio_run(
+                            timed(frames),
+                            slot,
+                            seg.first_frame,
+                            seg.frames,
+                            origin - ap.timeline_origin,
+                        )
                     }
                 }
             }
@@ -639,8 +661,13 @@ impl Media {
                 spec.width = v.map_or(r.width, |v| v.width);
                 spec.height = v.map_or(r.height, |v| v.height);
                 spec.rotation = v.map_or(0, |v| v.rotation);
-                spec.presentation_offset =
-                    presentation_offset(track, &track.codec_private, track.codec == Codec::Hevc);
+                spec.timescale = self.plan.timeline.timescale;
+                spec.presentation_offset = presentation_offset(
+                    track,
+                    self.plan.timeline.timescale,
+                    &track.codec_private,
+                    track.codec == Codec::Hevc,
+                );
                 spec.entry = match track.codec {
                     Codec::H264 => fmp4::SampleEntry::Avc {
                         config: with_length_size_4(&track.codec_private, 4)?,
@@ -673,7 +700,9 @@ impl Media {
                     rescale(seg.end, ts, its),
                     cancel,
                 )?;
-                spec.presentation_offset = presentation_offset(track, &out.avcc, false);
+                spec.timescale = self.plan.timeline.timescale;
+                spec.presentation_offset =
+                    presentation_offset(track, self.plan.timeline.timescale, &out.avcc, false);
                 spec.entry = fmp4::SampleEntry::Avc { config: out.avcc };
             }
             (
@@ -718,6 +747,8 @@ impl Media {
         let its = f64::from(self.index.timescale.max(1));
         let (start, end) = (seg.start as f64 / its, seg.end as f64 / its);
         let ts = f64::from(track.timescale.max(1));
+        // Cue times on the output timeline (0 at the origin, as every rendition).
+        let origin = self.plan.timeline.origin as f64 / its;
         let mut cues: Vec<vtt::Cue> = self
             .frames(data, track.id)?
             .into_iter()
@@ -729,8 +760,8 @@ impl Media {
                 let text = vtt::cue_text(&track.codec, &f.data)?;
                 let stop = f.duration.map_or(end, |d| t + f64::from(d) / ts);
                 Some(vtt::Cue {
-                    start: t,
-                    end: stop,
+                    start: t - origin,
+                    end: stop - origin,
                     text,
                 })
             })
@@ -790,9 +821,9 @@ const DEFAULT_FRAME_RATE: u32 = 24;
 /// [`crate::timing`]): the reordering depth the codec record's SPS states, in frame durations.
 /// hls.js reads presentation times without the edit, so its view of a fragment's start is late
 /// by this much (the browser's own, edit applied, is exact): the bound is kept tight.
-fn presentation_offset(track: &Track, record: &[u8], hevc: bool) -> u32 {
+fn presentation_offset(track: &Track, timescale: u32, record: &[u8], hevc: bool) -> u32 {
     let depth = probe::codecs::reorder_depth(record, hevc).unwrap_or(DEFAULT_REORDER_FRAMES);
-    let ts = u64::from(track.timescale);
+    let ts = u64::from(timescale);
     let frame = match track.video.as_ref().and_then(|v| v.frame_rate) {
         Some(r) if r.num > 0 => (ts * u64::from(r.den)).div_ceil(u64::from(r.num)),
         _ => ts.div_ceil(u64::from(DEFAULT_FRAME_RATE)),

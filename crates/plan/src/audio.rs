@@ -14,6 +14,11 @@
 //! - Passthrough AAC: the origin is the source track's first frame, so source frames sit on the
 //!   grid (frame `k` is the source frame whose timestamp rounds to slot `k`).
 //! - Transcoded audio: the origin is 0 (sample 0 of the source timeline).
+//!
+//! Output times are source sample times minus the plan's [`crate::Timeline`] origin (in
+//! samples), so every rendition presents from 0; the first segment starts at the first grid
+//! frame at or after the origin (audio before the first picture, such as AAC priming, is not
+//! played).
 
 use crate::{playlist, Plan, SpanIndex};
 use probe::{ByteRange, MediaIndex};
@@ -35,7 +40,8 @@ pub struct AudioSegment {
     pub first_frame: i64,
     /// Number of frames.
     pub frames: u32,
-    /// First sample (`origin + first_frame·1024`, at [`AudioPlan::rate`]): the tfdt.
+    /// Output time of the first sample (`origin + first_frame·1024 − timeline_origin`, at
+    /// [`AudioPlan::rate`]): the tfdt.
     pub start: i64,
     /// `frames · 1024 / rate`: the EXTINF.
     pub duration: f64,
@@ -48,8 +54,10 @@ pub struct AudioSegment {
 pub struct AudioPlan {
     /// Output sample rate: ticks per second of [`AudioSegment::start`].
     pub rate: u32,
-    /// Sample of frame 0.
+    /// Source sample of frame 0.
     pub origin: i64,
+    /// Source sample presented at output time 0 (the plan's timeline origin at `rate`).
+    pub timeline_origin: i64,
     /// `EXT-X-TARGETDURATION`.
     pub target_duration: u64,
     /// Contiguous segments, one per video segment.
@@ -103,11 +111,16 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
     if let Some(last) = plan.segments.last() {
         bounds.push(slot(last.end));
     }
-    // Never before sample 0 (tfdt is unsigned), and strictly increasing (a segment has at
-    // least one frame). A copied track that starts after the video starts with its first frame
-    // repeated (the pipeline fills missing leading slots), so both start together.
+    // Never before the timeline origin (output time 0: tfdt is unsigned), and strictly
+    // increasing (a segment has at least one frame). A copied track that starts after the
+    // video starts with its first frame repeated (the pipeline fills missing leading slots), so
+    // both start together.
+    let timeline_origin = plan.timeline.origin_in(grid.rate.max(1));
     if let Some(b) = bounds.first_mut() {
-        *b = (*b).max(grid.origin.div_euclid(AAC_FRAME).saturating_neg());
+        let from_origin = timeline_origin.saturating_sub(grid.origin);
+        let first =
+            from_origin.div_euclid(AAC_FRAME) + i64::from(from_origin.rem_euclid(AAC_FRAME) != 0);
+        *b = (*b).max(first);
     }
     for i in 1..bounds.len() {
         if bounds[i] <= bounds[i - 1] {
@@ -131,7 +144,7 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
                 index: u32::try_from(i).unwrap_or(u32::MAX),
                 first_frame: k0,
                 frames,
-                start: frame_sample(k0),
+                start: frame_sample(k0).saturating_sub(timeline_origin),
                 duration: (i128::from(k1) - i128::from(k0)) as f64 * AAC_FRAME as f64 / rate as f64,
                 ranges: spans.ranges(a, b),
             }
@@ -146,6 +159,7 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
     AudioPlan {
         rate: grid.rate,
         origin: grid.origin,
+        timeline_origin,
         target_duration,
         segments,
     }

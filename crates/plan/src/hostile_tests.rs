@@ -493,8 +493,19 @@ fn extreme_values_give_errors_or_bounded_plans_never_panics() {
         mode: VideoMode::Transcode,
         ..PlanOptions::default()
     };
-    // Its audio at 0 would make the plan 30 days long.
-    is_limit(plan(&late, &opts), "from the earliest track");
+    // Its audio at 0, 30 days before the video, is not believed: the plan starts at the video.
+    let r = plan(&late, &opts);
+    assert_eq!(r.as_ref().map(|p| p.segments.len()), Ok(10), "{r:?}");
+    assert_eq!(r.map(|p| p.timeline.origin), Ok(late.start));
+    // Audio 10 minutes before it is (a lead of up to `MAX_BELIEVED_LEAD_SECS`): the plan starts
+    // at the audio.
+    late.tracks[1].start = Some(late.start - 600 * i64::from(u32::MAX));
+    late.tracks[1].timescale = u32::MAX;
+    let r = plan(&late, &opts);
+    assert_eq!(
+        r.as_ref().map(|p| p.timeline.origin),
+        Ok(late.start - 600 * i64::from(u32::MAX))
+    );
     late.tracks[1].start = None;
     let r = plan(&late, &opts);
     assert_eq!(r.as_ref().map(|p| p.segments.len()), Ok(10), "{r:?}");

@@ -31,8 +31,10 @@ mod hostile_tests;
 pub mod limits;
 pub mod playlist;
 mod spans;
+pub mod timeline;
 
 pub use spans::SpanIndex;
+pub use timeline::{Cadence, Timeline};
 
 pub use audio::{audio_plan, rescale, AudioGrid, AudioPlan, AudioSegment, AAC_FRAME};
 pub mod renditions;
@@ -51,7 +53,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// 3: subtitle playlists are written by [`playlist::media`] like the others (EXTINF as the
 /// video's, no EXT-X-MEDIA-SEQUENCE:0, the header in the same order).
-pub const PLAN_VERSION: u32 = 3;
+/// 4: one output [`Timeline`]: time 0 at the first video frame (not the earliest track), EXTINF
+/// in output ticks (video on its frame cadence).
+pub const PLAN_VERSION: u32 = 4;
 
 /// Spans closer than this are fetched as one range (cheaper than a second request).
 pub const MERGE_GAP: u64 = 1 << 20;
@@ -108,11 +112,12 @@ pub enum Boundaries {
 pub struct Segment {
     /// Position in the playlist (0-based); the file is `{index}.m4s`.
     pub index: u32,
-    /// Planned start, in [`Plan::timescale`] ticks (presentation time).
+    /// Planned start, in [`Plan::timescale`] ticks (source presentation time).
     pub start: i64,
     /// Planned end (exclusive), in ticks; the next segment's start.
     pub end: i64,
-    /// `(end − start) / timescale`: the EXTINF.
+    /// The EXTINF: the segment's length on the output timeline,
+    /// `(timeline.video(end) − timeline.video(start)) / timeline.timescale`.
     pub duration: f64,
     /// The bytes of the source this segment needs, merged; normally exactly one range.
     pub ranges: Vec<ByteRange>,
@@ -125,6 +130,9 @@ pub struct Plan {
     pub version: u32,
     /// Ticks per second of segment times (the index timescale).
     pub timescale: u32,
+    /// Source time → output time: the origin every rendition presents from 0, and the clock
+    /// video is written on.
+    pub timeline: Timeline,
     /// Options it was made with.
     pub options: PlanOptions,
     /// How the boundaries were chosen.
@@ -180,20 +188,13 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
     }
     check_claims(index)?;
     let ts = i64::from(index.timescale);
-    // The first segment starts where the earliest of the main track and the audio tracks does:
-    // players measure the start from the earliest track, and a video that starts a few
-    // milliseconds after its audio (Matroska rounding, TS) would leave a hole they stumble on.
-    // The first video frame is then presented from that start (see the pipeline's timing).
+    // The first segment starts at the output origin (see `timeline`): the first video frame,
+    // or an audio track's start when it leads the video by more than a second.
     let end = index
         .start
         .saturating_add(i64::try_from(index.duration).unwrap_or(i64::MAX));
-    let start = index
-        .tracks
-        .iter()
-        .filter(|t| t.kind == TrackKind::Audio)
-        .filter_map(|t| Some(rescale(t.start?, ts, i64::from(t.timescale.max(1)))))
-        .filter(|&a| a >= 0 && a < index.start)
-        .fold(index.start, i64::min);
+    let timeline = Timeline::of(index);
+    let start = timeline.origin.min(end);
     // An audio track starting long before the video (0 against a TS video at 26 h) stretches
     // the plan past the duration the index claims: the cap holds for what is planned.
     if u128::from(end.abs_diff(start)) > u128::from(limits::MAX_DURATION_SECS) * ts as u128 {
@@ -246,7 +247,7 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
             index: u32::try_from(i).unwrap_or(u32::MAX),
             start: a,
             end: b,
-            duration: (b - a) as f64 / ts as f64,
+            duration: timeline.secs(timeline.video(b) - timeline.video(a)),
             ranges: spans.ranges(a - slack, b + slack),
         });
         a = b;
@@ -260,6 +261,7 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
     Ok(Plan {
         version: PLAN_VERSION,
         timescale: index.timescale,
+        timeline,
         options: *opts,
         boundaries: kind,
         target_duration,

@@ -192,6 +192,33 @@ impl Rational {
         })
     }
 
+    /// The nominal rate this one stands for: itself when it is already a plain fraction
+    /// (denominator 1, 2 or 1001 and the like, as an H.264 VUI or an MP4 states it), else the
+    /// nearest `n/1`, `n/2` or `n·1000/1001` within 1/10000 — Matroska's `DefaultDuration` is
+    /// whole nanoseconds, so 29.97 fps arrives as `10^9/33366666`, which is `30000/1001`.
+    /// `None` for a rate that is none of these (0, or an odd fraction far from any).
+    pub fn nominal(self) -> Option<Rational> {
+        if self.num == 0 || self.den == 0 {
+            return None;
+        }
+        let r = Rational::reduced(u64::from(self.num), u64::from(self.den))?;
+        if r.den <= 1001 {
+            return Some(r);
+        }
+        let f = r.as_f64();
+        for den in [1u32, 2, 1001] {
+            let num = (f * f64::from(den)).round();
+            if num < 1.0 || num > f64::from(u32::MAX) {
+                continue;
+            }
+            let candidate = num / f64::from(den);
+            if ((candidate - f) / f).abs() < 1e-4 && (den != 1001 || num as u64 % 1000 == 0) {
+                return Rational::reduced(num as u64, u64::from(den));
+            }
+        }
+        None
+    }
+
     /// As a float.
     pub fn as_f64(self) -> f64 {
         if self.den == 0 {
@@ -427,5 +454,34 @@ mod hex_bytes {
         b.chunks_exact(2)
             .map(|p| Ok((digit(p[0])? << 4) | digit(p[1])?))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rational;
+
+    fn r(num: u32, den: u32) -> Rational {
+        Rational { num, den }
+    }
+
+    #[test]
+    fn nominal_rates() {
+        // Matroska DefaultDuration in ns: 10^9 / d, reduced, then nominal.
+        let from_ns = |d: u64| Rational::reduced(1_000_000_000, d).unwrap().nominal();
+        assert_eq!(from_ns(33_366_666), Some(r(30000, 1001)));
+        assert_eq!(from_ns(33_366_667), Some(r(30000, 1001)));
+        assert_eq!(from_ns(41_708_333), Some(r(24000, 1001)));
+        assert_eq!(from_ns(41_666_666), Some(r(24, 1)));
+        assert_eq!(from_ns(40_000_000), Some(r(25, 1)));
+        assert_eq!(from_ns(16_683_333), Some(r(60000, 1001)));
+        assert_eq!(from_ns(80_000_000), Some(r(25, 2)));
+        // Plain fractions stay as they are.
+        assert_eq!(r(30000, 1001).nominal(), Some(r(30000, 1001)));
+        assert_eq!(r(50, 2).nominal(), Some(r(25, 1)));
+        // Odd fractions far from any nominal rate, and nonsense.
+        assert_eq!(r(1_000_000_000, 37_123_457).nominal(), None);
+        assert_eq!(r(0, 1).nominal(), None);
+        assert_eq!(r(1, 0).nominal(), None);
     }
 }

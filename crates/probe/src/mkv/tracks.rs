@@ -96,9 +96,11 @@ fn cap(s: String) -> String {
     s.get(..end).unwrap_or_default().to_string()
 }
 
-/// Frame rate from `DefaultDuration` (ns per frame): exactly `1e9 / DefaultDuration`, reduced.
+/// Frame rate from `DefaultDuration` (ns per frame): the nominal rate `1e9 / DefaultDuration`
+/// stands for (33366666 ns → 30000/1001), else that fraction reduced.
 pub(crate) fn frame_rate(default_duration: u64) -> Option<Rational> {
-    Rational::reduced(1_000_000_000, default_duration)
+    let exact = Rational::reduced(1_000_000_000, default_duration)?;
+    exact.nominal().or(Some(exact))
 }
 
 /// The children of one `TrackEntry` (and of its Video and Audio masters) as read.
@@ -353,16 +355,31 @@ mod tests {
     }
 
     #[test]
-    fn frame_rate_is_exact() {
+    fn frame_rate_is_the_nominal_rate() {
         assert_eq!(frame_rate(40_000_000), Some(Rational { num: 25, den: 1 }));
+        // Whole nanoseconds stand for the NTSC rates.
         assert_eq!(
             frame_rate(41_708_333),
             Some(Rational {
-                num: 1_000_000_000,
-                den: 41_708_333
+                num: 24000,
+                den: 1001
             })
         );
-        assert_eq!(frame_rate(33_366_666).map(|r| r.den), Some(16_683_333));
+        assert_eq!(
+            frame_rate(33_366_666),
+            Some(Rational {
+                num: 30000,
+                den: 1001
+            })
+        );
+        // A duration far from any nominal rate is kept exact.
+        assert_eq!(
+            frame_rate(37_123_457),
+            Some(Rational {
+                num: 1_000_000_000,
+                den: 37_123_457
+            })
+        );
         assert_eq!(frame_rate(0), None);
     }
 
