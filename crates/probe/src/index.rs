@@ -212,7 +212,9 @@ impl Rational {
                 continue;
             }
             let candidate = num / f64::from(den);
-            if ((candidate - f) / f).abs() < 1e-4 && (den != 1001 || num as u64 % 1000 == 0) {
+            if ((candidate - f) / f).abs() < 1e-4
+                && (den != 1001 || (num as u64).is_multiple_of(1000))
+            {
                 return Rational::reduced(num as u64, u64::from(den));
             }
         }
