@@ -202,13 +202,11 @@ fn source_video(name: &str) -> (u64, f64, f64) {
     let fps = num.parse::<f64>().unwrap() / den.parse::<f64>().unwrap();
     let packets: u64 = f[1].parse().unwrap();
     let (_, _, dur) = decoded_frames(&src, "v:0");
-    // The output runs from the plan's start (the earliest of video and audio: the first frame
-    // is shown from there) to the video's end.
-    let (video_start, start) = starts(name);
-    (packets, dur + (video_start - start), 1.0 / fps)
+    // The output runs from the video's first frame (output time 0) to its end.
+    (packets, dur, 1.0 / fps)
 }
 
-/// (video start, plan start = the earliest of the video and audio starts ≥ 0), per ffprobe.
+/// (video start, the earliest of the video and audio starts ≥ 0), per ffprobe.
 fn starts(name: &str) -> (f64, f64) {
     let out = ffprobe_csv(
         &fixture(name),
@@ -581,13 +579,11 @@ fn subtitle_cue_lands_on_the_video_timeline() {
     // The video timeline: media time 0 = tfdt 0 (the first segment's tfdt / timescale).
     let vdir = video.files[0].parent().unwrap();
     let vts = f64::from(timescales(&std::fs::read(vdir.join("init.mp4")).unwrap())[0].1);
-    // The fMP4 timeline is the source's: the first video segment starts at the plan's start.
+    // Every rendition presents from 0: the first video segment starts at 0, which is the
+    // source's first video frame.
     let t0 = fragments(&std::fs::read(&video.files[0]).unwrap())[0].trafs[0].tfdt as f64 / vts;
-    let (_, plan_start) = starts("multi_audio_subs.mkv");
-    assert!(
-        (t0 - plan_start).abs() < 0.0005,
-        "video tfdt {t0} vs plan start {plan_start}"
-    );
+    assert!(t0.abs() < 0.0005, "video tfdt {t0}, not 0");
+    let (video_start, _) = starts("multi_audio_subs.mkv");
     // The cue as the source stores it (the SRT's 10.5 s, which ffmpeg's muxer shifted along
     // with the video).
     let source_cue = ffprobe_csv(
@@ -633,8 +629,8 @@ fn subtitle_cue_lands_on_the_video_timeline() {
         source_cue - starts("multi_audio_subs.mkv").0
     );
     assert!(
-        (at - source_cue).abs() <= 0.001,
-        "cue at {at} vs {source_cue}"
+        (at - (source_cue - video_start)).abs() <= 0.001,
+        "cue at {at} vs {source_cue} in the source, whose video starts at {video_start}"
     );
 }
 

@@ -15,10 +15,9 @@
 //!   grid (frame `k` is the source frame whose timestamp rounds to slot `k`).
 //! - Transcoded audio: the origin is 0 (sample 0 of the source timeline).
 //!
-//! Output times are source sample times minus the plan's [`crate::Timeline`] origin (in
-//! samples), so every rendition presents from 0; the first segment starts at the first grid
-//! frame at or after the origin (audio before the first picture, such as AAC priming, is not
-//! played).
+//! Output times are source sample times minus the grid frame boundary nearest to the plan's
+//! [`crate::Timeline`] origin, so every rendition presents from 0; audio before it (AAC
+//! priming, a TS whose audio leads the first picture) is not played.
 
 use crate::{playlist, Plan, SpanIndex};
 use probe::{ByteRange, MediaIndex};
@@ -56,7 +55,8 @@ pub struct AudioPlan {
     pub rate: u32,
     /// Source sample of frame 0.
     pub origin: i64,
-    /// Source sample presented at output time 0 (the plan's timeline origin at `rate`).
+    /// Source sample presented at output time 0: the grid frame boundary nearest to the plan's
+    /// timeline origin.
     pub timeline_origin: i64,
     /// `EXT-X-TARGETDURATION`.
     pub target_duration: u64,
@@ -115,12 +115,22 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
     // increasing (a segment has at least one frame). A copied track that starts after the
     // video starts with its first frame repeated (the pipeline fills missing leading slots), so
     // both start together.
-    let timeline_origin = plan.timeline.origin_in(grid.rate.max(1));
+    // Output time 0 is the grid frame boundary nearest to the timeline origin: the first
+    // audio frame presents at exactly 0, like the first video frame (players align the tracks
+    // by their first times: hls.js seeks over a "hole" when they differ), at the cost of up to
+    // half a frame (10.7 ms at 48 kHz) of A/V offset, far below what anyone hears.
+    let origin_frame = {
+        let s = plan
+            .timeline
+            .origin_in(grid.rate.max(1))
+            .saturating_sub(grid.origin);
+        s.div_euclid(AAC_FRAME) + i64::from(s.rem_euclid(AAC_FRAME) * 2 >= AAC_FRAME)
+    };
+    let timeline_origin = grid
+        .origin
+        .saturating_add(origin_frame.saturating_mul(AAC_FRAME));
     if let Some(b) = bounds.first_mut() {
-        let from_origin = timeline_origin.saturating_sub(grid.origin);
-        let first =
-            from_origin.div_euclid(AAC_FRAME) + i64::from(from_origin.rem_euclid(AAC_FRAME) != 0);
-        *b = (*b).max(first);
+        *b = (*b).max(origin_frame);
     }
     for i in 1..bounds.len() {
         if bounds[i] <= bounds[i - 1] {
