@@ -291,10 +291,19 @@ mod tests {
     fn a_passthrough_origin_off_the_zero_grid_is_respected() {
         let idx = index();
         let p = plan(&idx, &PlanOptions::default()).unwrap();
-        // Source audio starting 7 ms late.
+        // Source audio starting 7 ms after the video: its grid keeps the source frames (frame 0
+        // at sample 336); output time 0 is the grid boundary nearest the video's first frame
+        // (less than half a frame from it), so the first audio frame presents at 0.
         let a = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 7, 1000));
         assert_eq!(a.origin, 336);
-        assert_eq!(a.segments[0].start, 336);
+        assert_eq!(a.timeline_origin, 336);
+        assert_eq!(a.segments[0].start, 0);
+        // 30 ms late (more than half a frame): frame 0 is a frame after output 0; the leading
+        // slot is filled (the pipeline repeats the first frame) so both start at 0.
+        let late = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 30, 1000));
+        assert_eq!(late.timeline_origin, 1440 - 1024);
+        assert_eq!(late.segments[0].first_frame, -1);
+        assert_eq!(late.segments[0].start, 0);
         for w in a.segments.windows(2) {
             assert_eq!(w[0].start + i64::from(w[0].frames) * AAC_FRAME, w[1].start);
         }
