@@ -271,3 +271,31 @@ async fn decoder_buffer_size_agrees_with_ffmpeg() {
     }
     assert!(checked >= 8, "checked {checked} fixtures");
 }
+
+/// Leading pictures (decoded after a keyframe, presented before it) of the Matroska fixtures,
+/// counted in the clusters the probe read anyway, against ffprobe's packet order: x264's open
+/// GOPs have them, closed GOPs have none.
+#[test]
+fn leading_pictures_of_open_gops_are_counted() {
+    for (name, open) in [("h264_open_gop.mkv", true), ("h264_bframes.mkv", false)] {
+        let j = probe_json(name);
+        let lead = j["tracks"][0]["video"]["leading_frames"].as_u64();
+        // The truth: per keyframe, the packets after it (storage order, up to the next
+        // keyframe) presented before it.
+        let packets = ffprobe_video_packets(&fixture(name));
+        let mut most = 0u64;
+        for (i, k) in packets.iter().enumerate().filter(|(_, p)| p.key) {
+            let n = packets[i + 1..]
+                .iter()
+                .take_while(|p| !p.key)
+                .filter(|p| p.pts < k.pts)
+                .count() as u64;
+            most = most.max(n);
+        }
+        assert_eq!(most > 0, open, "{name}: ffprobe counts {most}");
+        let lead = lead.unwrap_or_else(|| panic!("{name}: no leading_frames in {j}"));
+        assert_eq!(lead > 0, open, "{name}: probe says {lead}");
+        assert!(lead <= most, "{name}: probe {lead} > ffprobe {most}");
+        println!("{name}: leading pictures {lead} (ffprobe, all keyframes: {most})");
+    }
+}

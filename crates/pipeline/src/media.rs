@@ -495,7 +495,7 @@ impl Media {
                             (rescale(seg.start, ts, its), rescale(seg.end, ts, its));
                         let out =
                             self.transcode_video(r, track, &frames, src_start, src_end, cancel)?;
-                        let offset = presentation_offset(track, tl.timescale, &out.avcc, false);
+                        let offset = presentation_offset(track, tl.timescale, &out.avcc, false, 0);
                         let timed = out
                             .samples
                             .into_iter()
@@ -508,12 +508,7 @@ impl Media {
                         video_run(timed, start, end, offset)
                     }
                     _ => {
-                        let offset = presentation_offset(
-                            track,
-                            tl.timescale,
-                            &track.codec_private,
-                            track.codec == Codec::Hevc,
-                        );
+                        let offset = copied_offset(track, tl.timescale);
                         let timed = frames
                             .into_iter()
                             .map(|f| Timed {
@@ -662,12 +657,7 @@ impl Media {
                 spec.height = v.map_or(r.height, |v| v.height);
                 spec.rotation = v.map_or(0, |v| v.rotation);
                 spec.timescale = self.plan.timeline.timescale;
-                spec.presentation_offset = presentation_offset(
-                    track,
-                    self.plan.timeline.timescale,
-                    &track.codec_private,
-                    track.codec == Codec::Hevc,
-                );
+                spec.presentation_offset = copied_offset(track, self.plan.timeline.timescale);
                 spec.entry = match track.codec {
                     Codec::H264 => fmp4::SampleEntry::Avc {
                         config: with_length_size_4(&track.codec_private, 4)?,
@@ -702,7 +692,7 @@ impl Media {
                 )?;
                 spec.timescale = self.plan.timeline.timescale;
                 spec.presentation_offset =
-                    presentation_offset(track, self.plan.timeline.timescale, &out.avcc, false);
+                    presentation_offset(track, self.plan.timeline.timescale, &out.avcc, false, 0);
                 spec.entry = fmp4::SampleEntry::Avc { config: out.avcc };
             }
             (
@@ -816,13 +806,35 @@ const DEFAULT_REORDER_FRAMES: u32 = 16;
 /// Frame duration assumed (as 1/rate seconds) when the source states no frame rate.
 const DEFAULT_FRAME_RATE: u32 = 24;
 
-/// The presentation offset of a video rendition (its init's `elst` media_time, in the track
-/// timescale): how far ahead every composition offset is written so that none is negative (see
-/// [`crate::timing`]): the reordering depth the codec record's SPS states, in frame durations.
+/// The presentation offset of a video rendition (its init's `elst` media_time, in `timescale`
+/// ticks): how far ahead every composition offset is written so that none is negative (see
+/// [`crate::timing`]): the reordering depth the codec record's SPS states plus `leading`
+/// frames, in frame durations. `leading`: the open-GOP leading pictures of copied H.264
+/// ([`probe::VideoInfo::leading_frames`]), which decode after their keyframe (at the segment's
+/// start) and present before it, so their offsets reach down to −(depth + leading) frames
+/// (HEVC's depth, the DPB size, already bounds them; encoder output has closed GOPs).
 /// hls.js reads presentation times without the edit, so its view of a fragment's start is late
 /// by this much (the browser's own, edit applied, is exact): the bound is kept tight.
-fn presentation_offset(track: &Track, timescale: u32, record: &[u8], hevc: bool) -> u32 {
-    let depth = probe::codecs::reorder_depth(record, hevc).unwrap_or(DEFAULT_REORDER_FRAMES);
+/// [`presentation_offset`] of a rendition that copies `track`'s video.
+fn copied_offset(track: &Track, timescale: u32) -> u32 {
+    let hevc = track.codec == Codec::Hevc;
+    let leading = match track.video.as_ref().and_then(|v| v.leading_frames) {
+        Some(l) if !hevc => l,
+        _ => 0,
+    };
+    presentation_offset(track, timescale, &track.codec_private, hevc, leading)
+}
+
+fn presentation_offset(
+    track: &Track,
+    timescale: u32,
+    record: &[u8],
+    hevc: bool,
+    leading: u32,
+) -> u32 {
+    let depth = probe::codecs::reorder_depth(record, hevc)
+        .unwrap_or(DEFAULT_REORDER_FRAMES)
+        .saturating_add(leading.min(DEFAULT_REORDER_FRAMES));
     let ts = u64::from(timescale);
     let frame = match track.video.as_ref().and_then(|v| v.frame_rate) {
         Some(r) if r.num > 0 => (ts * u64::from(r.den)).div_ceil(u64::from(r.num)),

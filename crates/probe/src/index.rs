@@ -260,6 +260,11 @@ pub struct VideoInfo {
     pub chroma_format: Option<u8>,
     /// Interlaced (field-coded) content, when known.
     pub interlaced: Option<bool>,
+    /// The most frames seen presented before a keyframe yet decoded after it (an open GOP's
+    /// leading pictures), at the keyframes whose frames the probe read (Matroska: the first
+    /// and the last cued cluster). `None` when none was looked at; `Some(0)`: closed GOPs.
+    #[serde(default)]
+    pub leading_frames: Option<u32>,
 }
 
 /// Audio-specific facts.

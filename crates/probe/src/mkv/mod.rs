@@ -73,6 +73,8 @@ const TAIL_SLACK: u64 = 64;
 const FIRST_CLUSTER_READ: u64 = 512 * 1024;
 /// Blocks of the first Cluster looked at for the tracks' first times.
 const MAX_START_BLOCKS: usize = 4096;
+/// Blocks looked at per held cluster when counting leading pictures.
+const MAX_LEAD_BLOCKS: usize = 4096;
 
 /// Where the Segment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -542,7 +544,54 @@ impl MkvProbe {
                     .run(store, self.size, scanned, plan.main_id, plan.per_frame));
             self.tail_end = Some(end);
         }
-        self.finish(seg, info, plan).map(Fetch::Got)
+        let mut index = self.finish(seg, info, plan)?;
+        if let Some(v) = plan.video {
+            let lead = self.leading_frames(store, v, plan.last_cued);
+            if let Some(t) = index.tracks.iter_mut().find(|t| t.id == v) {
+                if let Some(info) = t.video.as_mut() {
+                    info.leading_frames = lead;
+                }
+            }
+        }
+        Ok(Fetch::Got(index))
+    }
+
+    /// Leading pictures of track `video`'s keyframes in the clusters already held (the first
+    /// and the last cued one, read for the start and end times): after a keyframe, in storage
+    /// (decode) order, the blocks presented before it, up to the next keyframe. No extra read.
+    fn leading_frames(&self, store: &Store, video: u64, last_cued: Option<u64>) -> Option<u32> {
+        let mut most = None;
+        for cluster in [self.layout.first_cluster, last_cued].into_iter().flatten() {
+            let Some(bytes) = store.get(cluster, store.held_until(cluster)) else {
+                continue;
+            };
+            let mut reader = blocks::BlockReader::new(bytes, cluster);
+            let mut key: Option<(i64, u32)> = None;
+            let mut n = 0;
+            while let Ok(Some(b)) = reader.next_block() {
+                n += 1;
+                if n > MAX_LEAD_BLOCKS {
+                    break;
+                }
+                if b.track != video {
+                    continue;
+                }
+                if b.keyframe {
+                    if let Some((_, lead)) = key {
+                        most = Some(most.unwrap_or(0).max(lead));
+                    }
+                    key = Some((b.timestamp, 0));
+                } else if let Some((t, lead)) = key.as_mut() {
+                    if b.timestamp < *t {
+                        *lead += 1;
+                    }
+                }
+            }
+            if let Some((_, lead)) = key {
+                most = Some(most.unwrap_or(0).max(lead));
+            }
+        }
+        most
     }
 
     /// Builds the index from what the steps found.
