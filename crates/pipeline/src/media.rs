@@ -318,8 +318,13 @@ impl Media {
             Output::Init(id) => {
                 let r = self.rendition(id)?;
                 match r.video {
-                    // The encoder's avcC comes from encoding segment 0.
-                    Some(VideoOutput::H264 { .. }) => self.needs(&Output::Segment(id.clone(), 0)),
+                    // The encoder's avcC: x264 opened (nothing encoded) with the colour
+                    // description of the first picture, decoded from the first keyframe.
+                    Some(VideoOutput::H264 { .. }) => {
+                        let seg = self.video_segment(0)?;
+                        let from = self.keyframe_before(seg.start);
+                        Ok(self.spans.ranges(from, from.saturating_add(1)))
+                    }
                     _ => Ok(Vec::new()),
                 }
             }
@@ -677,23 +682,26 @@ impl Media {
                 spec.width = *width;
                 spec.height = *height;
                 spec.rotation = track.video.as_ref().map_or(0, |v| v.rotation);
-                // The encoder's avcC: identical for every segment of the rendition.
-                let seg = self.video_segment(0)?;
-                let ts = i64::from(track.timescale);
-                let its = i64::from(self.index.timescale);
+                // The encoder's avcC: identical for every segment of the rendition, read from
+                // x264 opened with the rendition's settings (nothing encoded).
                 let frames = self.frames(data, track.id)?;
-                let out = self.transcode_video(
-                    r,
-                    track,
-                    &frames,
-                    rescale(seg.start, ts, its),
-                    rescale(seg.end, ts, its),
-                    cancel,
+                let first = frames
+                    .iter()
+                    .position(|f| f.keyframe)
+                    .ok_or(PipelineError::Empty("no keyframe to decode from"))?;
+                if cancel.is_cancelled() {
+                    return Err(av::AvError::Cancelled.into());
+                }
+                let packets: Vec<av::Packet<'_>> = frames[first..].iter().map(packet).collect();
+                let avcc = av::video_config(
+                    &stream_params(track),
+                    &packets,
+                    &self.video_encode(r, track),
                 )?;
                 spec.timescale = self.plan.timeline.timescale;
                 spec.presentation_offset =
-                    presentation_offset(track, self.plan.timeline.timescale, &out.avcc, false, 0);
-                spec.entry = fmp4::SampleEntry::Avc { config: out.avcc };
+                    presentation_offset(track, self.plan.timeline.timescale, &avcc, false, 0);
+                spec.entry = fmp4::SampleEntry::Avc { config: avcc };
             }
             (
                 None,

@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use pipeline::av::{transcode_video, VideoEncode, VideoOutput};
+use pipeline::av::{transcode_video, video_config, VideoEncode, VideoOutput};
 
 fn encode_params() -> VideoEncode {
     VideoEncode {
@@ -120,6 +120,13 @@ fn check_fixture(name: &str) {
         }
         assert_eq!(out.avcc[0], 1);
         assert_eq!(out.avcc[1], 100, "High profile");
+        // The init's avcC, read from x264 opened for the window's first picture without
+        // encoding anything, is the one the encode of the window carries.
+        let config = video_config(&params, &borrow(&window), &enc).unwrap();
+        assert_eq!(
+            config, out.avcc,
+            "{name} window {w}: video_config != encoded avcC"
+        );
         avccs.push(out.avcc.clone());
 
         let file = dir.join(format!("w{w}.h264"));

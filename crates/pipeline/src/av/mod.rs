@@ -24,7 +24,9 @@ pub use audio::{transcode_audio, AudioEncode, AudioOutput, POSTROLL_FRAMES, PRER
 pub use error::AvError;
 pub use thumb::thumbnail;
 
-pub use video::{transcode_video, transcode_video_cancellable, VideoEncode, VideoOutput};
+pub use video::{
+    transcode_video, transcode_video_cancellable, video_config, VideoEncode, VideoOutput,
+};
 
 use ffmpeg_next as ff;
 

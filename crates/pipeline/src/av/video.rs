@@ -129,6 +129,57 @@ pub fn transcode_video_cancellable(
     job.finish()
 }
 
+/// The `AVCDecoderConfigurationRecord` every segment of the rendition `enc` makes of `input`
+/// carries, without encoding anything: the first picture `packets` decode to goes through the
+/// rendition's filter (for its colour description, which x264 writes into the SPS), libx264 is
+/// opened with global headers exactly as for a segment, and its parameter sets are read. They
+/// depend only on the settings and the source's colour description, so this is the avcC of
+/// every segment (tested against an encode of segment 0).
+pub fn video_config(
+    input: &StreamParams,
+    packets: &[Packet],
+    enc: &VideoEncode,
+) -> Result<Vec<u8>, AvError> {
+    check_input(input, packets)?;
+    check_encode(enc)?;
+    let mut decoder = open_decoder(input, enc.threads)?
+        .video()
+        .map_err(AvError::ff("opening the video decoder"))?;
+    let take = |decoder: &mut ff::decoder::Video| {
+        let mut frame = ff::frame::Video::empty();
+        decoder.receive_frame(&mut frame).is_ok().then_some(frame)
+    };
+    let mut first = None;
+    for p in packets {
+        match decoder.send_packet(&to_ff_packet(p)) {
+            Ok(()) => {}
+            Err(e) if is_data_error(&e) => continue,
+            Err(e) => return Err(AvError::ff("decoding video")(e)),
+        }
+        first = take(&mut decoder);
+        if first.is_some() {
+            break;
+        }
+    }
+    if first.is_none() {
+        decoder
+            .send_eof()
+            .map_err(AvError::ff("flushing the video decoder"))?;
+        first = take(&mut decoder);
+    }
+    let mut frame = first.ok_or(AvError::NoFrames("video"))?;
+    if frame.pts().is_none() {
+        frame.set_pts(Some(0));
+    }
+    let key = FrameKey::of(&frame);
+    let mut filter = VideoFilter::new(key, input.timescale, &filter_spec(key, enc))?;
+    let mut out = filter.push(Some(&frame))?;
+    out.extend(filter.push(None)?);
+    let filtered = out.first().ok_or(AvError::NoFrames("video"))?;
+    let encoder = open_x264(enc, input.timescale, filtered)?;
+    avcc_from_annex_b(&extradata_of(&encoder))
+}
+
 fn check_encode(enc: &VideoEncode) -> Result<(), AvError> {
     let size_ok = |v: u32| (2..=MAX_DIMENSION).contains(&v) && v.is_multiple_of(2);
     if !size_ok(enc.width) || !size_ok(enc.height) {
