@@ -12,26 +12,29 @@ def fetch(url, timeout=30):
 
 
 def media_playlists(master_url):
-    """[(kind, url)] of the master: kind is "variant" for EXT-X-STREAM-INF URIs, else the
-    EXT-X-MEDIA TYPE (AUDIO, SUBTITLES). A media playlist given as master is ("variant", it)."""
+    """[(kind, url, frame_rate)] of the master: kind is "variant" for EXT-X-STREAM-INF URIs
+    (frame_rate: its FRAME-RATE attribute as text, or None), else the EXT-X-MEDIA TYPE (AUDIO,
+    SUBTITLES). A media playlist given as master is ("variant", it, None)."""
     text = fetch(master_url)
     if "#EXTINF" in text:
-        return [("variant", master_url)]
+        return [("variant", master_url, None)]
     out, want_uri = [], False
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("#EXT-X-STREAM-INF"):
             want_uri = True
+            attrs = dict(kv.split("=", 1) for kv in _split_attrs(line.split(":", 1)[1]) if "=" in kv)
+            frame_rate = attrs.get("FRAME-RATE")
         elif line.startswith("#EXT-X-MEDIA:"):
             attrs = dict(
                 kv.split("=", 1) for kv in _split_attrs(line.split(":", 1)[1]) if "=" in kv
             )
             if "URI" in attrs:
                 out.append(
-                    (attrs.get("TYPE", "?"), urllib.parse.urljoin(master_url, attrs["URI"].strip('"')))
+                    (attrs.get("TYPE", "?"), urllib.parse.urljoin(master_url, attrs["URI"].strip('"')), None)
                 )
         elif line and not line.startswith("#") and want_uri:
-            out.append(("variant", urllib.parse.urljoin(master_url, line)))
+            out.append(("variant", urllib.parse.urljoin(master_url, line), frame_rate))
             want_uri = False
     return out
 
@@ -59,12 +62,14 @@ def segment_durations(playlist_url):
 
 
 def expectations(master_url):
-    """(duration, segment starts) of the first variant playlist (the first audio one when the
-    master has no variant), and the middle seek target: the start of the segment holding the
+    """The duration (EXTINF sum) of the first variant playlist (the first audio one when the
+    master has no variant), its FRAME-RATE (None when absent), and the middle seek target: the start of the segment holding the
     middle (never 0 when there are two segments or more)."""
     lists = media_playlists(master_url)
-    chosen = next((u for k, u in lists if k == "variant"), None) or next(
-        (u for k, u in lists if k == "AUDIO"), None
+    variant = next(((u, fr) for k, u, fr in lists if k == "variant"), None)
+    frame_rate = float(variant[1]) if variant and variant[1] else None
+    chosen = (variant[0] if variant else None) or next(
+        (u for k, u, _ in lists if k == "AUDIO"), None
     )
     if chosen is None:
         raise RuntimeError(f"no media playlist in {master_url}")
@@ -77,4 +82,5 @@ def expectations(master_url):
     mid = max((s for s in starts if s <= total / 2), default=0.0)
     if mid == 0.0 and len(starts) > 1:
         mid = starts[1]
-    return {"playlist": chosen, "duration": total, "segments": len(durs), "seek_target": mid}
+    return {"playlist": chosen, "duration": total, "segments": len(durs), "seek_target": mid,
+            "frame_rate": frame_rate}

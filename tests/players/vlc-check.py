@@ -8,7 +8,8 @@ Two runs of `cvlc -I luaintf --lua-intf hlsgate_report --vout=dummy --aout=dummy
 
 1. from 0 to the end at 4x (the fastest rate at which VLC keeps audio): the played duration is
    what VLC played, per stream — audio: blocks played by the audio output x 1024 (AAC) / sample
-   rate; video: decoded pictures / 2 / frame rate (VLC 3.0 counts each decoded picture twice
+   rate; video: decoded pictures / 2 / frame rate (the master's FRAME-RATE, else VLC's stream
+   info, which says 1000 for some H.264 streams; VLC 3.0 counts each decoded picture twice
    in `decoded_video`: 3001 for 1500 frames) — each within TOLERANCE of the playlist's EXTINF
    sum (VLC stops decoding a video rendition at a missing or corrupt segment and plays the
    audio on). VLC's own `time` moves in 1 s steps (x rate), too coarse for this.
@@ -129,7 +130,7 @@ def parse(log, seek_run):
     return res
 
 
-def played(res):
+def played(res, frame_rate=None):
     """{kind: seconds played} from the final statistics and the stream info (see the header)."""
     out = {}
     st = res["stats"]
@@ -141,8 +142,9 @@ def played(res):
         if spb:
             out["audio"] = st["played_abuffers"] * spb / float(a["Sample_rate"].split("_")[0])
     v = streams.get("Video")
-    if v and "Frame_rate" in v and "decoded_video" in st:
-        out["video"] = st["decoded_video"] / 2 / float(v["Frame_rate"])
+    fps = frame_rate or (float(v["Frame_rate"]) if v and "Frame_rate" in v else None)
+    if v and fps and "decoded_video" in st:
+        out["video"] = st["decoded_video"] / 2 / fps
     return out
 
 
@@ -207,7 +209,7 @@ def main():
         full, seek = runs
         report["stats"] = full["stats"]
         report["last_time"] = max(full["times"], default=None)
-        report["played"] = played(full)
+        report["played"] = played(full, exp["frame_rate"])
         if report["errors"]:
             report["failures"].append(
                 f"{len(report['errors'])} error/timing line(s) from VLC, first: {report['errors'][0]}")
