@@ -7,10 +7,14 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # libav*-dev + clang: ffmpeg-next (the pipeline's FFmpeg glue) builds against Debian's FFmpeg 5.1.
 # redis-server: the cache tests start their own on free ports. chromium and mpv: the end-to-end
 # player checks (tests/players). curl: the player tests call the API. time: /usr/bin/time measures
-# the probe's peak RSS in the hostile-input tests.
+# the probe's peak RSS in the hostile-input tests. vlc-bin, vlc-plugin-base and the GStreamer
+# packages: the VLC and GStreamer player checks (tests/players/vlc-check.py, gst-check.py; the
+# latter needs Debian's python3 with python3-gi and gir1.2-gstreamer-1.0).
 pkgs=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev libswscale-dev
   libswresample-dev libavutil-dev nginx-light python3 util-linux pkg-config clang libclang-dev
-  redis-server curl chromium chromium-driver mpv time)
+  redis-server curl chromium chromium-driver mpv time vlc-bin vlc-plugin-base gstreamer1.0-tools
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-gi
+  gir1.2-gstreamer-1.0)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

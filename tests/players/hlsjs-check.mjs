@@ -2,7 +2,7 @@
 // hls.js in headless Chromium against one master playlist:
 //
 //   node hlsjs-check.mjs <master_url> [--audio-switch] [--subtitles] [--cross-origin]
-//                        [--timeout SECONDS] [--min-play SECONDS] [--stop-on-error]
+//                        [--timeout SECONDS] [--min-play SECONDS] [--stop-on-error] [--audio-only]
 //
 // Plays muted from 0 until currentTime advances, seeks to the middle and to 4 s before the end
 // (currentTime must advance after each), waits for `ended`. --audio-switch switches to audio
@@ -30,14 +30,14 @@ let parsed;
 try {
   parsed = parseArgs(
     process.argv.slice(2),
-    ['audio-switch', 'subtitles', 'cross-origin', 'stop-on-error'],
+    ['audio-switch', 'subtitles', 'cross-origin', 'stop-on-error', 'audio-only'],
     ['timeout', 'min-play'],
   );
   if (parsed.positional.length !== 1) throw new Error('one master URL expected');
 } catch (e) {
   process.stderr.write(
     'usage: hlsjs-check.mjs <master_url> [--audio-switch] [--subtitles] [--cross-origin] ' +
-      '[--timeout S] [--min-play S] [--stop-on-error]\n' + e.message + '\n',
+      '[--timeout S] [--min-play S] [--stop-on-error] [--audio-only]\n' + e.message + '\n',
   );
   process.exit(3);
 }
@@ -47,6 +47,8 @@ const opts = {
   subtitles: !!parsed.opts.subtitles,
   crossOrigin: !!parsed.opts['cross-origin'],
   stopOnError: !!parsed.opts['stop-on-error'],
+  // An audio-only master: no video frame is expected.
+  audioOnly: !!parsed.opts['audio-only'],
   timeout: Number(parsed.opts.timeout || 60),
   minPlay: Number(parsed.opts['min-play'] || 0.5),
 };
@@ -322,8 +324,8 @@ async function main() {
         if (opts.subtitles) report.subtitles = { cues: st.cues };
         if (st.playError) report.failures.push('play() rejected: ' + st.playError);
         if (st.mediaError) report.failures.push('media element error: ' + JSON.stringify(st.mediaError));
-        if (st.size.width === 0) report.failures.push('no video frame decoded (videoWidth 0)');
-        if (st.frames && st.frames.total === 0) report.failures.push('no video frame decoded');
+        if (!opts.audioOnly && st.size.width === 0) report.failures.push('no video frame decoded (videoWidth 0)');
+        if (!opts.audioOnly && st.frames && st.frames.total === 0) report.failures.push('no video frame decoded');
         if (opts.subtitles && st.cues.length === 0) {
           report.failures.push('no subtitle cue became active in the played range');
         }

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # mpv plays a URL to the end, as fast as it can decode, with no output devices:
 #
-#   mpv-check.sh <url> [timeout_seconds=120]
+#   mpv-check.sh <url> [timeout_seconds=120] [audio-only]
 #
+# With "audio-only" no video is expected (an audio-only master), and the end position is not
+# compared with the duration: without video, mpv's time-pos observations coalesce and the last
+# one seen falls seconds short of the end even on the source .m4a itself (16.5 of 20 s, timed
+# or untimed); the other players measure the played duration of audio-only streams.
 # Fails when mpv exits non-zero or is killed by the timeout, when it logs any warning or error
 # (--msg-level=all=warn), when playback stops more than 1 s before the duration, or when no
 # video was decoded. Known-harmless lines are allowed: FFmpeg 5.1's HLS demuxer cannot read
@@ -13,12 +17,13 @@
 # timestamps disagree warns every time.
 # Prints one JSON line; exit 0 = pass, 1 = fail, 3 = usage.
 set -uo pipefail
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-  echo "usage: mpv-check.sh <url> [timeout_seconds]" >&2
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then
+  echo "usage: mpv-check.sh <url> [timeout_seconds] [audio-only]" >&2
   exit 3
 fi
 url="$1"
 limit="${2:-120}"
+audio_only="${3:-}"
 here="$(cd "$(dirname "$0")" && pwd)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
@@ -39,10 +44,11 @@ timeout --kill-after=5 "$limit" mpv --vo=null --ao=null "${pace[@]}" --no-config
 code=$?
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
-python3 - "$url" "$code" "$elapsed_ms" "$limit" "$log" "$attempt" <<'PY'
+python3 - "$url" "$code" "$elapsed_ms" "$limit" "$log" "$attempt" "$audio_only" <<'PY'
 import json, re, sys
 url, code, elapsed_ms, limit, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 attempt = int(sys.argv[6])
+audio_only = sys.argv[7] == "audio-only"
 ALLOWED = [re.compile(r"hls: Can't support the subtitle")]
 report = {"check": "mpv", "url": url, "ok": False, "exit_code": code, "elapsed_ms": elapsed_ms,
           "end_reason": None, "last_pos": None, "duration": None, "video_width": 0,
@@ -67,12 +73,12 @@ else:
     report["video_width"] = int(end.get("width", "0"))
     if end.get("reason") != "eof":
         report["failures"].append(f"playback ended with reason {end.get('reason')} ({end.get('error')})")
-    if report["video_width"] <= 0:
+    if report["video_width"] <= 0 and not audio_only:
         report["failures"].append("no video decoded")
     d, last = report["duration"], report["last_pos"]
     if d is None or last is None:
         report["failures"].append(f"no position/duration (last {last}, duration {d})")
-    elif last < d - 1.0:
+    elif last < d - 1.0 and not audio_only:
         report["failures"].append(f"playback stopped at {last:.3f} s of {d:.3f} s")
 if report["messages"]:
     report["failures"].append(f"{len(report['messages'])} warning/error line(s) from mpv")

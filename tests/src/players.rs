@@ -9,6 +9,10 @@
 //! - [`mpv_check`]: mpv (`--vo=null --ao=null --untimed`) to EOF with no warning.
 //! - [`ffmpeg_hls_check`]: FFmpeg's HLS demuxer decodes every stream of the master to the end,
 //!   with per-stream timing of the decoded frames (holes show).
+//! - [`vlc_check`]: VLC 3 (`cvlc` as uid 65534, its own adaptive demuxer) to the end, played
+//!   duration against the playlist, and a seek to the middle segment.
+//! - [`gst_check`]: GStreamer `playbin` (hlsdemux) or `playbin3` (hlsdemux2) into fakesinks:
+//!   buffer times to the end and after an accurate seek, exact to the frame.
 //!
 //! The browser checks are the Node scripts in `tests/players/` (their header comments say what
 //! each checks); they print one JSON line, parsed here. [`make_static_hls`] builds a reference
@@ -16,7 +20,8 @@
 //! page's API, so `tests/tests/players_harness.rs` proves the checks pass on a good stream and
 //! fail on a broken one, independently of hlsgate's own server.
 //!
-//! Needs `chromium`, `mpv`, `node` and `npm ci` in `tests/players` (`scripts/install-deps.sh`).
+//! Needs `chromium`, `mpv`, `vlc-bin`, GStreamer with its Python bindings, `node` and `npm ci`
+//! in `tests/players` (`scripts/install-deps.sh`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -74,6 +79,8 @@ pub struct HlsJsOptions {
     pub min_play_secs: Option<f64>,
     /// Stop at the first hls.js ERROR event instead of playing on (for negative tests).
     pub stop_on_error: bool,
+    /// An audio-only master: no video frame is expected.
+    pub audio_only: bool,
 }
 
 /// One seek of [`hlsjs_check`].
@@ -519,6 +526,9 @@ pub fn hlsjs_check(master_url: &str, opts: &HlsJsOptions) -> PlayerReport {
     if opts.stop_on_error {
         cmd.arg("--stop-on-error");
     }
+    if opts.audio_only {
+        cmd.arg("--audio-only");
+    }
     if let Some(t) = opts.timeout_secs {
         cmd.args(["--timeout", &t.to_string()]);
     }
@@ -561,8 +571,21 @@ pub fn mpv_check(url: &str) -> MpvReport {
 
 /// [`mpv_check`] with another time bound.
 pub fn mpv_check_with(url: &str, timeout_secs: u32) -> MpvReport {
+    mpv_run(url, timeout_secs, false)
+}
+
+/// [`mpv_check`] of an audio-only master: to EOF with no warning, no video expected, the end
+/// position not compared (see `mpv-check.sh`).
+pub fn mpv_check_audio_only(url: &str) -> MpvReport {
+    mpv_run(url, 120, true)
+}
+
+fn mpv_run(url: &str, timeout_secs: u32, audio_only: bool) -> MpvReport {
     let mut cmd = Command::new(workspace().join("tests/players/mpv-check.sh"));
     cmd.arg(url).arg(timeout_secs.to_string());
+    if audio_only {
+        cmd.arg("audio-only");
+    }
     let (mut r, raw): (MpvReport, _) = run_json(cmd, "mpv-check.sh");
     r.raw = raw;
     r
@@ -724,4 +747,136 @@ impl Drop for FakeApi {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What [`vlc_check`] saw (`tests/players/vlc-check.py`): VLC 3 from 0 to the end at 4x and a
+/// seek to the middle segment at 1x. `failures` is the verdict.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VlcReport {
+    /// Every check passed.
+    pub ok: bool,
+    /// Why not, one line each.
+    pub failures: Vec<String>,
+    /// Sum of the first media playlist's EXTINFs, seconds.
+    pub expected_duration: Option<f64>,
+    /// The seek target: the start of the middle segment, seconds.
+    pub seek_target: Option<f64>,
+    /// Seconds played per stream (`audio`: blocks played by the audio output; `video`, only
+    /// without audio: decoded pictures / frame rate).
+    pub played: std::collections::BTreeMap<String, f64>,
+    /// VLC's position when playback moved on after the seek (it reports whole seconds of
+    /// playback, so up to ~1.25 s past the target).
+    pub landed: Option<f64>,
+    /// VLC's last reported position from 0 (1 s steps at 1x, 4 s at 4x: informative).
+    pub last_time: Option<f64>,
+    /// Exit codes of the two runs (124 = killed at the time bound).
+    pub exit_codes: Vec<i32>,
+    /// Wall time of both runs, ms.
+    pub elapsed_ms: u64,
+    /// Error lines and timing warnings (each one fails the check).
+    pub errors: Vec<String>,
+    /// Known-harmless lines that were let through.
+    pub allowed: Vec<String>,
+    /// The whole JSON line.
+    #[serde(skip)]
+    pub raw: String,
+}
+
+impl VlcReport {
+    /// Panics with the failures and the whole report unless `ok`.
+    pub fn assert_ok(&self) {
+        assert!(
+            self.ok,
+            "VLC check failed:\n  {}\nreport: {}",
+            self.failures.join("\n  "),
+            self.raw
+        );
+    }
+}
+
+/// VLC 3 (`cvlc`, as uid 65534 when run as root) plays `master_url` from 0 to the end and
+/// seeks to the middle (`tests/players/vlc-check.py`), bounded to 150 s. Panics only when the
+/// harness cannot run; a failed playback is `ok == false`.
+pub fn vlc_check(master_url: &str) -> VlcReport {
+    let mut cmd = Command::new(workspace().join("tests/players/vlc-check.py"));
+    cmd.arg(master_url).args(["--timeout", "150"]);
+    let (mut r, raw): (VlcReport, _) = run_json(cmd, "vlc-check.py");
+    r.raw = raw;
+    r
+}
+
+/// Options of [`gst_check`].
+#[derive(Debug, Clone, Default)]
+pub struct GstOptions {
+    /// `playbin3` (hlsdemux2) instead of `playbin` (hlsdemux).
+    pub playbin3: bool,
+    /// Time bound of both runs, seconds (default 120).
+    pub timeout_secs: Option<u32>,
+}
+
+/// One stream's timing in [`GstReport`], seconds of stream time.
+pub type GstTimes = std::collections::BTreeMap<String, f64>;
+
+/// What [`gst_check`] saw (`tests/players/gst-check.py`). `failures` is the verdict.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GstReport {
+    /// Every check passed.
+    pub ok: bool,
+    /// Why not, one line each.
+    pub failures: Vec<String>,
+    /// `playbin` or `playbin3`.
+    pub element: String,
+    /// Sum of the first media playlist's EXTINFs, seconds.
+    pub expected_duration: Option<f64>,
+    /// The seek target: the start of the middle segment, seconds.
+    pub seek_target: Option<f64>,
+    /// End of the last decoded buffer per stream (`audio`, `video`), played from 0.
+    pub played: GstTimes,
+    /// Start of the first decoded buffer per stream, played from 0.
+    pub starts: GstTimes,
+    /// Start of the first decoded buffer per stream after the seek.
+    pub landed: GstTimes,
+    /// End of the last decoded buffer per stream after the seek.
+    pub end_after_seek: GstTimes,
+    /// Largest hole between consecutive buffers, per stream and run.
+    pub max_gap: GstTimes,
+    /// Bus ERROR and WARNING messages (each one fails the check).
+    pub bus: Vec<String>,
+    /// GStreamer log lines at ERROR, and WARN lines naming a timing fault (each one fails).
+    pub log_errors: Vec<String>,
+    /// Other WARN lines (the first 30), let through.
+    pub allowed: Vec<String>,
+    /// Wall time, ms.
+    pub elapsed_ms: u64,
+    /// The whole JSON line.
+    #[serde(skip)]
+    pub raw: String,
+}
+
+impl GstReport {
+    /// Panics with the failures and the whole report unless `ok`.
+    pub fn assert_ok(&self) {
+        assert!(
+            self.ok,
+            "GStreamer {} check failed:\n  {}\nreport: {}",
+            self.element,
+            self.failures.join("\n  "),
+            self.raw
+        );
+    }
+}
+
+/// GStreamer's `playbin` or `playbin3` plays `master_url` into fakesinks from 0 to EOS and
+/// after an accurate seek to the middle segment (`tests/players/gst-check.py`, Debian's python3
+/// with the GStreamer bindings). Panics only when the harness cannot run.
+pub fn gst_check(master_url: &str, opts: &GstOptions) -> GstReport {
+    let mut cmd = Command::new(workspace().join("tests/players/gst-check.py"));
+    cmd.arg(master_url)
+        .args(["--timeout", &opts.timeout_secs.unwrap_or(120).to_string()]);
+    if opts.playbin3 {
+        cmd.arg("--playbin3");
+    }
+    let (mut r, raw): (GstReport, _) = run_json(cmd, "gst-check.py");
+    r.raw = raw;
+    r
 }

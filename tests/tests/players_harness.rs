@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use hlsgate_tests::players::{
-    artifacts_dir, break_static_hls, ffmpeg_hls_check, hlsjs_check, make_static_hls, mpv_check,
-    page_check_with, Breakage, FakeApi, HlsJsOptions, PageOptions,
+    artifacts_dir, break_static_hls, ffmpeg_hls_check, gst_check, hlsjs_check, make_static_hls,
+    mpv_check, page_check_with, vlc_check, Breakage, FakeApi, GstOptions, HlsJsOptions,
+    PageOptions,
 };
 use hlsgate_tests::{fixture, Nginx, Scratch};
 
@@ -232,4 +233,68 @@ fn every_check_fails_on_a_broken_static_hls() {
     );
     assert_eq!(page.file.as_deref(), Some("badinit"));
     assert!(page.error_box.is_some(), "{}", page.raw);
+}
+
+/// VLC and GStreamer (playbin, playbin3) on the reference: to the end with the playlist's
+/// duration, a seek that lands on the middle segment; and each fails on a missing segment, a
+/// corrupt one, and a playlist whose EXTINFs claim more than the media holds.
+#[test]
+fn vlc_and_gstreamer_checks_pass_on_good_and_fail_on_broken_hls() {
+    let scratch = Scratch::new("vlcgst");
+    let root = scratch.path();
+    let good = root.join("good");
+    make_static_hls(&fixture("h264_aac_faststart.mp4"), &good, None);
+    for (name, breakage) in [
+        ("missing", Breakage::MissingSegment),
+        ("corrupt", Breakage::CorruptSegment),
+    ] {
+        copy_tree(&good, &root.join(name));
+        break_static_hls(&root.join(name), breakage);
+    }
+    // EXTINFs that claim 1.5 s more per segment than the media holds (the video playlist).
+    copy_tree(&good, &root.join("long"));
+    let pl = root.join("long/r0/index.m3u8");
+    let text = std::fs::read_to_string(&pl)
+        .unwrap()
+        .replace("#EXTINF:6.000000,", "#EXTINF:7.500000,");
+    std::fs::write(&pl, text).unwrap();
+    let nginx = Nginx::start(root);
+
+    let url = nginx.url("good/master.m3u8");
+    let v = vlc_check(&url);
+    v.assert_ok();
+    println!("vlc good: played {:?}, landed {:?}", v.played, v.landed);
+    for playbin3 in [false, true] {
+        let opts = GstOptions {
+            playbin3,
+            ..GstOptions::default()
+        };
+        let g = gst_check(&url, &opts);
+        g.assert_ok();
+        assert_eq!(g.landed.len(), 2, "{}", g.raw);
+        println!(
+            "{} good: played {:?}, landed {:?}",
+            g.element, g.played, g.landed
+        );
+    }
+
+    for name in ["missing", "corrupt", "long"] {
+        let url = nginx.url(&format!("{name}/master.m3u8"));
+        let v = vlc_check(&url);
+        assert!(!v.ok, "VLC check passed on the {name} HLS: {}", v.raw);
+        println!("vlc {name}: {:?}", v.failures);
+        for playbin3 in [false, true] {
+            let opts = GstOptions {
+                playbin3,
+                ..GstOptions::default()
+            };
+            let g = gst_check(&url, &opts);
+            assert!(
+                !g.ok,
+                "{} check passed on the {name} HLS: {}",
+                g.element, g.raw
+            );
+            println!("{} {name}: {:?}", g.element, g.failures);
+        }
+    }
 }
