@@ -44,7 +44,8 @@ pub async fn export(
     let mut done = Exported::default();
     let mut write = |path: &Path, bytes: &[u8]| -> anyhow::Result<()> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the folder {}", parent.display()))?;
         }
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
         done.files += 1;
@@ -93,10 +94,28 @@ pub fn output(media: &Media, rendition: &str, what: &str) -> anyhow::Result<Outp
             width: width.parse()?,
         });
     }
-    let r = media.rendition(rendition)?;
+    let Ok(r) = media.rendition(rendition) else {
+        let ids: Vec<&str> = media.renditions().iter().map(|r| r.id.as_str()).collect();
+        anyhow::bail!(
+            "no rendition {rendition:?} in this source; it has: {}",
+            ids.join(", ")
+        );
+    };
+    let number = |n: &str| -> anyhow::Result<u32> {
+        let count = media.segment_count();
+        let i: u32 = n.parse().with_context(|| {
+            format!("{n:?} is not init, a segment number, stream-init, stream-N or thumb-MS")
+        })?;
+        anyhow::ensure!(
+            i < count,
+            "no segment {i}: this source has {count} (0 to {})",
+            count.saturating_sub(1)
+        );
+        Ok(i)
+    };
     Ok(match (what, r.kind) {
         ("init", _) => Output::Init(r.id.clone()),
-        (n, RenditionKind::Subtitle) => Output::Subtitle(r.id.clone(), n.parse()?),
-        (n, _) => Output::Segment(r.id.clone(), n.parse()?),
+        (n, RenditionKind::Subtitle) => Output::Subtitle(r.id.clone(), number(n)?),
+        (n, _) => Output::Segment(r.id.clone(), number(n)?),
     })
 }

@@ -7,6 +7,7 @@ mod serve;
 
 mod export;
 
+use anyhow::Context as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -69,7 +70,8 @@ enum Command {
     Segment {
         /// A local path, or an http(s):// URL read with Range requests.
         source: String,
-        /// The rendition id (`v0`, `v0-h264`, `a1`, `s3`, as in the master playlist).
+        /// The rendition id (`v1`, `v1-h264`, `a2`, `s3`, as in the master playlist; an unknown id
+        /// lists the real ones).
         rendition: String,
         /// What to make.
         what: String,
@@ -359,7 +361,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             match output {
-                Some(path) => std::fs::write(path, bytes)?,
+                Some(path) => std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?,
                 None => {
                     use std::io::Write as _;
                     let mut stdout = std::io::stdout().lock();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::providers::{Env, Format as _, Serialized, Toml, Yaml};
 use figment::value::magic::RelativePathBuf;
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -50,7 +50,7 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
-    /// TOML config file [env: HLSGATE_CONFIG].
+    /// Config file, TOML or YAML (`.yaml`/`.yml`), the same keys [env: HLSGATE_CONFIG].
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -262,7 +262,16 @@ impl Settings {
             // search of parent folders) so that its keys carry the file's path.
             std::fs::File::open(&path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            fig = fig.merge(Toml::file_exact(&path));
+            // YAML by its extension (`.yaml`, `.yml`), TOML otherwise: the same keys.
+            let yaml = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+            fig = if yaml {
+                fig.merge(Yaml::file_exact(&path))
+            } else {
+                fig.merge(Toml::file_exact(&path))
+            };
         }
         fig.merge(env)
             .merge(FlagsLayer(args))
@@ -611,10 +620,112 @@ mod tests {
     }
 
     fn file(body: &str) -> (tempfile::TempDir, String) {
+        named_file("hlsgate.toml", body)
+    }
+
+    fn named_file(name: &str, body: &str) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hlsgate.toml");
+        let path = dir.path().join(name);
         std::fs::write(&path, body).unwrap();
         (dir, path.display().to_string())
+    }
+
+    /// docs/config.md documents every `serve` flag, its `HLSGATE_*` variable and every config
+    /// file key — and nothing that does not exist: its table is compared with clap's arguments
+    /// and with the keys `Settings` serializes.
+    #[test]
+    fn every_flag_and_key_is_documented() {
+        use clap::CommandFactory as _;
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"),
+        )
+        .unwrap();
+        let rows: Vec<Vec<String>> = doc
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| flag") && !l.starts_with("|---"))
+            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+            .collect();
+        let code = |cell: &str| -> Option<String> {
+            let start = cell.find('`')? + 1;
+            let len = cell[start..].find('`')?;
+            Some(cell[start..start + len].to_string())
+        };
+        let doc_flags: std::collections::BTreeSet<String> = rows
+            .iter()
+            .filter_map(|r| code(r.get(1)?))
+            .filter_map(|f| Some(f.strip_prefix("--")?.split(' ').next()?.to_string()))
+            .collect();
+        let doc_env: std::collections::BTreeSet<String> =
+            rows.iter().filter_map(|r| code(r.get(2)?)).collect();
+        let doc_keys: std::collections::BTreeSet<String> =
+            rows.iter().filter_map(|r| code(r.get(3)?)).collect();
+
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cmd = Cli::command();
+        let flags: std::collections::BTreeSet<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .filter(|l| l != "help" && l != "version")
+            .collect();
+        assert_eq!(doc_flags, flags, "flags in docs/config.md vs clap");
+        let vars: std::collections::BTreeSet<String> = flags
+            .iter()
+            .filter(|f| *f != "config")
+            .map(|f| format!("HLSGATE_{}", f.replace('-', "_").to_uppercase()))
+            .chain(["HLSGATE_CONFIG".to_string()])
+            .collect();
+        for v in &vars {
+            assert!(doc_env.contains(v), "{v} is not in docs/config.md");
+        }
+        // Every field `Settings` deserializes, as serde lists them for an unknown key.
+        let err = Figment::from(Toml::string("zz_not_a_key = 1"))
+            .extract::<Settings>()
+            .unwrap_err();
+        let text = err
+            .clone()
+            .into_iter()
+            .map(|e| e.to_string())
+            .find(|m| m.contains("one of"))
+            .unwrap_or_else(|| panic!("no field list in {err}"));
+        let keys: std::collections::BTreeSet<String> = text
+            .split("one of")
+            .nth(1)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|k| Some(k.split('`').nth(1)?.to_string()))
+            .collect();
+        assert!(keys.contains("listen") && keys.len() > 10, "{text}");
+        assert_eq!(doc_keys, keys, "file keys in docs/config.md vs Settings");
+    }
+
+    /// A YAML file (by its extension) gives the same settings as the TOML file with the same
+    /// keys; a YAML error names the file.
+    #[test]
+    fn yaml_files_have_the_same_keys() {
+        let toml = "media_root = \"media\"\nprefetch = 7\nmax_ttl = \"1d\"\n\
+                    cors_origins = [\"https://a\", \"https://b\"]\n";
+        let yaml = "media_root: media\nprefetch: 7\nmax_ttl: 1d\n\
+                    cors_origins:\n  - https://a\n  - https://b\n";
+        let load = |name: &str, body: &str| {
+            let (dir, path) = named_file(name, body);
+            let s = Settings::layered(&flags(&["--config", &path]), env(&[])).unwrap();
+            let root = s.media_root.clone().unwrap().relative();
+            assert_eq!(root, dir.path().join("media"), "{name}");
+            (s.prefetch, s.max_ttl, s.cors_origins)
+        };
+        let from_toml = load("hlsgate.toml", toml);
+        assert_eq!(from_toml, load("hlsgate.yaml", yaml));
+        assert_eq!(from_toml, load("hlsgate.YML", yaml));
+        assert_eq!(from_toml.0, 7);
+        let (_dir, bad) = named_file("bad.yml", "prefetch: [\n");
+        let e = Settings::layered(&flags(&["--config", &bad]), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad.yml"), "{e}");
     }
 
     #[test]

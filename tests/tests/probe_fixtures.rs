@@ -137,6 +137,31 @@ fn bad_inputs_fail_cleanly() {
     }
 }
 
+/// `segment` and `export` errors say what exists and name the path.
+#[test]
+fn cli_errors_say_what_exists() {
+    let src = fixture("h264_bframes.mkv");
+    let src = src.to_str().unwrap();
+    let (code, _, err) = hlsgate(&["segment", src, "v0", "3", "-o", "/dev/null"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no rendition \"v0\"") && err.contains("it has: v1, a2"),
+        "{err}"
+    );
+    let (code, _, err) = hlsgate(&["segment", src, "v1", "99", "-o", "/dev/null"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no segment 99: this source has 10 (0 to 9)"),
+        "{err}"
+    );
+    let scratch = hlsgate_tests::Scratch::new("cli-errors");
+    let file = scratch.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let (code, _, err) = hlsgate(&["export", src, file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(file.to_str().unwrap()), "{err}");
+}
+
 #[test]
 fn closed_stdout_is_not_a_crash() {
     use std::io::Read;
