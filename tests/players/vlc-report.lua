@@ -54,6 +54,7 @@ if not info_done then report_info() end
 local st = item and item:stats() or {}
 local parts = {}
 for k, v in pairs(st) do parts[#parts + 1] = k .. "=" .. tostring(v) end
-out("event=stats " .. table.concat(parts, " "))
-out("event=end")
+-- One write for both lines: with --play-and-exit VLC may exit between two writes (the stats
+-- were seen without the end line once).
+out("event=stats " .. table.concat(parts, " ") .. "\nHLSGATE_VLC event=end")
 vlc.misc.quit()

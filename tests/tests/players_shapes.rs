@@ -2,11 +2,12 @@
 //! `fixtures/make.sh`): MKV at 29.97 and 24 fps (millisecond clocks), a TS across the 33-bit PTS
 //! wrap, a fragmented MP4 with B-frames and a global sidx, a transcoded H.264 4:4:4 odd-size
 //! source and open-GOP H.264 — each through ffmpeg's HLS demuxer, hls.js (plays from 0, seeks
-//! to the middle and to 4 s before the end, `ended` fires; not for open GOP, see its test) and
-//! mpv, against `hlsgate serve`.
+//! to the middle and to 4 s before the end, `ended` fires; not for open GOP, see its test), mpv
+//! and VLC, against `hlsgate serve`. GStreamer is left out: it ignores the init's edit list in
+//! fragmented streams and shows every B-frame video late by its reorder delay (docs/pipeline.md).
 
 use hlsgate_tests::fixtures;
-use hlsgate_tests::players::{ffmpeg_hls_check, hlsjs_check, mpv_check, HlsJsOptions};
+use hlsgate_tests::players::{ffmpeg_hls_check, hlsjs_check, mpv_check, vlc_check, HlsJsOptions};
 use hlsgate_tests::server::Hlsgate;
 
 fn play(source: &str) {
@@ -37,6 +38,12 @@ fn play_with(source: &str, browser: bool) {
     let m = mpv_check(&url);
     m.assert_ok();
     println!("{source}: mpv ended {:?} at {:?}", m.end_reason, m.last_pos);
+    let v = vlc_check(&url);
+    v.assert_ok();
+    println!(
+        "{source}: VLC played {:?} of {:?} s, seek to {:?} landed {:?}",
+        v.played, v.expected_duration, v.seek_target, v.landed
+    );
 }
 
 #[test]
