@@ -146,14 +146,64 @@ async fn content_type_is_sniffed_from_bytes() {
         assert_eq!(r.status(), 200, "{name}");
         assert_eq!(h(&r, header::CONTENT_TYPE), ty, "{name}");
     }
-    // Not media: the token routes answer 422.
+    // Not media: the HLS routes answer 422.
     let r = get(
         &c,
-        &srv.url(&format!("/v1/{}/file", open_token("text.mp4"))),
+        &srv.url(&format!("/v1/{}/master.m3u8", open_token("text.mp4"))),
         &[],
     )
     .await;
     assert_eq!(r.status(), 422);
+}
+
+/// The Range passthrough serves every file, probe or no probe (issue 12): audio files the HLS
+/// path does not read yet, text, random bytes, an empty file — with 200/206/416/HEAD as for
+/// media and the type sniffed from the bytes (the extension when they say nothing).
+#[tokio::test]
+async fn any_file_is_passed_through() {
+    let srv = Hlsgate::serve(&["--media-root", &root()], &[]);
+    let c = reqwest::Client::new();
+    for (name, ty) in [
+        ("tone.flac", "audio/flac"),
+        ("tone.mp3", "audio/mpeg"),
+        ("tone.ogg", "audio/ogg"),
+        ("tone.opus", "audio/ogg"),
+        ("tone.wav", "audio/wav"),
+        ("text.mp4", "video/mp4"),
+        ("random.bin", "application/octet-stream"),
+        ("empty.mp4", "video/mp4"),
+        ("subs.srt", "application/x-subrip"),
+    ] {
+        let data = std::fs::read(fixture(name)).unwrap();
+        let len = data.len();
+        let url = srv.url(&format!("/v1/{}/file", open_token(name)));
+        let r = c.head(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{name} HEAD");
+        assert_eq!(h(&r, header::CONTENT_TYPE), ty, "{name}");
+        assert_eq!(h(&r, header::CONTENT_LENGTH), len.to_string(), "{name}");
+        assert_eq!(h(&r, header::ACCEPT_RANGES), "bytes", "{name}");
+        let r = get(&c, &url, &[]).await;
+        assert_eq!(r.status(), 200, "{name}");
+        assert_eq!(r.bytes().await.unwrap(), data, "{name}");
+        if len > 20 {
+            let r = get(&c, &url, &[("range", "bytes=10-19")]).await;
+            assert_eq!(r.status(), 206, "{name}");
+            assert_eq!(h(&r, header::CONTENT_RANGE), format!("bytes 10-19/{len}"));
+            assert_eq!(h(&r, header::CONTENT_TYPE), ty, "{name} 206");
+            assert_eq!(r.bytes().await.unwrap(), &data[10..20], "{name}");
+        }
+        let r = get(&c, &url, &[("range", &format!("bytes={len}-"))]).await;
+        assert_eq!(r.status(), 416, "{name}");
+        assert_eq!(h(&r, header::CONTENT_RANGE), format!("bytes */{len}"));
+    }
+    // A file that does not exist is still 404.
+    let r = get(
+        &c,
+        &srv.url(&format!("/v1/{}/file", open_token("nope.flac"))),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]

@@ -20,6 +20,10 @@ use tracing::Instrument as _;
 use crate::error::{AppError, Result};
 use crate::jobs::{Cause, Jobs, Served, Subject};
 
+/// A local file's path, size and modification time when it was opened: compared before each
+/// use, so a file replaced on disk is probed again.
+pub(crate) type FileCheck = (PathBuf, u64, Option<std::time::SystemTime>);
+
 /// One playable source: the pipeline's view of it and the open byte source.
 pub struct Media {
     /// The memo key ([`crate::token::Grant::media_key`]).
@@ -34,7 +38,7 @@ pub struct Media {
     pub(crate) jobs: Arc<Jobs>,
     /// For local files: the path and (size, mtime) seen at open, re-checked on each lookup so
     /// a replaced file is probed again.
-    pub(crate) file_check: Option<(PathBuf, u64, Option<std::time::SystemTime>)>,
+    pub(crate) file_check: Option<FileCheck>,
     /// Upstream requests/bytes already reported to the metrics.
     pub(crate) reported: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64),
     /// When the upstream identity was last known to hold (held while revalidating, so one
@@ -320,6 +324,11 @@ impl MediaStore {
             .try_get_with_by_ref(key, async { open().await.map(Arc::new) })
             .await
             .map_err(|e: Arc<AppError>| e.replay())
+    }
+
+    /// Whether `key` is memoised (no probe is started).
+    pub fn contains(&self, key: &str) -> bool {
+        self.memo.contains_key(key)
     }
 
     /// Forgets `key` (its source changed).

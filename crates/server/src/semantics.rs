@@ -160,6 +160,101 @@ pub fn content_type(index: &probe::MediaIndex) -> &'static str {
     }
 }
 
+/// Bytes of a file's start [`sniff_content_type`] looks at.
+pub const SNIFF_BYTES: u64 = 64;
+
+/// `Content-Type` of a file that was not probed (the Range passthrough of anything): from its
+/// first bytes (`head`, up to [`SNIFF_BYTES`]), else from the extension of `name`, else
+/// `application/octet-stream`. Browsers play what they can of it directly.
+pub fn sniff_content_type(head: &[u8], name: &str) -> &'static str {
+    let at = |i: usize, m: &[u8]| head.get(i..i + m.len()) == Some(m);
+    if at(4, b"ftyp") {
+        // M4A/M4B brands are audio; everything else ISO-BMFF is played as video/mp4.
+        return if at(8, b"M4A ") || at(8, b"M4B ") {
+            "audio/mp4"
+        } else if at(8, b"qt  ") {
+            "video/quicktime"
+        } else {
+            "video/mp4"
+        };
+    }
+    if at(0, &[0x1A, 0x45, 0xDF, 0xA3]) {
+        let webm = head.windows(4).any(|w| w == b"webm");
+        return if webm {
+            "video/webm"
+        } else {
+            "video/x-matroska"
+        };
+    }
+    if at(0, b"fLaC") {
+        return "audio/flac";
+    }
+    if at(0, b"OggS") {
+        let video = head.windows(6).any(|w| w == b"theora");
+        return if video { "video/ogg" } else { "audio/ogg" };
+    }
+    if at(0, b"RIFF") && at(8, b"WAVE") {
+        return "audio/wav";
+    }
+    if at(0, b"RIFF") && at(8, b"AVI ") {
+        return "video/x-msvideo";
+    }
+    if at(0, b"FORM") && (at(8, b"AIFF") || at(8, b"AIFC")) {
+        return "audio/aiff";
+    }
+    if at(0, b"FLV\x01") {
+        return "video/x-flv";
+    }
+    if at(0, &[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11]) {
+        return "video/x-ms-asf";
+    }
+    if at(0, b"ID3")
+        || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0 && head[1] & 0x06 != 0)
+    {
+        // An ADTS header (layer bits 00) is AAC, not MP3.
+        return "audio/mpeg";
+    }
+    if head.len() >= 2 && head[0] == 0xFF && head[1] & 0xF6 == 0xF0 {
+        return "audio/aac";
+    }
+    if head.first() == Some(&0x47) && head.get(188).is_none_or(|&b| b == 0x47) {
+        return "video/mp2t";
+    }
+    if at(4, &[0x47]) && head.get(196).is_none_or(|&b| b == 0x47) {
+        // M2TS: 192-byte packets, a 4-byte timecode before each sync byte.
+        return "video/mp2t";
+    }
+    let ext = name
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split(['?', '#']).next())
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("mp4" | "m4v") => "video/mp4",
+        Some("m4a" | "m4b") => "audio/mp4",
+        Some("mov") => "video/quicktime",
+        Some("mkv") => "video/x-matroska",
+        Some("mka") => "audio/x-matroska",
+        Some("webm") => "video/webm",
+        Some("ts" | "m2ts" | "mts") => "video/mp2t",
+        Some("mp3") => "audio/mpeg",
+        Some("aac") => "audio/aac",
+        Some("flac") => "audio/flac",
+        Some("ogg" | "oga" | "opus") => "audio/ogg",
+        Some("ogv") => "video/ogg",
+        Some("wav") => "audio/wav",
+        Some("aif" | "aiff") => "audio/aiff",
+        Some("avi") => "video/x-msvideo",
+        Some("flv") => "video/x-flv",
+        Some("wmv" | "asf") => "video/x-ms-asf",
+        Some("wma") => "audio/x-ms-wma",
+        Some("srt") => "application/x-subrip",
+        Some("vtt") => "text/vtt",
+        _ => "application/octet-stream",
+    }
+}
+
 /// Cache-Control of things that never change for a URL (segments, init, thumbnails).
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Cache-Control of playlists (short: a changed source shows up soon).
@@ -205,6 +300,47 @@ pub fn text(body: String, content_type: &'static str, cache: &'static str) -> Re
 
 #[cfg(test)]
 mod tests {
+    use super::sniff_content_type as sniff;
+
+    #[test]
+    fn sniffs_containers_by_their_magic_bytes() {
+        let riff = |kind: &[u8]| [b"RIFF\0\0\0\0".as_slice(), kind].concat();
+        let mut m2ts = vec![0u8; 200];
+        m2ts[4] = 0x47;
+        m2ts[196] = 0x47;
+        let asf = [0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11, 0xA6, 0xD9];
+        for (head, want) in [
+            (b"\0\0\0\x20ftypisom".to_vec(), "video/mp4"),
+            (b"\0\0\0\x20ftypM4A ".to_vec(), "audio/mp4"),
+            (b"\0\0\0\x14ftypqt  ".to_vec(), "video/quicktime"),
+            (
+                [&[0x1A, 0x45, 0xDF, 0xA3][..], b"\x42\x82\x84webm"].concat(),
+                "video/webm",
+            ),
+            (
+                [&[0x1A, 0x45, 0xDF, 0xA3][..], b"\x42\x82\x88matroska"].concat(),
+                "video/x-matroska",
+            ),
+            (b"fLaC\0\0\0\x22".to_vec(), "audio/flac"),
+            (b"OggS\0\x02".to_vec(), "audio/ogg"),
+            (riff(b"WAVEfmt "), "audio/wav"),
+            (riff(b"AVI LIST"), "video/x-msvideo"),
+            (b"FORM\0\0\0\0AIFF".to_vec(), "audio/aiff"),
+            (b"FLV\x01\x05".to_vec(), "video/x-flv"),
+            (asf.to_vec(), "video/x-ms-asf"),
+            (b"ID3\x04\0".to_vec(), "audio/mpeg"),
+            (vec![0xFF, 0xFB, 0x90, 0x00], "audio/mpeg"),
+            (vec![0xFF, 0xF1, 0x50, 0x80], "audio/aac"),
+            (m2ts, "video/mp2t"),
+        ] {
+            assert_eq!(sniff(&head, "x"), want, "{head:02x?}");
+        }
+        // Nothing recognisable: the extension, then octet-stream.
+        assert_eq!(sniff(b"hello", "a/b/Film.MKV?x=1"), "video/x-matroska");
+        assert_eq!(sniff(b"hello", "https://h/x.flac#t"), "audio/flac");
+        assert_eq!(sniff(b"", "noext"), "application/octet-stream");
+    }
+
     use super::*;
     use RangeRequest::*;
 

@@ -13,7 +13,17 @@ use source::{
 
 use crate::error::{AppError, Result};
 use crate::jobs::{JobConfig, Jobs};
-use crate::media::{Media, MediaStore};
+use crate::media::{FileCheck, Media, MediaStore};
+
+/// A source opened for the Range passthrough ([`AppState::source`]).
+pub struct RawSource {
+    /// The media key (the memo key of its probed media).
+    pub key: String,
+    /// The bytes.
+    pub source: Arc<dyn source::ByteSource>,
+    /// `Content-Type` from the probe, when the source was probed already.
+    pub probed_type: Option<&'static str>,
+}
 use crate::token::{self, Grant, SourceRef, TokenKeys};
 
 /// Everything the server is configured with (the binary fills it from flags, env and file).
@@ -428,6 +438,20 @@ impl AppState {
     }
 
     async fn open(&self, grant: &Grant, key: &str) -> Result<Media> {
+        let (src, file_check) = self.open_source(grant, key).await?;
+        let mut m = self.build(key, src).await?;
+        m.file_check = file_check;
+        Ok(m)
+    }
+
+    /// Opens the source `grant` names, without probing it: a file under the media root (with
+    /// what [`Media::file_check`] compares later), or an upstream URL (identity from the cache
+    /// when another request or instance checked it within the revalidation interval).
+    async fn open_source(
+        &self,
+        grant: &Grant,
+        key: &str,
+    ) -> Result<(Arc<dyn source::ByteSource>, Option<FileCheck>)> {
         match grant.source_ref()? {
             SourceRef::File(rel) => {
                 let src = FileSource::open(&self.inner.root, rel).await?;
@@ -435,15 +459,10 @@ impl AppState {
                 let meta = tokio::fs::metadata(&path)
                     .await
                     .map_err(AppError::internal)?;
-                let mut m = Media::build(
-                    key.to_string(),
+                Ok((
                     Arc::new(src),
-                    self.media_options(),
-                    Arc::clone(&self.inner.jobs),
-                )
-                .await?;
-                m.file_check = Some((path, meta.len(), meta.modified().ok()));
-                Ok(m)
+                    Some((path, meta.len(), meta.modified().ok())),
+                ))
             }
             SourceRef::Url(url) => {
                 if self.open_mode() {
@@ -468,9 +487,30 @@ impl AppState {
                         src
                     }
                 };
-                self.build(key, Arc::new(src)).await
+                Ok((Arc::new(src), None))
             }
         }
+    }
+
+    /// The bytes of what `grant` names, for the Range passthrough: the probed media's source
+    /// (revalidated as for every request) with its `Content-Type` when it is open already, else
+    /// the source opened without a probe — any file can be passed through, media or not.
+    pub async fn source(&self, grant: &Grant) -> Result<RawSource> {
+        let key = grant.media_key();
+        if self.inner.store.contains(&key) {
+            let m = self.media(grant).await?;
+            return Ok(RawSource {
+                key,
+                source: Arc::clone(&m.source),
+                probed_type: Some(crate::semantics::content_type(m.index())),
+            });
+        }
+        let (source, _) = self.open_source(grant, &key).await?;
+        Ok(RawSource {
+            key,
+            source,
+            probed_type: None,
+        })
     }
 
     /// What shapes the outputs of every source.

@@ -2,7 +2,9 @@
 //! `Content-Range` for one satisfiable range, `416` with `Content-Range: bytes */len` for an
 //! unsatisfiable one, `200` otherwise (no range, several ranges, `If-Range` not matching);
 //! `ETag`/`Last-Modified` validators, `If-None-Match` → `304`; `Content-Type` from the container
-//! the probe recognised by its magic bytes; `Content-Disposition: inline`.
+//! the probe recognised, or, for a source not probed (any file: FLAC, MP3, a text file…), sniffed
+//! from its first bytes with the extension as the fallback; `Content-Disposition: inline`. No
+//! probe is started: what is not media is passed through as well.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,9 +15,9 @@ use bytes::Bytes;
 use source::ByteRange;
 
 use crate::error::{AppError, Result};
-use crate::routes::hls::media_of;
 use crate::semantics::{
-    content_type, etag_of_key, if_range_allows, none_match, parse_range, RangeRequest,
+    etag_of_key, if_range_allows, none_match, parse_range, sniff_content_type, RangeRequest,
+    SNIFF_BYTES,
 };
 use crate::state::AppState;
 
@@ -29,10 +31,25 @@ pub async fn file(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response<Body>> {
-    let m = media_of(&st, &token).await?;
+    let grant = st.verify(&token)?;
+    let raw = st.source(&grant).await?;
+    let m = std::sync::Arc::new(raw);
     let id = m.source.identity().clone();
     let len = id.size;
-    let content_type = content_type(m.index());
+    // The probe's type when the source was probed; else sniffed from its first bytes (which
+    // a range starting at 0 reads anyway), the name's extension as the fallback.
+    let content_type = match m.probed_type {
+        Some(t) => t,
+        None => {
+            let to = SNIFF_BYTES.min(len);
+            let head = if to == 0 {
+                Bytes::new()
+            } else {
+                m.source.read(ByteRange::new(0, to)).await?
+            };
+            sniff_content_type(&head, &grant.source)
+        }
+    };
     let etag = etag_of_key(&id.key());
     let last_modified: Option<SystemTime> = match (id.mtime_ns, id.last_modified.as_deref()) {
         (Some(ns), _) => u64::try_from(ns / 1_000_000_000)
