@@ -17,8 +17,21 @@ use serde::Serialize;
 #[derive(Debug, Parser)]
 #[command(name = "hlsgate", version, about)]
 struct Cli {
+    /// Log lines as text (colour only on a terminal) or as JSON objects, one per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written (stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`, `span`), for log
+    /// collectors.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,19 +395,22 @@ fn main() -> ExitCode {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // mp4-atom warns about every box it does not model (`sdtp`, `udta` children…):
-                // ordinary files, not something a user can act on.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new(format!("{default_level},mp4_atom=error"))
-                }),
-        )
-        .with_writer(std::io::stderr)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // mp4-atom warns about every box it does not model (`sdtp`, `udta` children…):
+        // ordinary files, not something a user can act on.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{default_level},mp4_atom=error"))
+        });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
         // Colour codes only on a terminal, never in files or pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

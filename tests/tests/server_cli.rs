@@ -142,4 +142,58 @@ async fn request_log_and_graceful_shutdown() {
     assert!(line.contains("status=200"), "{line}");
     assert!(line.contains("latency_ms="), "{line}");
     assert!(!line.contains(&t), "the token is logged: {line}");
+    // The stream id (never the token); the source only on a refusal.
+    let id = line
+        .split("stream=\"")
+        .nth(1)
+        .and_then(|r| r.get(..16))
+        .unwrap_or_else(|| panic!("no stream id: {line}"));
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+    assert!(!line.contains("source="), "{line}");
+}
+
+/// `--log-format json`: one JSON object per line; a refused request's line names its stream
+/// and its source file (not the token, not the folder).
+#[tokio::test]
+async fn json_request_lines_name_the_stream_and_on_errors_the_source() {
+    let mut srv = Hlsgate::serve(
+        &[
+            "--log-format",
+            "json",
+            "--media-root",
+            &fixtures().display().to_string(),
+        ],
+        &[],
+    );
+    let c = reqwest::Client::new();
+    let t = open_token("text.mp4");
+    let r = c
+        .get(srv.url(&format!("/v1/{t}/master.m3u8")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let status = tokio::task::spawn_blocking(move || {
+        let s = srv.terminate();
+        (s, srv.log())
+    });
+    let (status, log) = status.await.unwrap();
+    assert!(status.success(), "{log}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let req = lines
+        .iter()
+        .find(|v| v["fields"]["message"] == "request" && v["fields"]["status"] == 422)
+        .unwrap_or_else(|| panic!("no 422 request line in\n{log}"));
+    assert_eq!(req["fields"]["source"], "text.mp4", "{req}");
+    assert_eq!(
+        req["fields"]["stream"].as_str().map(str::len),
+        Some(16),
+        "{req}"
+    );
+    assert!(!log.contains(&t), "the token is logged");
+    assert!(!log.contains('\u{1b}'), "colour codes in the log");
 }

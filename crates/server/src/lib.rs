@@ -131,8 +131,44 @@ pub fn app(state: AppState) -> Router {
                 .compress_when(compressible),
         )
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            tag_stream,
+        ))
         .layer(axum::middleware::from_fn(obs::track))
         .with_state(state)
+}
+
+/// Middleware: tags the response of a `/v1/{token}/…` request with its stream
+/// ([`obs::StreamTag`]) for the request log line.
+async fn tag_stream(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let tag = stream_tag(&st, req.uri().path());
+    let mut resp = next.run(req).await;
+    if let Some(t) = tag {
+        resp.extensions_mut().insert(t);
+    }
+    resp
+}
+
+/// The stream a request path names, when its token is valid.
+fn stream_tag(st: &AppState, path: &str) -> Option<obs::StreamTag> {
+    let token = path.strip_prefix("/v1/")?.split('/').next()?;
+    let grant = st.verify(token).ok()?;
+    let source = match grant.source_ref().ok()? {
+        token::SourceRef::File(rel) => rel.rsplit('/').next().unwrap_or(rel).to_string(),
+        token::SourceRef::Url(u) => url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "upstream".into()),
+    };
+    Some(obs::StreamTag {
+        id: grant.media_key().get(..16)?.to_string(),
+        source,
+    })
 }
 
 /// Upper bound of [`ConnLimits::max_connections`] (and of the semaphore behind it).

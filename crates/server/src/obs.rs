@@ -108,6 +108,17 @@ pub enum CacheStatus {
     Miss,
 }
 
+/// Which stream a request was for (response extension), for the request log line: the public
+/// stream id (never the token) and the source's file name or upstream host, which the line shows
+/// on 4xx/5xx.
+#[derive(Debug, Clone)]
+pub struct StreamTag {
+    /// The stream id the API returns (16 hex digits).
+    pub id: String,
+    /// The file's name (no folders) or the upstream's host.
+    pub source: String,
+}
+
 /// How long making the body took (response extension), for the request log line.
 #[derive(Debug, Clone, Copy)]
 pub struct GenerationTime(pub std::time::Duration);
@@ -155,6 +166,10 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<GenerationTime>()
         .map(|g| (g.0.as_secs_f64() * 1e6).round() / 1e3);
+    let tag = resp.extensions().get::<StreamTag>();
+    let stream = tag.map(|t| t.id.as_str());
+    // The source only where it helps an operator: a refused or failed request.
+    let source = tag.filter(|_| status >= 400).map(|t| t.source.as_str());
     tracing::info!(
         %method,
         route = %route,
@@ -162,6 +177,8 @@ pub async fn track(req: Request, next: Next) -> Response {
         latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
         cache,
         generation_ms = gen_ms,
+        stream,
+        source,
         "request"
     );
     resp
