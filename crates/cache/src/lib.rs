@@ -126,6 +126,12 @@ pub trait Cache: Send + Sync {
         value: Bytes,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// (bytes, entries) held in this process's memory, when the cache has a memory tier (for
+    /// the metrics; pending housekeeping runs first, so the figures are current).
+    fn usage(&self) -> BoxFuture<'_, Option<(u64, u64)>> {
+        Box::pin(async { None })
+    }
 }
 
 /// Metric names (and their labels) this crate records through the `metrics` facade.

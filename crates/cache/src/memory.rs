@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use moka::policy::Expiry;
 
-use crate::{BoxFuture, Cache, CacheError, Key};
+use crate::{metric, BoxFuture, Cache, CacheError, Key};
 
 /// Default byte budget of [`MemoryCache`]: 512 MiB.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 512 * 1024 * 1024;
@@ -144,8 +144,28 @@ impl std::fmt::Debug for MemoryCache {
 }
 
 impl Cache for MemoryCache {
+    /// A lookup counted like [`crate::Tiered`]'s (`tier="memory"` hit, or a miss), so the hit
+    /// ratio exists without Redis too.
     fn get<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<Bytes>, CacheError>> {
-        Box::pin(async move { Ok(self.get_value(key).await) })
+        Box::pin(async move {
+            let kind = key.kind().as_str();
+            let v = self.get_value(key).await;
+            match v {
+                Some(_) => {
+                    metrics::counter!(metric::CACHE_HITS, "kind" => kind, "tier" => "memory")
+                        .increment(1)
+                }
+                None => metrics::counter!(metric::CACHE_MISSES, "kind" => kind).increment(1),
+            }
+            Ok(v)
+        })
+    }
+
+    fn usage(&self) -> BoxFuture<'_, Option<(u64, u64)>> {
+        Box::pin(async move {
+            self.run_pending_tasks().await;
+            Some((self.weighted_size(), self.entry_count()))
+        })
     }
 
     fn put<'a>(

@@ -59,6 +59,10 @@ impl Cache for Tiered {
         })
     }
 
+    fn usage(&self) -> BoxFuture<'_, Option<(u64, u64)>> {
+        self.l1.usage()
+    }
+
     fn put<'a>(
         &'a self,
         key: &'a Key,

@@ -227,6 +227,18 @@ impl Jobs {
         }
     }
 
+    /// Load of each pool now: (name, slots, running, waiting), for the metrics.
+    pub fn pool_load(&self) -> [(&'static str, usize, usize, usize); 2] {
+        let (ts, tr, tq) = self.transcode.load();
+        let (rs, rr, rq) = self.remux.load();
+        [("transcode", ts, tr, tq), ("remux", rs, rr, rq)]
+    }
+
+    /// The memory cache's (bytes, entries) now, for the metrics.
+    pub async fn cache_usage(&self) -> Option<(u64, u64)> {
+        self.coalescer.cache().usage().await
+    }
+
     /// A runner with a memory cache only (no Redis, whatever `cfg.redis_url` says).
     pub fn memory(cfg: JobConfig) -> Jobs {
         let b = cache::Backends::memory(cfg.cache_bytes);

@@ -355,4 +355,11 @@ impl MediaStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// (bytes, sources) held, after the memo's pending housekeeping (for the metrics; `len` and
+    /// `bytes` lag behind recent inserts until it runs).
+    pub async fn usage(&self) -> (u64, u64) {
+        self.memo.run_pending_tasks().await;
+        (self.bytes(), self.len())
+    }
 }

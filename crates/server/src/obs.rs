@@ -14,6 +14,10 @@
 //!   them went away.
 //! - `hlsgate_probes_total{result="made|cached"}` — counter: source indexes probed here, or
 //!   taken from the cache (memory or Redis: another instance probed the source).
+//! - Gauges, set at each scrape: `hlsgate_cache_memory_bytes`, `hlsgate_cache_memory_entries`,
+//!   `hlsgate_sources_memory_bytes`, `hlsgate_sources_open`, `hlsgate_job_slots{pool}`,
+//!   `hlsgate_jobs_running{pool}`, `hlsgate_jobs_waiting{pool}` (`pool="transcode|remux"`), and
+//!   `hlsgate_build_info{version}` = 1.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -38,6 +42,22 @@ pub const SEGMENTS: &str = "hlsgate_segments_generated_total";
 pub const CANCELLED: &str = "hlsgate_jobs_cancelled_total";
 /// Source indexes probed or taken from the cache.
 pub const PROBES: &str = "hlsgate_probes_total";
+/// Gauge: bytes of made outputs in the memory cache.
+pub const CACHE_BYTES: &str = "hlsgate_cache_memory_bytes";
+/// Gauge: entries in the memory cache.
+pub const CACHE_ENTRIES: &str = "hlsgate_cache_memory_entries";
+/// Gauge: bytes of probed sources held (index, plan, tables).
+pub const SOURCES_BYTES: &str = "hlsgate_sources_memory_bytes";
+/// Gauge: probed sources held.
+pub const SOURCES: &str = "hlsgate_sources_open";
+/// Gauge, label `pool`: slots of a job pool.
+pub const JOB_SLOTS: &str = "hlsgate_job_slots";
+/// Gauge, label `pool`: makes running in a pool.
+pub const JOBS_RUNNING: &str = "hlsgate_jobs_running";
+/// Gauge, label `pool`: makes waiting for a slot.
+pub const JOBS_WAITING: &str = "hlsgate_jobs_waiting";
+/// Gauge 1, label `version`: what is running.
+pub const BUILD_INFO: &str = "hlsgate_build_info";
 
 /// Largest total size of request headers (bytes); larger requests get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -86,6 +106,19 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 metrics::counter!(UPSTREAM_REQUESTS, "kind" => kind).increment(0);
                 metrics::counter!(UPSTREAM_BYTES, "kind" => kind).increment(0);
             }
+            metrics::describe_gauge!(CACHE_BYTES, metrics::Unit::Bytes, "memory cache content");
+            metrics::describe_gauge!(CACHE_ENTRIES, "memory cache entries");
+            metrics::describe_gauge!(
+                SOURCES_BYTES,
+                metrics::Unit::Bytes,
+                "probed sources held (index, plan, sample tables)"
+            );
+            metrics::describe_gauge!(SOURCES, "probed sources held");
+            metrics::describe_gauge!(JOB_SLOTS, "slots of each job pool");
+            metrics::describe_gauge!(JOBS_RUNNING, "makes running, per pool");
+            metrics::describe_gauge!(JOBS_WAITING, "makes waiting for a slot, per pool");
+            metrics::describe_gauge!(BUILD_INFO, "1, labelled with the running version");
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             Some(h)
         })
         .as_ref()

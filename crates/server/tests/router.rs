@@ -609,11 +609,12 @@ async fn ops_routes() {
     let r = get(&app, "/readyz").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("media_root: ok"));
-    let _ = get(
-        &app,
-        &format!("/v1/{}/master.m3u8", open_token("h264_aac_faststart.mp4")),
-    )
-    .await;
+    let t = open_token("h264_aac_faststart.mp4");
+    let _ = get(&app, &format!("/v1/{t}/master.m3u8")).await;
+    // The same segment twice: made (a miss), then served from memory (a hit), without Redis.
+    for _ in 0..2 {
+        assert_eq!(get(&app, &format!("/v1/{t}/v1/2.m4s")).await.status, 200);
+    }
     let r = get(&app, "/metrics").await;
     assert_eq!(r.status, 200);
     let m = r.text();
@@ -623,9 +624,31 @@ async fn ops_routes() {
         "hlsgate_segments_generated_total{kind=\"transcode\",cause=\"prefetch\"}",
         "hlsgate_upstream_requests_total{kind=\"file\"}",
         "hlsgate_upstream_bytes_total{kind=\"http\"}",
+        "hlsgate_job_slots{pool=\"transcode\"}",
+        "hlsgate_jobs_running{pool=\"remux\"}",
+        "hlsgate_jobs_waiting{pool=\"transcode\"}",
+        "hlsgate_build_info{version=\"",
     ] {
         assert!(m.contains(needle), "{needle} missing in\n{m}");
     }
+    let value = |name: &str| -> f64 {
+        m.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        value("hlsgate_cache_hits_total{") >= 1.0,
+        "no memory hit in\n{m}"
+    );
+    assert!(
+        value("hlsgate_cache_misses_total{") >= 1.0,
+        "no miss in\n{m}"
+    );
+    assert!(value("hlsgate_cache_memory_bytes") > 0.0, "{m}");
+    assert!(value("hlsgate_cache_memory_entries") >= 1.0, "{m}");
+    assert!(value("hlsgate_sources_open") >= 1.0, "{m}");
+    assert!(value("hlsgate_sources_memory_bytes") > 0.0, "{m}");
     let r = get(&app, "/").await;
     assert_eq!(r.status, 200);
     assert!(r.header(header::CONTENT_TYPE).starts_with("text/html"));

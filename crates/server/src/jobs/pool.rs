@@ -99,6 +99,16 @@ impl Pool {
         self.state().idle
     }
 
+    /// (slots, makes running, makes waiting for a slot) now.
+    pub fn load(&self) -> (usize, usize, usize) {
+        let st = self.state();
+        (
+            self.size,
+            self.size - st.idle.min(self.size),
+            st.queue.len(),
+        )
+    }
+
     /// Waits for a slot for the make of `ctx` (unbounded: bound it with the caller's clock).
     pub async fn acquire(self: &Arc<Self>, ctx: &MakeCtx) -> Slot {
         let mut priority = ctx.priority().clone();

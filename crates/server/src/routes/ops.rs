@@ -40,6 +40,19 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     for m in st.store().all_for_metrics() {
         crate::media::report_upstream(&m);
     }
+    use crate::obs;
+    if let Some((bytes, entries)) = st.jobs().cache_usage().await {
+        metrics::gauge!(obs::CACHE_BYTES).set(bytes as f64);
+        metrics::gauge!(obs::CACHE_ENTRIES).set(entries as f64);
+    }
+    let (source_bytes, sources) = st.store().usage().await;
+    metrics::gauge!(obs::SOURCES_BYTES).set(source_bytes as f64);
+    metrics::gauge!(obs::SOURCES).set(sources as f64);
+    for (pool, slots, running, waiting) in st.jobs().pool_load() {
+        metrics::gauge!(obs::JOB_SLOTS, "pool" => pool).set(slots as f64);
+        metrics::gauge!(obs::JOBS_RUNNING, "pool" => pool).set(running as f64);
+        metrics::gauge!(obs::JOBS_WAITING, "pool" => pool).set(waiting as f64);
+    }
     match crate::obs::render() {
         Some(body) => text(body, "text/plain; version=0.0.4; charset=utf-8", "no-store"),
         None => (
