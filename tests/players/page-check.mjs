@@ -2,21 +2,25 @@
 // The player page in headless Chromium:
 //
 //   node page-check.mjs <base_url> <screenshot.png> [--file NAME] [--thumb] [--timeout SECONDS]
+//                       [--expect-error TEXT]
 //
 // Loads <base_url>/, clicks the first file of the library (or the one named NAME), waits until
 // the video plays (currentTime > 1 s), optionally hovers the middle of the seek bar until the
 // thumbnail preview has loaded (--thumb), saves a screenshot and prints one JSON line. Fails on
 // console errors, page exceptions, HTTP errors, hls.js errors the page logs, and a visible error
-// box. Exit 0 = pass, 1 = fail, 2 = watchdog, 3 = usage.
+// box. With --expect-error TEXT the file must NOT play: the page's error box must appear and
+// contain TEXT (the server's own reason, not a code), and the HTTP and console errors of that
+// refusal are expected. Exit 0 = pass, 1 = fail, 2 = watchdog, 3 = usage.
 import { Deadline, finish, launch, parseArgs, watchdog, watchPage } from './common.mjs';
 
 let parsed;
 try {
-  parsed = parseArgs(process.argv.slice(2), ['thumb'], ['file', 'timeout']);
+  parsed = parseArgs(process.argv.slice(2), ['thumb'], ['file', 'timeout', 'expect-error']);
   if (parsed.positional.length !== 2) throw new Error('base URL and screenshot path expected');
 } catch (e) {
   process.stderr.write(
-    'usage: page-check.mjs <base_url> <screenshot.png> [--file NAME] [--thumb] [--timeout S]\n' +
+    'usage: page-check.mjs <base_url> <screenshot.png> [--file NAME] [--thumb] [--timeout S]' +
+      ' [--expect-error TEXT]\n' +
       e.message + '\n',
   );
   process.exit(3);
@@ -27,6 +31,7 @@ const opts = {
   file: parsed.opts.file || null,
   thumb: !!parsed.opts.thumb,
   timeout: Number(parsed.opts.timeout || 60),
+  expectError: parsed.opts['expect-error'] || null,
 };
 
 const report = {
@@ -153,8 +158,17 @@ async function main() {
       report.video_size = st.size;
       report.tracks = st.tracks;
       report.error_box = st.error;
-      if (st.error) report.failures.push('the page shows an error: ' + st.error);
-      if (st.size.width === 0) report.failures.push('no video frame decoded (videoWidth 0)');
+      if (opts.expectError) {
+        if (!st.error) {
+          report.failures.push('no error shown (expected one with ' + JSON.stringify(opts.expectError) + ')');
+        } else if (!st.error.includes(opts.expectError)) {
+          report.failures.push('the error shown lacks ' + JSON.stringify(opts.expectError) + ': ' + st.error);
+        }
+        if (st.currentTime > 1) report.failures.push('it played, though it should not');
+      } else {
+        if (st.error) report.failures.push('the page shows an error: ' + st.error);
+        if (st.size.width === 0) report.failures.push('no video frame decoded (videoWidth 0)');
+      }
       await page.screenshot({ path: screenshot, timeout: 10000 });
       report.screenshot = screenshot;
     } catch (e) {
@@ -164,8 +178,11 @@ async function main() {
   if (browser) {
     await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
   }
-  for (const c of report.console_errors) report.failures.push('console: ' + c);
-  for (const h of report.http_errors) report.failures.push('http: ' + h);
+  // A refusal the page is expected to explain comes with its HTTP error and Chromium's console
+  // line about it; anything else still fails.
+  const refusal = (t) => opts.expectError && /\b4\d\d\b/.test(t);
+  for (const c of report.console_errors) if (!refusal(c)) report.failures.push('console: ' + c);
+  for (const h of report.http_errors) if (!refusal(h)) report.failures.push('http: ' + h);
   for (const w of report.hls_warnings) report.failures.push('page logged: ' + w);
   finish(report);
 }

@@ -282,6 +282,8 @@ pub struct PageOptions {
     pub thumb: bool,
     /// Global time bound, seconds (default 60).
     pub timeout_secs: Option<u32>,
+    /// The file must not play: the page's error box must show this text (the server's reason).
+    pub expect_error: Option<String>,
 }
 
 /// What [`mpv_check`] saw.
@@ -558,6 +560,9 @@ pub fn page_check_with(base_url: &str, screenshot: &Path, opts: &PageOptions) ->
     }
     if let Some(t) = opts.timeout_secs {
         cmd.args(["--timeout", &t.to_string()]);
+    }
+    if let Some(e) = &opts.expect_error {
+        cmd.args(["--expect-error", e]);
     }
     let (mut r, raw): (PageReport, _) = run_json(cmd, "page-check.mjs");
     r.raw = raw;

@@ -241,3 +241,21 @@ fn player_page_plays_a_file() {
     );
     assert!(shot.exists());
 }
+
+/// The page says why a file cannot play in the server's words, not an hls.js code.
+#[test]
+fn player_page_explains_a_refusal() {
+    let s = open_server();
+    let shot = hlsgate_tests::players::artifacts_dir().join("player-page-refusal.png");
+    let r = page_check_with(
+        &s.url("/"),
+        &shot,
+        &PageOptions {
+            file: Some("text.mp4".into()),
+            expect_error: Some("not a media file we can read".into()),
+            ..Default::default()
+        },
+    );
+    r.assert_ok();
+    println!("page error box: {:?}", r.error_box);
+}

@@ -299,12 +299,27 @@
         return;
       }
       const code = d.response && d.response.code ? ', HTTP ' + d.response.code : '';
-      const what = FATAL_TEXT[d.details] || 'the stream stopped';
+      // The server says why in plain words (a short text/plain body): show that first.
+      const reason = serverReason(d.networkDetails);
+      const what = reason || FATAL_TEXT[d.details] || 'the stream stopped';
       showError('Playback failed: ' + what + ' (' + d.details + code + ').');
       setStatus('');
       if (hls === h) stop();
       else h.destroy();
     });
+  }
+
+  // The reason in an error response's body, when the server gave one as short plain text.
+  function serverReason(xhr) {
+    try {
+      if (!xhr || typeof xhr.getResponseHeader !== 'function' || xhr.status < 400) return '';
+      const type = xhr.getResponseHeader('content-type') || '';
+      const text = typeof xhr.responseText === 'string' ? xhr.responseText.trim() : '';
+      if (!type.startsWith('text/plain') || !text || text.length > 300) return '';
+      return text;
+    } catch (_) {
+      return '';
+    }
   }
 
   // Plain words for the fatal errors people will meet.
