@@ -51,9 +51,6 @@ pub enum AppError {
     /// 504: the upstream did not answer in time.
     #[error("upstream timed out")]
     UpstreamTimeout(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// 501: this part of the pipeline is not built yet.
-    #[error("not built yet")]
-    NotImplemented,
     /// 503: overloaded or not ready; retry after this many seconds.
     #[error("unavailable: {0}")]
     Unavailable(&'static str, u32),
@@ -87,7 +84,6 @@ impl AppError {
             AppError::NotMedia(_) => AppError::NotMedia(shared()),
             AppError::Upstream(m, _) => AppError::Upstream(m, shared()),
             AppError::UpstreamTimeout(_) => AppError::UpstreamTimeout(shared()),
-            AppError::NotImplemented => AppError::NotImplemented,
             AppError::Unavailable(m, s) => AppError::Unavailable(m, *s),
             AppError::Internal(_) => AppError::Internal(shared()),
         }
@@ -107,7 +103,6 @@ impl AppError {
             AppError::NotMedia(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Upstream(..) => StatusCode::BAD_GATEWAY,
             AppError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            AppError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             AppError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
