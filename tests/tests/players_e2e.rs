@@ -259,3 +259,73 @@ fn player_page_explains_a_refusal() {
     r.assert_ok();
     println!("page error box: {:?}", r.error_box);
 }
+
+/// Subtitle files beside a local film (`sidecar_film.en.srt`, `sidecar_film.fr.ass`) become
+/// WebVTT renditions with the language of their names; their cues land at their times on the
+/// output timeline (the server's WebVTT read directly), and hls.js shows them while playing.
+#[test]
+fn sidecar_subtitle_files_become_renditions() {
+    let s = open_server();
+    let url = master_url(&s, "file:sidecar_film.mkv");
+    let get = |u: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", u])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "GET {u}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let master = get(&url);
+    let subs: Vec<&str> = master
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MEDIA:TYPE=SUBTITLES"))
+        .collect();
+    assert_eq!(subs.len(), 2, "{master}");
+    assert!(
+        subs[0].contains("LANGUAGE=\"en\"") && subs[0].contains("URI=\"x1/index.m3u8\""),
+        "{master}"
+    );
+    assert!(subs[1].contains("LANGUAGE=\"fr\""), "{master}");
+    let base = url.trim_end_matches("master.m3u8");
+    // Every WebVTT segment, joined: each cue once, at its file's time.
+    for (id, want) in [
+        (
+            "x1",
+            [
+                ("00:00:01.000", "Hello from the side"),
+                ("00:00:08.500", "Eight and a half"),
+            ],
+        ),
+        (
+            "x2",
+            [
+                ("00:00:02.000", "Bonjour du côté"),
+                ("00:00:09.000", "Neuf secondes, avec virgule"),
+            ],
+        ),
+    ] {
+        let playlist = get(&format!("{base}{id}/index.m3u8"));
+        let segs: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".vtt")).collect();
+        assert!(segs.len() >= 2, "{playlist}");
+        let all: String = segs
+            .iter()
+            .map(|s| get(&format!("{base}{id}/{s}")))
+            .collect();
+        for (at, text) in want {
+            assert_eq!(all.matches(text).count(), 1, "{id}: {text:?} in\n{all}");
+            assert!(
+                all.contains(&format!("{at} --> ")),
+                "{id}: cue at {at} in\n{all}"
+            );
+        }
+    }
+    let h = hlsjs_check(
+        &url,
+        &HlsJsOptions {
+            subtitles: true,
+            ..Default::default()
+        },
+    );
+    h.assert_ok();
+    println!("hls.js subtitles: {:?}", h.subtitles);
+}

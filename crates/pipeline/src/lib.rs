@@ -20,11 +20,13 @@ pub mod av;
 pub mod cancel;
 pub mod io;
 pub mod media;
+pub mod sidecar;
 pub mod timing;
 pub mod vtt;
 
 pub use cancel::Cancel;
 pub use media::{Fetched, Media, MediaOptions, Output};
+pub use sidecar::Sidecar;
 
 /// Version of the bytes this crate writes; goes into cache keys and ETags.
 ///

@@ -115,6 +115,8 @@ pub struct Media {
     /// The index's spans, sorted once: byte ranges of any time window in O(log n).
     spans: plan::SpanIndex,
     opts: MediaOptions,
+    /// Subtitle files next to the source, by rendition id ([`Media::with_sidecars`]).
+    sidecars: Vec<(String, crate::Sidecar)>,
 }
 
 impl std::fmt::Debug for Media {
@@ -194,7 +196,56 @@ impl Media {
             demuxer,
             spans,
             opts,
+            sidecars: Vec::new(),
         })
+    }
+
+    /// Adds a WebVTT subtitle rendition (`x1`, `x2`, …) for each subtitle file found next to
+    /// the source: language and `FORCED` from the file's name, cues made from memory (no source
+    /// bytes are read for them).
+    pub fn with_sidecars(mut self, sidecars: Vec<crate::Sidecar>) -> Media {
+        for (i, sc) in sidecars.into_iter().enumerate() {
+            let id = format!("x{}", i + 1);
+            let language = sc
+                .language
+                .as_deref()
+                .and_then(plan::renditions::language_tag);
+            let base = language
+                .as_deref()
+                .map(plan::renditions::language_name)
+                .unwrap_or_else(|| sc.file_name.clone());
+            let taken = |n: &str| self.renditions.iter().any(|r| r.name == n);
+            let mut name = if sc.forced {
+                format!("{base} (forced)")
+            } else {
+                base
+            };
+            if taken(&name) {
+                name = format!("{name} ({})", sc.file_name);
+            }
+            self.renditions.push(Rendition {
+                id: id.clone(),
+                kind: RenditionKind::Subtitle,
+                track_id: u64::MAX - i as u64,
+                video: None,
+                audio: None,
+                codecs: "wvtt".to_string(),
+                language,
+                name,
+                default: false,
+                forced: sc.forced,
+                width: 0,
+                height: 0,
+                frame_rate: None,
+                channels: 0,
+            });
+            self.sidecars.push((id, sc));
+        }
+        self
+    }
+
+    fn sidecar(&self, id: &str) -> Option<&crate::Sidecar> {
+        self.sidecars.iter().find(|(r, _)| r == id).map(|(_, s)| s)
     }
 
     /// Heap bytes this source holds: its index, plan, audio plans and demuxer tables. What a
@@ -216,6 +267,11 @@ impl Media {
             + audio
             + self.demuxer.heap_bytes()
             + self.spans.heap_bytes()
+            + self
+                .sidecars
+                .iter()
+                .map(|(id, s)| id.len() + s.heap_bytes())
+                .sum::<usize>()
     }
 
     /// The index.
@@ -252,7 +308,7 @@ impl Media {
         // An explicit encoding (never `Debug` output, which changes when a field is renamed):
         // every option that shapes the bytes, named and in a fixed order.
         let r = &self.opts.renditions;
-        format!(
+        let mut key = format!(
             "target={};preset={};threads={};h264_for_hevc={};max_height={};crf={}",
             self.opts.target_secs,
             self.opts.x264_preset,
@@ -260,7 +316,12 @@ impl Media {
             u8::from(r.h264_for_hevc),
             r.max_height,
             r.crf
-        )
+        );
+        // Subtitle files next to the source: which, and their bytes.
+        for (id, sc) in &self.sidecars {
+            key.push_str(&format!(";{id}={}", sc.digest));
+        }
+        key
     }
 
     /// The multivariant playlist; `uri` gives each rendition's media playlist URI.
@@ -346,6 +407,7 @@ impl Media {
                     RenditionKind::Subtitle => Err(PipelineError::NoSuchRendition(id.clone())),
                 }
             }
+            Output::Subtitle(id, _) if self.sidecar(id).is_some() => Ok(Vec::new()),
             Output::Subtitle(id, n) => {
                 self.rendition(id)?;
                 Ok(self.video_segment(*n)?.ranges.clone())
@@ -736,6 +798,22 @@ impl Media {
     }
 
     fn subtitle(&self, id: &str, n: u32, data: &Fetched) -> Result<String, PipelineError> {
+        if let Some(sc) = self.sidecar(id) {
+            // Output seconds: the window of video segment `n` on the output timeline.
+            let seg = self.video_segment(n)?;
+            let tl = &self.plan.timeline;
+            let (start, end) = (tl.secs(tl.video(seg.start)), tl.secs(tl.video(seg.end)));
+            let last = n + 1 == self.segment_count();
+            let cues: Vec<vtt::Cue> = sc
+                .cues
+                .iter()
+                .filter(|c| {
+                    c.start >= start && (c.start < end || last) || (n == 0 && c.start < start)
+                })
+                .cloned()
+                .collect();
+            return Ok(vtt::segment(&cues));
+        }
         let r = self.rendition(id)?;
         if r.kind != RenditionKind::Subtitle {
             return Err(PipelineError::NoSuchRendition(id.to_string()));

@@ -103,6 +103,7 @@ impl Media {
         source: Arc<dyn ByteSource>,
         opts: MediaOptions,
         jobs: Arc<Jobs>,
+        sidecars: Vec<pipeline::Sidecar>,
     ) -> Result<Media> {
         let (loaded, _cached) = jobs
             .probed(&source)
@@ -113,6 +114,7 @@ impl Media {
         // blocking pool, never an async worker thread.
         let pm = tokio::task::spawn_blocking(move || {
             pipeline::Media::new(loaded.index, loaded.moov.as_deref(), opts)
+                .map(|m| m.with_sidecars(sidecars))
         })
         .await
         .map_err(AppError::internal)??;

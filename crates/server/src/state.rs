@@ -15,6 +15,9 @@ use crate::error::{AppError, Result};
 use crate::jobs::{JobConfig, Jobs};
 use crate::media::{FileCheck, Media, MediaStore};
 
+/// Most subtitle files taken next to one video.
+const MAX_SIDECARS: usize = 32;
+
 /// A source opened for the Range passthrough ([`AppState::source`]).
 pub struct RawSource {
     /// The media key (the memo key of its probed media).
@@ -428,20 +431,86 @@ impl AppState {
 
     /// A [`Media`] for an opened source.
     async fn build(&self, key: &str, src: Arc<dyn source::ByteSource>) -> Result<Media> {
+        self.build_with(key, src, Vec::new()).await
+    }
+
+    async fn build_with(
+        &self,
+        key: &str,
+        src: Arc<dyn source::ByteSource>,
+        sidecars: Vec<pipeline::Sidecar>,
+    ) -> Result<Media> {
         Media::build(
             key.to_string(),
             src,
             self.media_options(),
             Arc::clone(&self.inner.jobs),
+            sidecars,
         )
         .await
     }
 
     async fn open(&self, grant: &Grant, key: &str) -> Result<Media> {
         let (src, file_check) = self.open_source(grant, key).await?;
-        let mut m = self.build(key, src).await?;
+        let sidecars = match grant.source_ref()? {
+            SourceRef::File(rel) => self.sidecars(rel).await,
+            SourceRef::Url(_) => Vec::new(),
+        };
+        let mut m = self.build_with(key, src, sidecars).await?;
         m.file_check = file_check;
         Ok(m)
+    }
+
+    /// The subtitle files next to the local file `rel` (`film.srt`, `film.en.srt`, `film.fr.ass`
+    /// beside `film.mkv`), each resolved inside the media root, bounded in size and parsed; one
+    /// that cannot be read or parsed is skipped (with a warning), never an error of the video.
+    async fn sidecars(&self, rel: &str) -> Vec<pipeline::Sidecar> {
+        let (dir, video) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let Ok(folder) = self
+            .inner
+            .root
+            .resolve(if dir.is_empty() { "." } else { dir })
+        else {
+            return Vec::new();
+        };
+        let video = video.to_string();
+        let root = self.inner.root.clone();
+        let dir = dir.to_string();
+        tokio::task::spawn_blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                return Vec::new();
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| pipeline::sidecar::belongs_to(&video, n))
+                .collect();
+            names.sort();
+            names.truncate(MAX_SIDECARS);
+            let mut out = Vec::new();
+            for name in names {
+                let rel = if dir.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                let read = root.resolve(&rel).map_err(|e| e.to_string()).and_then(|p| {
+                    let len = std::fs::metadata(&p).map_err(|e| e.to_string())?.len();
+                    if len > pipeline::sidecar::MAX_SIDECAR_BYTES {
+                        return Err(format!("{len} bytes"));
+                    }
+                    std::fs::read(&p).map_err(|e| e.to_string())
+                });
+                match read.and_then(|b| {
+                    pipeline::Sidecar::parse(&name, &video, &b).map_err(|e| e.to_string())
+                }) {
+                    Ok(sc) => out.push(sc),
+                    Err(e) => tracing::warn!(file = %name, error = %e, "subtitle file skipped"),
+                }
+            }
+            out
+        })
+        .await
+        .unwrap_or_default()
     }
 
     /// Opens the source `grant` names, without probing it: a file under the media root (with
