@@ -4,8 +4,9 @@
 //!
 //!     cargo run -p hlsgate-tests --example players_matrix [-- --long] [-- FIXTURE…]
 //!
-//! Fixtures: every file in `fixtures/out` but the deliberately bad ones (truncated*, random.bin,
-//! empty.mp4, text.mp4), and the long ones (long_*.mkv, bench720*) only with `--long`.
+//! Fixtures: every MP4/MOV, Matroska/WebM and MPEG-TS file in `fixtures/out` but the
+//! deliberately bad ones (truncated*, random.bin, empty.mp4, text.mp4), and the long ones
+//! (long_*.mkv, bench720*) only with `--long`.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -113,7 +114,15 @@ fn main() -> ExitCode {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.') && !n.ends_with(".srt") && !bad(n))
+        // The containers the HLS path reads (MP4/MOV, Matroska/WebM, MPEG-TS): not the
+        // subtitle files beside a film, nor the audio files only the Range passthrough serves
+        // yet (tone.flac/mp3/ogg/opus/wav, issue 12).
+        .filter(|n| {
+            let ext = n.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+            !n.starts_with('.')
+                && ["mp4", "m4a", "mov", "mkv", "webm", "ts"].contains(&ext)
+                && !bad(n)
+        })
         .filter(|n| with_long || !long(n))
         .filter(|n| chosen.is_empty() || chosen.contains(&n))
         .collect();
