@@ -33,7 +33,9 @@ pub use sidecar::Sidecar;
 /// 3: one output timeline (`plan::Timeline`): every rendition presents from 0 (the first video
 /// frame), video on its frame cadence (Matroska 29.97 fps at timescale 30000), WebVTT cue
 /// times and thumbnails on the same timeline.
-pub const OUTPUT_VERSION: u32 = 3;
+/// 4: transcoded video tells x264 the source's frame rate (SPS timing and rate control were
+/// per timescale tick: "1000 fps" for a millisecond clock).
+pub const OUTPUT_VERSION: u32 = 4;
 
 /// Why an output could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -662,6 +662,7 @@ impl Media {
                 .as_ref()
                 .and_then(|v| v.interlaced)
                 .unwrap_or(false),
+            frame_rate: self.plan.timeline.cadence.map(|c| (c.rate.num, c.rate.den)),
         }
     }
 

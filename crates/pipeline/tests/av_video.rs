@@ -20,6 +20,7 @@ fn encode_params() -> VideoEncode {
         bufsize_kbps: 2400,
         threads: 2,
         deinterlace: true,
+        frame_rate: Some((25, 1)),
     }
 }
 

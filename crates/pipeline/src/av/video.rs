@@ -38,6 +38,10 @@ pub struct VideoEncode {
     pub threads: u32,
     /// Deinterlace (bwdif) pictures the decoder marks as interlaced.
     pub deinterlace: bool,
+    /// The source's nominal frame rate (`num`, `den`), when it has one: x264's rate control and
+    /// the SPS timing (the frame rate players show) use it; without it x264 takes one frame per
+    /// tick of the timescale (1000 fps for a millisecond clock).
+    pub frame_rate: Option<(u32, u32)>,
 }
 
 /// A transcoded video segment.
@@ -545,6 +549,14 @@ fn open_x264(
     ctx.set_height(enc.height);
     ctx.set_format(ff::format::Pixel::YUV420P);
     ctx.set_time_base(ff::Rational::new(1, timescale as i32));
+    if let Some((num, den)) = enc.frame_rate {
+        let (num, den) = (i32::try_from(num), i32::try_from(den));
+        if let (Ok(num), Ok(den)) = (num, den) {
+            if num > 0 && den > 0 {
+                ctx.set_frame_rate(Some(ff::Rational::new(num, den)));
+            }
+        }
+    }
     ctx.set_aspect_ratio(ff::Rational::new(1, 1));
     ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER | ff::codec::Flags::CLOSED_GOP);
     // Colour description from the source (the same for every segment of one source).
@@ -570,9 +582,16 @@ fn open_x264(
     // mbtree off: with B-frames, libx264 (core 164) + mbtree gives different bytes for the
     // same input depending on the state of the heap (it reads memory it did not initialise),
     // so two encodes in one process differ; without mbtree they are identical (tested).
+    // A source with a constant rate: x264 takes that rate, not the timestamps' clock, for its
+    // rate control and the SPS timing (force-cfr); timestamps still pass through unchanged.
+    let cfr = if enc.frame_rate.is_some() {
+        ":force-cfr=1"
+    } else {
+        ""
+    };
     opts.set(
         "x264-params",
-        &format!("keyint=infinite:scenecut=0:open-gop=0:mbtree=0:level={level}"),
+        &format!("keyint=infinite:scenecut=0:open-gop=0:mbtree=0:level={level}{cfr}"),
     );
     ctx.open_as_with(codec, opts)
         .map_err(AvError::ff("opening libx264"))
