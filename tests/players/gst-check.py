@@ -51,14 +51,8 @@ def main():
               "expected_duration": None, "seek_target": None, "played": {}, "starts": {},
               "landed": {}, "end_after_seek": {}, "max_gap": {}, "bus": [], "log_errors": [],
               "allowed": [], "elapsed_ms": 0}
-    try:
-        exp = hlsplaylist.expectations(url)
-    except Exception as e:  # noqa: BLE001 — any failure to read the playlists is a verdict
-        report["failures"].append(f"cannot read the playlists: {e}")
-        print(json.dumps(report))
-        sys.exit(1)
-    report["expected_duration"] = d = exp["duration"]
-    report["seek_target"] = target = exp["seek_target"]
+    exp = hlsplaylist.expectations_or_exit(url, report)
+    d, target = exp["duration"], exp["seek_target"]
 
     # GStreamer's log goes to our stderr: capture it in a file, restore stderr afterwards.
     os.environ["GST_DEBUG"] = "*:2"

@@ -84,3 +84,20 @@ def expectations(master_url):
         mid = starts[1]
     return {"playlist": chosen, "duration": total, "segments": len(durs), "seek_target": mid,
             "frame_rate": frame_rate}
+
+
+def expectations_or_exit(url, report):
+    """[`expectations`] of `url`, filling `report`'s expected_duration and seek_target; when the
+    playlists cannot be read, that is the verdict: `report` is printed as failed and the
+    process exits 1."""
+    import json
+    import sys
+    try:
+        exp = expectations(url)
+    except Exception as e:  # noqa: BLE001 — any failure to read the playlists is a verdict
+        report["failures"].append(f"cannot read the playlists: {e}")
+        print(json.dumps(report))
+        sys.exit(1)
+    report["expected_duration"] = exp["duration"]
+    report["seek_target"] = exp["seek_target"]
+    return exp

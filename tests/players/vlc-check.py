@@ -169,14 +169,8 @@ def main():
     report = {"check": "vlc", "url": url, "ok": False, "failures": [], "expected_duration": None,
               "seek_target": None, "played": {}, "landed": None, "last_time": None,
               "exit_codes": [], "elapsed_ms": 0, "errors": [], "allowed": [], "stats": {}}
-    try:
-        exp = hlsplaylist.expectations(url)
-    except Exception as e:  # noqa: BLE001 — any failure to read the playlists is a verdict
-        report["failures"].append(f"cannot read the playlists: {e}")
-        print(json.dumps(report))
-        sys.exit(1)
-    report["expected_duration"] = d = exp["duration"]
-    report["seek_target"] = target = exp["seek_target"]
+    exp = hlsplaylist.expectations_or_exit(url, report)
+    d, target = exp["duration"], exp["seek_target"]
     home = tempfile.mkdtemp(prefix="hlsgate-vlc-")
     try:
         intf = os.path.join(home, ".local/share/vlc/lua/intf")

@@ -110,6 +110,7 @@ impl Timeline {
     }
 
     /// A timeline with no cadence: output ticks are index ticks, shifted by `origin`.
+    #[cfg(test)]
     pub fn plain(origin: i64, index_timescale: u32) -> Timeline {
         Timeline {
             origin,
@@ -136,13 +137,6 @@ impl Timeline {
                 i64::from(ts.max(1)),
             ))
         }
-    }
-
-    /// Source time (`ts` ticks) of output time `out` ([`Timeline::timescale`] ticks): the
-    /// inverse of [`Timeline::video_in`] up to rounding, for choosing source frames.
-    pub fn source_in(&self, out: i64, ts: u32) -> i64 {
-        let abs = out.saturating_add(self.absolute(self.origin));
-        rescale(abs, i64::from(ts.max(1)), i64::from(self.timescale))
     }
 
     /// The origin in `rate` ticks (an audio track's sample rate): subtract it from source
@@ -247,11 +241,6 @@ mod tests {
         }
         // A frame 5 ms off its slot keeps its own time (variable rate stays variable).
         assert_eq!(tl.video(21 + 100 + 5), rescale(105, 30000, 1000));
-        // The inverse picks the source time back (within a millisecond).
-        for k in [0i64, 1, 59, 600] {
-            let ms = 21 + (k as f64 * 1001.0 / 30.0).round() as i64;
-            assert!(tl.source_in(k * 1001, 1000).abs_diff(ms) <= 1);
-        }
     }
 
     #[test]
@@ -299,7 +288,6 @@ mod tests {
         assert_eq!(tl.video(126_000), 0);
         assert_eq!(tl.video(126_000 + 3600), 3600);
         assert_eq!(tl.origin_in(48000), 67_200);
-        assert_eq!(tl.source_in(3600, 90000), 129_600);
         // Times far outside saturate rather than overflow.
         let _ = tl.video(i64::MIN);
         let _ = tl.video(i64::MAX);

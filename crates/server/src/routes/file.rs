@@ -36,20 +36,6 @@ pub async fn file(
     let m = std::sync::Arc::new(raw);
     let id = m.source.identity().clone();
     let len = id.size;
-    // The probe's type when the source was probed; else sniffed from its first bytes (which
-    // a range starting at 0 reads anyway), the name's extension as the fallback.
-    let content_type = match m.probed_type {
-        Some(t) => t,
-        None => {
-            let to = SNIFF_BYTES.min(len);
-            let head = if to == 0 {
-                Bytes::new()
-            } else {
-                m.source.read(ByteRange::new(0, to)).await?
-            };
-            sniff_content_type(&head, &grant.source)
-        }
-    };
     let etag = etag_of_key(&id.key());
     let last_modified: Option<SystemTime> = match (id.mtime_ns, id.last_modified.as_deref()) {
         (Some(ns), _) => u64::try_from(ns / 1_000_000_000)
@@ -87,27 +73,49 @@ pub async fn file(
         }
         RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size: len }),
     };
+    let body = method != Method::HEAD && start != end;
+    // The first chunk is read before the status line is sent: an upstream that fails or
+    // stalls gets its own 502/504, never a cacheable 206 that breaks off.
+    let first_to = (start + CHUNK).min(end);
+    let first = if body {
+        match m.source.read(ByteRange::new(start, first_to)).await {
+            Ok(bytes) if bytes.len() as u64 == first_to - start => bytes,
+            Ok(_) => {
+                return Err(AppError::Upstream(
+                    "short read",
+                    "the source ended before the range asked for".into(),
+                ))
+            }
+            Err(e) => return Err(evict_if_changed(&st, &m.key, e).await),
+        }
+    } else {
+        Bytes::new()
+    };
+    // The probe's type when the source was probed; else sniffed from its first bytes (the
+    // first chunk when the range starts at 0, else one small read), the name's extension as
+    // the fallback.
+    let content_type = match m.probed_type {
+        Some(t) => t,
+        None => {
+            let to = SNIFF_BYTES.min(len);
+            let head = if body && start == 0 {
+                first.slice(..first.len().min(to as usize))
+            } else if to == 0 {
+                Bytes::new()
+            } else {
+                m.source.read(ByteRange::new(0, to)).await?
+            };
+            sniff_content_type(&head, &grant.source)
+        }
+    };
     b = b
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_DISPOSITION, "inline")
         .header(header::CONTENT_LENGTH, end - start);
-    if method == Method::HEAD || start == end {
+    if !body {
         return b.body(Body::empty()).map_err(AppError::internal);
     }
-    // The first chunk is read before the status line is sent: an upstream that fails or
-    // stalls gets its own 502/504, never a cacheable 206 that breaks off.
-    let first_to = (start + CHUNK).min(end);
-    let first = match m.source.read(ByteRange::new(start, first_to)).await {
-        Ok(bytes) if bytes.len() as u64 == first_to - start => bytes,
-        Ok(_) => {
-            return Err(AppError::Upstream(
-                "short read",
-                "the source ended before the range asked for".into(),
-            ))
-        }
-        Err(e) => return Err(evict_if_changed(&st, &m.key, e).await),
-    };
     let head = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(first) });
     let rest = futures_util::stream::unfold(Some(first_to), move |pos| {
         let m = std::sync::Arc::clone(&m);
