@@ -22,6 +22,13 @@ while input == nil do
 end
 item = vlc.input.item()
 local last, info_done, seeked, after = nil, false, false, 0
+-- The item's statistics, sampled while the input lives: once the input is gone VLC has been seen
+-- to return an empty table (CI, under load), so the last non-empty sample stands in for it.
+local sampled = {}
+local function sample_stats()
+  local ok, st = pcall(function() return item and item:stats() or {} end)
+  if ok and st ~= nil and next(st) ~= nil then sampled = st end
+end
 local function report_info()
   for cat, fields in pairs(item and item:info() or {}) do
     if string.find(cat, "^Stream") then
@@ -48,10 +55,12 @@ while vlc.object.input() ~= nil do
     end
     last = t
   end
+  sample_stats()
   sleep_us(10000)
 end
 if not info_done then report_info() end
-local st = item and item:stats() or {}
+sample_stats()
+local st = sampled
 local parts = {}
 for k, v in pairs(st) do parts[#parts + 1] = k .. "=" .. tostring(v) end
 -- One write for both lines: with --play-and-exit VLC may exit between two writes (the stats
