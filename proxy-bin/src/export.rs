@@ -40,7 +40,7 @@ pub async fn export(
     dir: &Path,
     opts: MediaOptions,
 ) -> anyhow::Result<Exported> {
-    let media = Arc::new(pipeline::io::load(src.as_ref(), opts).await?);
+    let media = Arc::new(pipeline::io::load(&src, opts).await?);
     let mut done = Exported::default();
     let mut write = |path: &Path, bytes: &[u8]| -> anyhow::Result<()> {
         if let Some(parent) = path.parent() {

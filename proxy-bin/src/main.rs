@@ -171,7 +171,7 @@ async fn open_source(
 
 async fn index_of(arg: &str, headers: &[String]) -> anyhow::Result<(probe::MediaIndex, Cost)> {
     let src = open_source(arg, headers).await?;
-    let (index, _) = source::probe(src.as_ref()).await?;
+    let index = pipeline::io::probe(&src).await?.index;
     // The source's own counter includes an HTTP source's opening request.
     let stats = src.stats();
     Ok((
@@ -362,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let src = open_source(&source, &headers).await?;
             let media = std::sync::Arc::new(
-                pipeline::io::load(src.as_ref(), pipeline::MediaOptions::default()).await?,
+                pipeline::io::load(&src, pipeline::MediaOptions::default()).await?,
             );
             let out = export::output(&media, &rendition, &what)?;
             let mut bytes = Vec::new();

@@ -275,3 +275,35 @@ fn two_audio_tracks_and_subtitles() {
 fn open_gop_h264() {
     check("h264_open_gop.mkv", true);
 }
+
+/// Audio files only libavformat reads (issue 12): audio-only HLS on the AAC grid.
+#[test]
+fn universal_audio_files() {
+    for name in [
+        "audio.flac",
+        "audio_cbr.mp3",
+        "audio_vbr.mp3",
+        "audio_vorbis.ogg",
+        "audio_opus.opus",
+        "audio.wav",
+        "audio.aiff",
+        "audio_alac.m4a",
+    ] {
+        check(name, true);
+    }
+}
+
+/// Video containers only libavformat reads (issue 12): MPEG-4 Part 2 in AVI and WMV2 in ASF
+/// transcoded, H.264 in FLV copied, ProRes + PCM in QuickTime transcoded.
+#[test]
+fn universal_video_files() {
+    for name in [
+        "mpeg4_mp3.avi",
+        "h264_aac.flv",
+        "wmv2_wma.wmv",
+        "prores_pcm.mov",
+        "h264_ac3_51.m2ts",
+    ] {
+        check(name, true);
+    }
+}

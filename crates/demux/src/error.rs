@@ -19,6 +19,9 @@ pub enum DemuxError {
         /// What was wrong.
         what: String,
     },
+    /// A universal source (libavformat's) is demuxed by the pipeline, not here.
+    #[error("a universal source is demuxed by libavformat")]
+    Universal,
     /// An MP4 or fragmented MP4 source was given without its `moov` bytes.
     #[error("an MP4 demuxer needs the bytes of the index's moov box")]
     MissingMoov,

@@ -161,6 +161,7 @@ impl Demuxer {
             }
             Container::Matroska | Container::WebM => Inner::Mkv(mkv::Mkv::new(index)),
             Container::MpegTs => Inner::Ts(ts::Ts::new(index)),
+            Container::Universal => return Err(DemuxError::Universal),
         };
         Ok(Demuxer { inner })
     }

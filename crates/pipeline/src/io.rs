@@ -1,6 +1,10 @@
 //! Async glue between a [`source::ByteSource`] and [`Media`]: probe + plan a source, and fetch
 //! the bytes a job needs. The job itself ([`Media::make`]) stays blocking and I/O-free.
 
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use bytes::Bytes;
 use probe::ByteRange;
 use source::ByteSource;
 
@@ -22,27 +26,158 @@ pub enum LoadError {
 pub struct Loaded {
     /// The index.
     pub index: probe::MediaIndex,
-    /// The `moov` bytes of an MP4 source (its sample tables), else `None`.
-    pub moov: Option<bytes::Bytes>,
+    /// The demuxer's tables beside the index: the `moov` bytes of an MP4 source (its sample
+    /// tables), the serialised [`crate::av::lavf::Tables`] of a universal source, else `None`.
+    pub tables: Option<Bytes>,
     /// What probing cost.
     pub cost: source::ProbeCost,
 }
 
-/// Probes `src` and reads its `moov` when the index says it has one (one more read: the
-/// probe's own reads are not kept).
-pub async fn probe(src: &dyn ByteSource) -> Result<Loaded, LoadError> {
-    let (index, cost) = source::probe(src).await?;
-    let moov = match index.moov {
+/// Indexes `src`: with the native probes (MP4, Matroska/WebM, MPEG-TS), and, for a file they
+/// do not recognise, with libavformat's packet scan ([`crate::av::lavf`]) on the blocking pool.
+/// An MP4 source's `moov` is read once more (the probe's own reads are not kept).
+pub async fn probe(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
+    let (index, cost) = match source::probe(src.as_ref()).await {
+        Ok(v) => v,
+        Err(source::SourceError::Probe(probe::ProbeError::UnknownFormat { .. })) => {
+            return universal(src).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !natively_decodable(&index) {
+        return universal(src).await;
+    }
+    let tables = match index.moov {
         Some(r) => Some(src.read(r).await?),
         None => None,
     };
-    Ok(Loaded { index, moov, cost })
+    Ok(Loaded {
+        index,
+        tables,
+        cost,
+    })
+}
+
+/// Whether every audio and video track of a natively probed source can be demuxed and decoded
+/// from what the native probe knows. A QuickTime file with ProRes or PCM, an `.m4a` with ALAC,
+/// need FFmpeg's own parameters (codec by name, sample format, the `alac` atom): such a source is
+/// read through libavformat instead.
+fn natively_decodable(index: &probe::MediaIndex) -> bool {
+    index.tracks.iter().all(|t| match t.kind {
+        probe::TrackKind::Video | probe::TrackKind::Audio => {
+            !matches!(t.codec, probe::Codec::Other(_) | probe::Codec::Pcm)
+                && t.audio.as_ref().is_none_or(|a| a.sample_rate > 0)
+        }
+        _ => true,
+    })
+}
+
+/// The libavformat scan of a source, off the async threads.
+async fn universal(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
+    let (requests, bytes) = (src.stats().requests(), src.stats().bytes());
+    let handle = tokio::runtime::Handle::current();
+    let (a, b, size) = (Arc::clone(src), Arc::clone(src), src.size());
+    let h2 = handle.clone();
+    let scanned = tokio::task::spawn_blocking(move || {
+        crate::av::lavf::scan(
+            BlockingReader::new(a, handle),
+            move || Ok(BlockingReader::new(b, h2)),
+            size,
+        )
+    })
+    .await
+    .map_err(|e| PipelineError::Unsupported(format!("the scan task failed: {e}")))?
+    .map_err(PipelineError::from)?;
+    let cost = source::ProbeCost {
+        requests: src.stats().requests().saturating_sub(requests),
+        bytes: src.stats().bytes().saturating_sub(bytes),
+    };
+    Ok(Loaded {
+        index: scanned.index,
+        tables: Some(Bytes::from(scanned.tables.to_bytes())),
+        cost,
+    })
 }
 
 /// Probes and plans `src`.
-pub async fn load(src: &dyn ByteSource, opts: MediaOptions) -> Result<Media, LoadError> {
+pub async fn load(src: &Arc<dyn ByteSource>, opts: MediaOptions) -> Result<Media, LoadError> {
     let l = probe(src).await?;
-    Ok(Media::new(l.index, l.moov.as_deref(), opts)?)
+    Ok(Media::new(l.index, l.tables.as_deref(), opts)?)
+}
+
+/// Bytes a [`BlockingReader`] reads per request.
+const READ_BLOCK: u64 = 1 << 20;
+
+/// A blocking `Read + Seek` over a [`ByteSource`] for libavformat, on a blocking-pool thread:
+/// reads whole blocks of [`READ_BLOCK`] bytes (one range request each) and serves smaller reads
+/// from the last block.
+pub struct BlockingReader {
+    src: Arc<dyn ByteSource>,
+    handle: tokio::runtime::Handle,
+    pos: u64,
+    block: Option<(u64, Bytes)>,
+}
+
+impl BlockingReader {
+    /// A reader at offset 0. `handle` is the runtime the source's reads run on; the reader must
+    /// be used from a thread outside it (`spawn_blocking`).
+    pub fn new(src: Arc<dyn ByteSource>, handle: tokio::runtime::Handle) -> BlockingReader {
+        BlockingReader {
+            src,
+            handle,
+            pos: 0,
+            block: None,
+        }
+    }
+}
+
+impl Read for BlockingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.src.size();
+        if self.pos >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let held = |b: &Option<(u64, Bytes)>, pos: u64| {
+            b.as_ref()
+                .is_some_and(|(at, d)| pos >= *at && pos < at + d.len() as u64)
+        };
+        if !held(&self.block, self.pos) {
+            let start = self.pos - self.pos % READ_BLOCK;
+            let range = ByteRange::new(start, (start + READ_BLOCK).min(size));
+            let src = Arc::clone(&self.src);
+            let data = self
+                .handle
+                .block_on(async move { src.read(range).await })
+                .map_err(std::io::Error::other)?;
+            if data.is_empty() {
+                return Ok(0);
+            }
+            self.block = Some((start, data));
+        }
+        let Some((at, data)) = &self.block else {
+            return Ok(0);
+        };
+        let off = (self.pos - at) as usize;
+        let n = (data.len() - off).min(buf.len());
+        buf[..n].copy_from_slice(&data[off..off + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for BlockingReader {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let p = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.src.size().checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let p = p.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        self.pos = p;
+        Ok(p)
+    }
 }
 
 /// Reads `ranges` of `src`, one after the other (a plan gives one range per segment, rarely two).

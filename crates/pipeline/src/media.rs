@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use demux::{Demuxer, Frame};
+use demux::Frame;
 use plan::{
     audio_plan, rescale, AudioGrid, AudioOutput, AudioPlan, Plan, PlanOptions, Rendition,
     RenditionKind, RenditionOptions, VideoMode, VideoOutput, AAC_FRAME,
@@ -111,7 +111,7 @@ pub struct Media {
     plan: Plan,
     renditions: Vec<Rendition>,
     audio_plans: BTreeMap<String, AudioPlan>,
-    demuxer: Demuxer,
+    demuxer: SourceDemuxer,
     /// The index's spans, sorted once: byte ranges of any time window in O(log n).
     spans: plan::SpanIndex,
     opts: MediaOptions,
@@ -135,10 +135,12 @@ const TRACK: u32 = 1;
 const STREAM_AUDIO: u32 = 2;
 
 impl Media {
-    /// Plans `index`. `moov` is the bytes of `index.moov` for MP4 sources (sample tables).
+    /// Plans `index`. `tables` are the demuxer's tables beside the index: the bytes of
+    /// `index.moov` for MP4 sources (sample tables), the serialised [`av::lavf::Tables`] of a
+    /// universal source; `None` for the others.
     pub fn new(
         index: MediaIndex,
-        moov: Option<&[u8]>,
+        tables: Option<&[u8]>,
         opts: MediaOptions,
     ) -> Result<Media, PipelineError> {
         let renditions = plan::renditions(&index, &opts.renditions);
@@ -169,7 +171,7 @@ impl Media {
                 Some(AudioOutput::Aac { sample_rate, .. }) => AudioGrid {
                     rate: sample_rate,
                     origin: 0,
-                    preroll_frames: av::PREROLL_FRAMES,
+                    preroll_frames: av::PREROLL_FRAMES + settle_frames(&track.codec),
                     postroll_frames: av::POSTROLL_FRAMES,
                 },
                 _ => AudioGrid::passthrough(
@@ -186,7 +188,7 @@ impl Media {
             }
             audio_plans.insert(r.id.clone(), audio_plan(&index, &plan, &grid));
         }
-        let demuxer = Demuxer::new(&index, moov)?;
+        let demuxer = SourceDemuxer::new(&index, tables)?;
         let spans = plan::SpanIndex::new(&index);
         Ok(Media {
             index,
@@ -952,6 +954,52 @@ fn packet(f: &Frame) -> av::Packet<'_> {
     }
 }
 
+/// AAC frames of source audio decoded before the encoder's pre-roll, for decoders whose first
+/// output after starting mid-stream is not yet the stream's (Opus converges over ~80 ms, RFC
+/// 6716 §4.5.2): their settling falls before anything the encoder sees.
+fn settle_frames(codec: &probe::Codec) -> u32 {
+    match codec {
+        probe::Codec::Opus => 4,
+        _ => 0,
+    }
+}
+
+/// The demuxer of a source: the pure-Rust one of the native containers, or libavformat's.
+#[derive(Debug)]
+enum SourceDemuxer {
+    Native(demux::Demuxer),
+    Lavf(av::lavf::LavfDemuxer),
+}
+
+impl SourceDemuxer {
+    fn new(index: &MediaIndex, tables: Option<&[u8]>) -> Result<SourceDemuxer, PipelineError> {
+        Ok(match index.container {
+            probe::Container::Universal => {
+                let bytes = tables.ok_or_else(|| {
+                    PipelineError::Unsupported("a universal source without its tables".into())
+                })?;
+                let tables = av::lavf::Tables::from_bytes(bytes)?;
+                SourceDemuxer::Lavf(av::lavf::LavfDemuxer::new(index, tables))
+            }
+            _ => SourceDemuxer::Native(demux::Demuxer::new(index, tables)?),
+        })
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            SourceDemuxer::Native(d) => d.heap_bytes(),
+            SourceDemuxer::Lavf(d) => d.heap_bytes(),
+        }
+    }
+
+    fn frames(&self, bytes: &[u8], offset: u64) -> Result<demux::Demuxed, PipelineError> {
+        Ok(match self {
+            SourceDemuxer::Native(d) => d.frames(bytes, offset)?,
+            SourceDemuxer::Lavf(d) => d.frames(bytes, offset)?,
+        })
+    }
+}
+
 fn stream_params(track: &Track) -> av::StreamParams {
     av::StreamParams {
         codec: track.codec.clone(),
@@ -961,6 +1009,8 @@ fn stream_params(track: &Track) -> av::StreamParams {
         height: track.video.as_ref().map_or(0, |v| v.height),
         sample_rate: track.audio.as_ref().map_or(0, |a| a.sample_rate),
         channels: track.audio.as_ref().map_or(0, |a| a.channels),
+        block_align: track.audio.as_ref().and_then(|a| a.block_align).unwrap_or(0),
+        bit_rate: track.audio.as_ref().and_then(|a| a.bit_rate).unwrap_or(0),
     }
 }
 

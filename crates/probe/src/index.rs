@@ -17,6 +17,9 @@ pub enum Container {
     WebM,
     /// MPEG-2 transport stream (188-byte packets).
     MpegTs,
+    /// Any other container FFmpeg's libavformat reads (FLAC, MP3, Ogg, WAV, AVI, FLV, ASF…),
+    /// indexed by a packet scan ([`MediaIndex::format`] names it).
+    Universal,
 }
 
 impl Container {
@@ -28,6 +31,7 @@ impl Container {
             Container::Matroska => "matroska",
             Container::WebM => "webm",
             Container::MpegTs => "mpeg-ts",
+            Container::Universal => "universal",
         }
     }
 }
@@ -278,6 +282,12 @@ pub struct AudioInfo {
     pub aac_object_type: Option<u8>,
     /// Bits per sample, for PCM and lossless codecs.
     pub bits_per_sample: Option<u16>,
+    /// Bytes per coded block, where the decoder needs it (WMA, ADPCM, PCM in AVI/WAV).
+    #[serde(default)]
+    pub block_align: Option<u32>,
+    /// Coded bit rate, where the decoder needs it (WMA).
+    #[serde(default)]
+    pub bit_rate: Option<u64>,
 }
 
 /// One track of the source.
@@ -387,6 +397,10 @@ pub struct MediaIndex {
     /// other containers.
     #[serde(default)]
     pub moov: Option<crate::ByteRange>,
+    /// libavformat's name of the container, for [`Container::Universal`] sources (`flac`,
+    /// `mp3`, `ogg`, `avi`…); `None` for the containers parsed natively.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 impl MediaIndex {

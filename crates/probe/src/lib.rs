@@ -177,6 +177,11 @@ impl Prober {
                             Box::new(mkv::MkvProbe::new(self.size))
                         }
                         Container::MpegTs => Box::new(ts::TsProbe::new(self.size)),
+                        Container::Universal => {
+                            return Err(ProbeError::UnknownFormat {
+                                magic: hex_prefix(head),
+                            })
+                        }
                     };
                     self.stage = Stage::Probe(probe);
                 }

@@ -397,7 +397,7 @@ impl Jobs {
         let make = {
             let (source, fresh) = (Arc::clone(source), Arc::clone(&fresh));
             move |_ctx: MakeCtx| async move {
-                let loaded = pipeline::io::probe(source.as_ref())
+                let loaded = pipeline::io::probe(&source)
                     .await
                     .map_err(|e| JobError::App(e.into()))?;
                 let (loaded, bytes) = tokio::task::spawn_blocking(move || {
@@ -432,7 +432,7 @@ impl Jobs {
             None => {
                 // Written by another version or damaged: probe here, and replace it.
                 tracing::warn!(%key, "cached index unreadable; probing again");
-                let loaded = pipeline::io::probe(source.as_ref()).await?;
+                let loaded = pipeline::io::probe(&source).await?;
                 if let Ok(b) = index_record::encode_probed(&loaded) {
                     if let Err(e) = self.coalescer.cache().put(&key, b, self.cfg.ttl).await {
                         tracing::debug!(error = %e, "index not cached");

@@ -113,7 +113,7 @@ impl Media {
         // Planning is CPU work proportional to the index (100k keyframes, every span): the
         // blocking pool, never an async worker thread.
         let pm = tokio::task::spawn_blocking(move || {
-            pipeline::Media::new(loaded.index, loaded.moov.as_deref(), opts)
+            pipeline::Media::new(loaded.index, loaded.tables.as_deref(), opts)
                 .map(|m| m.with_sidecars(sidecars))
         })
         .await

@@ -63,11 +63,15 @@ pub(crate) fn open_decoder(
     threads: u32,
 ) -> Result<ff::decoder::Opened, AvError> {
     super::init()?;
-    let id = codec_id(&input.codec)?;
-    let codec = ff::decoder::find(id).ok_or_else(|| AvError::MissingCodec {
+    let missing = || AvError::MissingCodec {
         kind: "decoder",
         name: input.codec.name().to_string(),
-    })?;
+    };
+    let codec = match &input.codec {
+        // A codec known by FFmpeg's decoder name (universal sources: "wmav2", "pcm_s16le"…).
+        probe::Codec::Other(name) => ff::decoder::find_by_name(name).ok_or_else(missing)?,
+        c => ff::decoder::find(codec_id(c)?).ok_or_else(missing)?,
+    };
     let mut ctx = ff::codec::Context::new_with_codec(codec);
     let timescale = i32::try_from(input.timescale)
         .map_err(|_| AvError::InvalidParams(format!("timescale {}", input.timescale)))?;
@@ -99,19 +103,22 @@ pub(crate) fn open_decoder(
             // Fits: MAX_EXTRADATA is far below i32::MAX (checked by check_input).
             (*p).extradata_size = extradata.len() as i32;
         }
-        match input.codec.kind() {
-            probe::TrackKind::Video => {
+        match codec.medium() {
+            ff::media::Type::Video => {
                 (*p).width = i32::try_from(input.width).unwrap_or(0);
                 (*p).height = i32::try_from(input.height).unwrap_or(0);
             }
-            _ => {
+            ff::media::Type::Audio => {
                 (*p).sample_rate = i32::try_from(input.sample_rate).unwrap_or(0);
+                (*p).block_align = i32::try_from(input.block_align).unwrap_or(0);
+                (*p).bit_rate = i64::try_from(input.bit_rate).unwrap_or(0);
                 if input.channels > 0 {
                     (*p).channels = i32::from(input.channels);
                     (*p).channel_layout =
                         ff::ffi::av_get_default_channel_layout(i32::from(input.channels)) as u64;
                 }
             }
+            _ => {}
         }
     }
     if threads > 0 {

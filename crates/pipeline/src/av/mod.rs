@@ -16,6 +16,7 @@ mod audio;
 mod codec;
 mod error;
 pub mod limits;
+pub mod lavf;
 pub mod nal;
 mod thumb;
 mod video;
@@ -61,6 +62,10 @@ pub struct StreamParams {
     pub sample_rate: u32,
     /// Audio: channel count (a hint).
     pub channels: u16,
+    /// Audio: bytes per coded block, for the decoders that need it (WMA, ADPCM); 0 = unknown.
+    pub block_align: u32,
+    /// Audio: coded bit rate, for the decoders that need it (WMA); 0 = unknown.
+    pub bit_rate: u64,
 }
 
 /// One encoded access unit / audio frame.

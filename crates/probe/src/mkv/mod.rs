@@ -719,6 +719,7 @@ impl MkvProbe {
             // are stored up to a few hundred ms away from their time.
             interleave: u64::from(plan.timescale) / 2,
             moov: None,
+            format: None,
         })
     }
 }

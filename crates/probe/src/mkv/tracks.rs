@@ -315,6 +315,7 @@ fn audio_info(r: &Raw, codec: &Codec, codec_id: &str) -> AudioInfo {
         channels: u16::try_from(channels).unwrap_or(0),
         aac_object_type: None,
         bits_per_sample: bits,
+        ..AudioInfo::default()
     };
     if *codec == Codec::Aac {
         if let Some(asc) = aac::parse_asc(&r.codec_private) {

@@ -604,6 +604,7 @@ fn index_from_moov(
         spans: Vec::new(),
         interleave: 0,
         moov: Some(moov_range),
+        format: None,
     };
 
     if fragmented {
@@ -902,6 +903,7 @@ fn audio_info(a: &mp4_atom::Audio) -> AudioInfo {
         channels: a.channel_count,
         aac_object_type: None,
         bits_per_sample: None,
+        ..AudioInfo::default()
     }
 }
 

@@ -103,6 +103,7 @@ pub(crate) fn build(file_size: u64, streams: Vec<TrackData>) -> Result<MediaInde
         spans,
         interleave: 0,
         moov: None,
+        format: None,
     })
 }
 

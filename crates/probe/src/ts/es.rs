@@ -279,6 +279,7 @@ fn adts(es: &[u8]) -> Option<AudioConfig> {
                 channels: h.channels(),
                 aac_object_type: Some(h.object_type),
                 bits_per_sample: None,
+                ..AudioInfo::default()
             },
             codec_private: h.to_asc().to_vec(),
         };

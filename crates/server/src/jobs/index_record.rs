@@ -8,18 +8,18 @@ use crate::error::AppError;
 const PROBED_MAGIC: &[u8; 4] = b"HGI1";
 
 /// A probe result as cache bytes: magic, the index as JSON (length-prefixed, u32 BE), then a
-/// flag byte and the `moov` bytes when there is one.
+/// flag byte and the demuxer tables (`moov`, universal tables) when there are some.
 pub(super) fn encode_probed(l: &pipeline::io::Loaded) -> std::result::Result<Bytes, AppError> {
     let json = serde_json::to_vec(&l.index).map_err(AppError::internal)?;
     let len = u32::try_from(json.len())
         .map_err(|_| AppError::Internal("index too large to cache".into()))?;
-    let moov = l.moov.as_deref().unwrap_or_default();
-    let mut out = Vec::with_capacity(4 + 4 + json.len() + 1 + moov.len());
+    let tables = l.tables.as_deref().unwrap_or_default();
+    let mut out = Vec::with_capacity(4 + 4 + json.len() + 1 + tables.len());
     out.extend_from_slice(PROBED_MAGIC);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&json);
-    out.push(u8::from(l.moov.is_some()));
-    out.extend_from_slice(moov);
+    out.push(u8::from(l.tables.is_some()));
+    out.extend_from_slice(tables);
     Ok(Bytes::from(out))
 }
 
@@ -31,14 +31,14 @@ pub(super) fn decode_probed(b: &Bytes) -> Option<pipeline::io::Loaded> {
     let json = rest.get(4..4usize.checked_add(len)?)?;
     let index: probe::MediaIndex = serde_json::from_slice(json).ok()?;
     let at = 4 + 4 + len;
-    let moov = match b.get(at)? {
+    let tables = match b.get(at)? {
         0 => None,
         1 => Some(b.slice(at + 1..)),
         _ => return None,
     };
     Some(pipeline::io::Loaded {
         index,
-        moov,
+        tables,
         cost: source::ProbeCost {
             requests: 0,
             bytes: 0,
