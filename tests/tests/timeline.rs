@@ -294,11 +294,12 @@ fn universal_audio_files() {
 }
 
 /// Video containers only libavformat reads (issue 12): MPEG-4 Part 2 in AVI and WMV2 in ASF
-/// transcoded, H.264 in FLV copied, ProRes + PCM in QuickTime transcoded.
+/// transcoded, H.264 in FLV copied, ProRes + PCM in QuickTime transcoded. The AVI's second
+/// frame is a dropped (empty) chunk, so its first frame lasts two: not constant rate.
 #[test]
 fn universal_video_files() {
+    check("mpeg4_mp3.avi", false);
     for name in [
-        "mpeg4_mp3.avi",
         "h264_aac.flv",
         "wmv2_wma.wmv",
         "prores_pcm.mov",

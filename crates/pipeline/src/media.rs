@@ -171,7 +171,7 @@ impl Media {
                 Some(AudioOutput::Aac { sample_rate, .. }) => AudioGrid {
                     rate: sample_rate,
                     origin: 0,
-                    preroll_frames: av::PREROLL_FRAMES + settle_frames(&track.codec),
+                    preroll_frames: av::PREROLL_FRAMES,
                     postroll_frames: av::POSTROLL_FRAMES,
                 },
                 _ => AudioGrid::passthrough(
@@ -954,16 +954,6 @@ fn packet(f: &Frame) -> av::Packet<'_> {
     }
 }
 
-/// AAC frames of source audio decoded before the encoder's pre-roll, for decoders whose first
-/// output after starting mid-stream is not yet the stream's (Opus converges over ~80 ms, RFC
-/// 6716 §4.5.2): their settling falls before anything the encoder sees.
-fn settle_frames(codec: &probe::Codec) -> u32 {
-    match codec {
-        probe::Codec::Opus => 4,
-        _ => 0,
-    }
-}
-
 /// The demuxer of a source: the pure-Rust one of the native containers, or libavformat's.
 #[derive(Debug)]
 enum SourceDemuxer {
@@ -1009,7 +999,11 @@ fn stream_params(track: &Track) -> av::StreamParams {
         height: track.video.as_ref().map_or(0, |v| v.height),
         sample_rate: track.audio.as_ref().map_or(0, |a| a.sample_rate),
         channels: track.audio.as_ref().map_or(0, |a| a.channels),
-        block_align: track.audio.as_ref().and_then(|a| a.block_align).unwrap_or(0),
+        block_align: track
+            .audio
+            .as_ref()
+            .and_then(|a| a.block_align)
+            .unwrap_or(0),
         bit_rate: track.audio.as_ref().and_then(|a| a.bit_rate).unwrap_or(0),
     }
 }

@@ -58,11 +58,11 @@ fn lines_of(name: &str) -> Vec<String> {
     let path = fixture(name);
     let src: Arc<dyn source::ByteSource> =
         Arc::new(rt.block_on(source::FileSource::open_path(&path)).unwrap());
-    let loaded = rt.block_on(pipeline::io::probe(src.as_ref())).unwrap();
+    let loaded = rt.block_on(pipeline::io::probe(&src)).unwrap();
     drop(rt);
     let m = Media::new(
         loaded.index,
-        loaded.moov.as_deref(),
+        loaded.tables.as_deref(),
         MediaOptions::default(),
     )
     .unwrap();

@@ -244,6 +244,7 @@ mod tests {
                 .collect(),
             interleave: 500,
             moov: None,
+            format: Default::default(),
         }
     }
 

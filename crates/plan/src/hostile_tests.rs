@@ -46,6 +46,8 @@ fn track(id: u64, kind: TrackKind, timescale: u32) -> Track {
             channels: 2,
             aac_object_type: Some(2),
             bits_per_sample: None,
+            bit_rate: Default::default(),
+            block_align: Default::default(),
         }),
         start: Some(0),
         default_duration_ns: None,
@@ -77,6 +79,7 @@ fn base(container: Container, ts: u32, duration: u64, kf: &[i64]) -> MediaIndex 
         spans: vec![],
         interleave: 0,
         moov: None,
+        format: Default::default(),
     }
 }
 

@@ -663,6 +663,7 @@ mod tests {
                 .collect(),
             interleave: 0,
             moov: None,
+            format: None,
         }
     }
 

@@ -916,6 +916,8 @@ mod tests {
                         channels: 2,
                         aac_object_type: Some(5),
                         bits_per_sample: None,
+                        bit_rate: Default::default(),
+                        block_align: Default::default(),
                     }),
                 ),
             ],
@@ -924,6 +926,7 @@ mod tests {
             spans: vec![],
             interleave: 0,
             moov: None,
+            format: Default::default(),
         }
     }
 

@@ -157,25 +157,23 @@ pub fn content_type(index: &probe::MediaIndex) -> &'static str {
         (probe::Container::WebM, true) => "video/webm",
         (probe::Container::WebM, false) => "audio/webm",
         (probe::Container::MpegTs, _) => "video/mp2t",
-        (probe::Container::Universal, _) => {
-            match (index.format.as_deref().unwrap_or(""), video) {
-                ("mp3", _) => "audio/mpeg",
-                ("flac", _) => "audio/flac",
-                ("ogg", true) => "video/ogg",
-                ("ogg", false) => "audio/ogg",
-                ("wav" | "w64", _) => "audio/wav",
-                ("aiff", _) => "audio/aiff",
-                ("avi", _) => "video/x-msvideo",
-                ("flv", _) => "video/x-flv",
-                ("asf", true) => "video/x-ms-asf",
-                ("asf", false) => "audio/x-ms-wma",
-                ("mpegts", _) => "video/mp2t",
-                ("mpeg", _) => "video/mpeg",
-                ("aac", _) => "audio/aac",
-                ("ac3", _) => "audio/ac3",
-                _ => "application/octet-stream",
-            }
-        }
+        (probe::Container::Universal, _) => match (index.format.as_deref().unwrap_or(""), video) {
+            ("mp3", _) => "audio/mpeg",
+            ("flac", _) => "audio/flac",
+            ("ogg", true) => "video/ogg",
+            ("ogg", false) => "audio/ogg",
+            ("wav" | "w64", _) => "audio/wav",
+            ("aiff", _) => "audio/aiff",
+            ("avi", _) => "video/x-msvideo",
+            ("flv", _) => "video/x-flv",
+            ("asf", true) => "video/x-ms-asf",
+            ("asf", false) => "audio/x-ms-wma",
+            ("mpegts", _) => "video/mp2t",
+            ("mpeg", _) => "video/mpeg",
+            ("aac", _) => "audio/aac",
+            ("ac3", _) => "audio/ac3",
+            _ => "application/octet-stream",
+        },
     }
 }
 

@@ -61,10 +61,11 @@ impl AvError {
             | AvError::InvalidParams(_)
             | AvError::Limit { .. }
             | AvError::NoFrames(_) => true,
-            // Decoders read the source; the filter graph is built from what they decoded
+            // Demuxers and decoders read the source; the filter graph is built from what they decoded
             // (its size, pixel format, sample layout), so it fails on the same bad input.
             AvError::Ffmpeg { stage, .. } => {
                 stage.contains("decod")
+                    || stage.contains("container")
                     || stage.contains("filter")
                     || stage.contains("downmixing")
                     || stage.contains("resampling")

@@ -58,6 +58,8 @@ const ANALYZE_US: &str = "5000000";
 /// Most table entries looked at for the packet a demuxer read at a position (an Ogg page or an
 /// ASF packet holds several).
 const MAX_SAME_POSITION: usize = 1024;
+/// Bytes a span reaches back before its first packet (see `index_of`).
+const SYNC_LEAD: u64 = 4096;
 /// Spans of audio-only sources: one per this many packets.
 const AUDIO_SPAN_PACKETS: usize = 32;
 /// Magic of the serialised [`Tables`].
@@ -66,9 +68,34 @@ const MAGIC: &[u8; 8] = b"HLSGLAV1";
 /// Containers libavformat recognises that are not media files we should play (images, text,
 /// playlists, device and virtual inputs).
 const REFUSED_FORMATS: &[&str] = &[
-    "image2", "tty", "hls", "dash", "concat", "lavfi", "ffmetadata", "srt", "ass", "webvtt",
-    "subviewer", "microdvd", "mpl2", "jacosub", "sami", "realtext", "subviewer1", "vplayer",
-    "pjs", "stl", "lrc", "scc", "mcc", "sup", "vobsub", "txt", "bin", "data",
+    "image2",
+    "tty",
+    "hls",
+    "dash",
+    "concat",
+    "lavfi",
+    "ffmetadata",
+    "srt",
+    "ass",
+    "webvtt",
+    "subviewer",
+    "microdvd",
+    "mpl2",
+    "jacosub",
+    "sami",
+    "realtext",
+    "subviewer1",
+    "vplayer",
+    "pjs",
+    "stl",
+    "lrc",
+    "scc",
+    "mcc",
+    "sup",
+    "vobsub",
+    "txt",
+    "bin",
+    "data",
 ];
 
 /// One packet of the table. Times are in the track's ticks ([`Track::timescale`]).
@@ -175,7 +202,10 @@ impl Tables {
             if total > MAX_HEAD_BYTES {
                 return Err(bad("held bytes over the limit"));
             }
-            let b = r.take(len as usize).ok_or_else(|| bad("short piece"))?.to_vec();
+            let b = r
+                .take(len as usize)
+                .ok_or_else(|| bad("short piece"))?
+                .to_vec();
             held.push((at, b));
         }
         let n_streams = r.u32().ok_or_else(|| bad("short"))? as usize;
@@ -223,7 +253,10 @@ impl Tables {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.held.iter().map(|(_, b)| b.capacity() + 8).sum::<usize>()
+        self.held
+            .iter()
+            .map(|(_, b)| b.capacity() + 8)
+            .sum::<usize>()
             + self.streams.capacity() * std::mem::size_of::<Option<StreamMap>>()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
     }
@@ -299,7 +332,9 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
     let opened = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
     let format = ictx.format().name().to_string();
     if REFUSED_FORMATS.contains(&format.as_str()) || format.ends_with("_pipe") {
-        return Err(AvError::UnsupportedCodec(format!("{format} is not a media container")));
+        return Err(AvError::UnsupportedCodec(format!(
+            "{format} is not a media container"
+        )));
     }
     if ictx.nb_streams() as usize > MAX_STREAMS {
         return Err(AvError::Limit {
@@ -835,17 +870,24 @@ fn index_of(
             in_run = 0;
         }
         let t0 = to_main(e.track, e.dts.min(e.pts));
-        let t1 = to_main(e.track, e.pts.max(e.dts).saturating_add(i64::from(e.duration)));
+        let t1 = to_main(
+            e.track,
+            e.pts.max(e.dts).saturating_add(i64::from(e.duration)),
+        );
         let end = e.pos.saturating_add(u64::from(e.size)).min(size);
+        // A span starts a little before its first packet: the container's own header of that
+        // packet (an AVI chunk id, an FLV tag header) may precede the position libavformat
+        // reports, and a demuxer placed after it skips the packet.
+        let from = e.pos.saturating_sub(SYNC_LEAD);
         let s = cur.get_or_insert(Span {
             time: t0,
             end_time: t1,
-            start: e.pos,
+            start: from,
             end,
         });
         s.time = s.time.min(t0);
         s.end_time = s.end_time.max(t1);
-        s.start = s.start.min(e.pos);
+        s.start = s.start.min(from);
         s.end = s.end.max(end);
         in_run += 1;
     }
@@ -949,17 +991,15 @@ impl LavfDemuxer {
             if how.is_none() && offset > self.first_pos {
                 continue;
             }
-            match self.read_range(bytes, offset, end, how, first) {
+            let got = self.read_range(bytes, offset, end, how, first);
+            match got {
                 Ok((out, n)) if n >= expected => return Ok(out),
                 Ok((out, n)) => {
                     if best.as_ref().is_none_or(|(_, m)| n > *m) {
                         best = Some((out, n));
                     }
                 }
-                Err(e) => {
-                    if std::env::var_os("LAVF_DEBUG").is_some() { eprintln!("attempt {how:?}: {e}"); }
-                    last_err = Some(e)
-                }
+                Err(e) => last_err = Some(e),
             }
         }
         match (best, last_err) {
@@ -998,7 +1038,6 @@ impl LavfDemuxer {
                     .enumerate()
                     .find_map(|(i, s)| s.filter(|s| s.track == e.track).map(|s| (i, s.mult)))
                     .ok_or_else(|| AvError::InvalidParams("no stream for a track".into()))?;
-                if std::env::var_os("LAVF_DEBUG").is_some() { eprintln!("seek stream {stream} ts {} entry {e:?}", e.dts.min(e.pts) / m.max(1)); }
                 seek_time(&mut ictx, stream, e.dts.min(e.pts) / m.max(1))?;
             }
             _ => {}
@@ -1012,7 +1051,7 @@ impl LavfDemuxer {
             let mut pkt = ff::Packet::empty();
             match pkt.read(&mut ictx) {
                 Ok(()) => errors = 0,
-                Err(ff::Error::Eof) => { if std::env::var_os("LAVF_DEBUG").is_some() { eprintln!("eof {how:?}"); } break }
+                Err(ff::Error::Eof) => break,
                 Err(_) => {
                     errors += 1;
                     if errors >= MAX_READ_ERRORS {
@@ -1027,7 +1066,6 @@ impl LavfDemuxer {
             let Some(data) = pkt.data().filter(|d| !d.is_empty()) else {
                 continue;
             };
-            if std::env::var_os("LAVF_DEBUG").is_some() { eprintln!("raw {:?} st={} pos={} size={}", how, pkt.stream(), pkt.position(), pkt.size()); }
             let Ok(pos) = u64::try_from(pkt.position()) else {
                 continue;
             };

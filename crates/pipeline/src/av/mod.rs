@@ -15,8 +15,8 @@
 mod audio;
 mod codec;
 mod error;
-pub mod limits;
 pub mod lavf;
+pub mod limits;
 pub mod nal;
 mod thumb;
 mod video;

@@ -104,6 +104,8 @@ pub fn demux(path: &Path, kind: probe::TrackKind) -> (StreamParams, Vec<OwnedPac
         height: track.video.as_ref().map_or(0, |v| v.height),
         sample_rate: track.audio.as_ref().map_or(0, |a| a.sample_rate),
         channels: track.audio.as_ref().map_or(0, |a| a.channels),
+        bit_rate: Default::default(),
+        block_align: Default::default(),
     };
     (params, packets)
 }
