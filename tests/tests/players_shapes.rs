@@ -7,15 +7,36 @@
 //! fragmented streams and shows every B-frame video late by its reorder delay (docs/pipeline.md).
 
 use hlsgate_tests::fixtures;
-use hlsgate_tests::players::{ffmpeg_hls_check, hlsjs_check, mpv_check, vlc_check, HlsJsOptions};
+use hlsgate_tests::players::{
+    ffmpeg_hls_check, hlsjs_check, mpv_check, mpv_check_audio_only, vlc_check, HlsJsOptions,
+};
 use hlsgate_tests::server::Hlsgate;
 
 fn play(source: &str) {
     play_with(source, true);
 }
 
+/// An audio-only source: hls.js and mpv are told not to expect pictures.
+fn play_audio(source: &str) {
+    play_in(source, true, true);
+}
+
 fn play_with(source: &str, browser: bool) {
-    let server = Hlsgate::serve(&["--media-root", fixtures().to_str().unwrap()], &[]);
+    play_in(source, browser, false);
+}
+
+fn play_in(source: &str, browser: bool, audio_only: bool) {
+    let server = Hlsgate::serve(
+        &[
+            "--media-root",
+            fixtures().to_str().unwrap(),
+            "--secret",
+            "players-shapes-secret-0123456789abcdef",
+            "--allow-private-upstream",
+            "127.0.0.1/32",
+        ],
+        &[],
+    );
     let url = server.create_stream(source)["master_url"]
         .as_str()
         .unwrap()
@@ -25,6 +46,7 @@ fn play_with(source: &str, browser: bool) {
     println!("{source}: ffmpeg decoded {:?} s", ff.decoded_duration);
     let opts = HlsJsOptions {
         timeout_secs: Some(120),
+        audio_only,
         ..HlsJsOptions::default()
     };
     if browser {
@@ -35,7 +57,11 @@ fn play_with(source: &str, browser: bool) {
             h.first_frame_ms, h.seeks
         );
     }
-    let m = mpv_check(&url);
+    let m = if audio_only {
+        mpv_check_audio_only(&url)
+    } else {
+        mpv_check(&url)
+    };
     m.assert_ok();
     println!("{source}: mpv ended {:?} at {:?}", m.end_reason, m.last_pos);
     let v = vlc_check(&url);
@@ -79,4 +105,38 @@ fn transcoded_4_4_4_odd_size() {
 #[test]
 fn open_gop_h264_in_native_players() {
     play_with("file:h264_open_gop.mkv", false);
+}
+
+// Files only libavformat reads (issue 12): audio-only HLS from audio files, transcoded or copied
+// video from AVI, FLV, ASF and QuickTime — the same four players, local and through nginx.
+
+#[test]
+fn universal_flac_and_wav() {
+    play_audio("file:audio.flac");
+    play_audio("file:audio.wav");
+}
+
+#[test]
+fn universal_mp3_vbr_and_ogg_vorbis() {
+    play_audio("file:audio_vbr.mp3");
+    play_audio("file:audio_vorbis.ogg");
+}
+
+#[test]
+fn universal_avi_and_wmv() {
+    play("file:mpeg4_mp3.avi");
+    play("file:wmv2_wma.wmv");
+}
+
+#[test]
+fn universal_flv_and_mov() {
+    play("file:h264_aac.flv");
+    play("file:prores_pcm.mov");
+}
+
+#[test]
+fn universal_through_an_http_upstream() {
+    let nginx = hlsgate_tests::Nginx::start(fixtures());
+    play_audio(&nginx.url("audio_cbr.mp3"));
+    play(&nginx.url("mpeg4_mp3.avi"));
 }

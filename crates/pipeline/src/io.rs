@@ -39,8 +39,15 @@ pub struct Loaded {
 pub async fn probe(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
     let (index, cost) = match source::probe(src.as_ref()).await {
         Ok(v) => v,
-        Err(source::SourceError::Probe(probe::ProbeError::UnknownFormat { .. })) => {
-            return universal(src).await;
+        Err(source::SourceError::Probe(unknown @ probe::ProbeError::UnknownFormat { .. })) => {
+            return match universal(src).await {
+                // libavformat does not recognise it either: the native probe's answer (with
+                // the file's first bytes) is the clearer one.
+                Err(LoadError::Pipeline(PipelineError::Av(e))) if e.not_recognised() => {
+                    Err(source::SourceError::Probe(unknown).into())
+                }
+                other => other,
+            };
         }
         Err(e) => return Err(e.into()),
     };

@@ -432,7 +432,7 @@ impl Jobs {
             None => {
                 // Written by another version or damaged: probe here, and replace it.
                 tracing::warn!(%key, "cached index unreadable; probing again");
-                let loaded = pipeline::io::probe(&source).await?;
+                let loaded = pipeline::io::probe(source).await?;
                 if let Ok(b) = index_record::encode_probed(&loaded) {
                     if let Err(e) = self.coalescer.cache().put(&key, b, self.cfg.ttl).await {
                         tracing::debug!(error = %e, "index not cached");

@@ -52,6 +52,16 @@ pub enum AvError {
 }
 
 impl AvError {
+    /// Whether libavformat did not recognise a file as media it plays (no container detected,
+    /// a non-media container such as an image or subtitle file, no audio or video stream).
+    pub fn not_recognised(&self) -> bool {
+        match self {
+            AvError::Ffmpeg { stage, .. } => *stage == "opening the container",
+            AvError::UnsupportedCodec(_) | AvError::NoFrames(_) => true,
+            _ => false,
+        }
+    }
+
     /// Whether the source's bytes are to blame (undecodable bitstream, a codec or parameters
     /// we cannot take, nothing decodable in range), as opposed to our encoders or FFmpeg
     /// itself. The server answers the first with 422, the rest with 500.

@@ -329,7 +329,11 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
         },
         deadline,
     )?;
-    let opened = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
+    let opened = {
+        let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+        l.done = true;
+        std::mem::take(&mut l.ranges)
+    };
     let format = ictx.format().name().to_string();
     if REFUSED_FORMATS.contains(&format.as_str()) || format.ends_with("_pipe") {
         return Err(AvError::UnsupportedCodec(format!(
@@ -475,7 +479,7 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
     let index = index_of(&format, size, tracks, &entries, &presented)?;
     // Held: what the demuxer read while opening, and the start of the media (a demuxer that
     // reads its first frame while opening, MP3's Xing header, finds it), within the budget.
-    let mut ranges = opened.ranges;
+    let mut ranges = opened;
     if first_pos != u64::MAX {
         ranges.push((first_pos, first_pos.saturating_add(HEAD_MARGIN).min(size)));
     }
@@ -509,6 +513,8 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
 #[derive(Debug, Default)]
 struct ReadLog {
     ranges: Vec<(u64, u64)>,
+    /// Logging stopped (opening is over).
+    done: bool,
 }
 
 /// A reader that logs the ranges read through it (while opening: see [`scan`]).
@@ -523,7 +529,7 @@ impl<R: Read> Read for Recorder<R> {
         let n = self.inner.read(buf)?;
         if n > 0 {
             let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-            if log.ranges.len() < MAX_HELD_PIECES * 4 {
+            if !log.done && log.ranges.len() < MAX_HELD_PIECES * 4 {
                 log.ranges.push((self.pos, self.pos + n as u64));
             }
         }
@@ -986,7 +992,14 @@ impl LavfDemuxer {
             .copied();
         let mut best: Option<(demux::Demuxed, usize)> = None;
         let mut last_err = None;
-        let ways = [Some(Seek2::Time), Some(Seek2::Byte), None];
+        // Byte seeks: to the range's start (which reaches a little before its first packet, so
+        // a demuxer that resynchronises finds the packet's header), and to the first packet's
+        // own position (a demuxer that cannot resynchronise mid-packet, FLV).
+        let mut ways = vec![Some(Seek2::Time), Some(Seek2::Byte(offset))];
+        if let Some(e) = first.filter(|e| e.pos != offset) {
+            ways.push(Some(Seek2::Byte(e.pos)));
+        }
+        ways.push(None);
         for how in ways {
             if how.is_none() && offset > self.first_pos {
                 continue;
@@ -1029,7 +1042,7 @@ impl LavfDemuxer {
         };
         let mut ictx = open(sparse, Instant::now() + SCAN_DEADLINE)?;
         match (how, first) {
-            (Some(Seek2::Byte), _) => seek_bytes(&mut ictx, offset)?,
+            (Some(Seek2::Byte(at)), _) => seek_bytes(&mut ictx, at)?,
             (Some(Seek2::Time), Some(e)) => {
                 let (stream, m) = self
                     .tables
@@ -1126,8 +1139,8 @@ impl LavfDemuxer {
 enum Seek2 {
     /// The demuxer's own seek to the first packet's time (its index, or a search).
     Time,
-    /// A byte seek to the range's start.
-    Byte,
+    /// A byte seek to this offset.
+    Byte(u64),
 }
 
 /// Seeks stream `stream` to the last keyframe at or before `ts` (its time base).
@@ -1149,7 +1162,7 @@ fn seek_bytes(ictx: &mut ff::format::context::Input, pos: u64) -> Result<(), AvE
     // called on it and its own AVIOContext, which stay valid for the call.
     let ok = unsafe {
         let p = ictx.as_mut_ptr();
-        let r = ff::ffi::avformat_seek_file(p, -1, at, at, at, ff::ffi::AVSEEK_FLAG_BYTE as i32);
+        let r = ff::ffi::avformat_seek_file(p, -1, at, at, at, ff::ffi::AVSEEK_FLAG_BYTE);
         if r >= 0 {
             true
         } else {
