@@ -380,6 +380,7 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
     let mut errors = 0u32;
     let mut first_pos = u64::MAX;
     let mut padding: HashMap<u16, u32> = HashMap::new();
+    let mut ends: Vec<u64> = Vec::new();
     loop {
         let mut pkt = ff::Packet::empty();
         match pkt.read(&mut ictx) {
@@ -444,21 +445,10 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
         let guess = next_dts.get(&map.track).copied();
         let dts = pkt.dts().map(|d| d.saturating_mul(m)).or(guess);
         let pts = pkt.pts().map(|p| p.saturating_mul(m)).or(dts).or(guess);
-        let (Some(pts), Some(dts)) = (pts, dts.or(pts)) else {
-            // The very first packet of a stream without times: it starts at 0.
-            entries.push(Entry {
-                pos,
-                pts: 0,
-                dts: 0,
-                size: pkt.size() as u32,
-                duration: u32::try_from(dur).unwrap_or(0),
-                track: map.track,
-                key: pkt.is_key(),
-                sum: fnv1a(pkt.data().unwrap_or_default()),
-            });
-            next_dts.insert(map.track, dur);
-            first_pos = first_pos.min(pos);
-            continue;
+        // A stream's very first packet without times starts at 0.
+        let (pts, dts) = match (pts, dts.or(pts)) {
+            (Some(p), Some(d)) => (p, d),
+            _ => (0, 0),
         };
         next_dts.insert(map.track, dts.saturating_add(dur));
         first_pos = first_pos.min(pos);
@@ -472,11 +462,22 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
             key: pkt.is_key(),
             sum: fnv1a(pkt.data().unwrap_or_default()),
         });
+        // How far the demuxer had read to give this packet: its stored bytes end there at the
+        // latest (an ASF or Ogg packet continues in later container packets or pages).
+        // SAFETY: `ictx` is a live, opened input; `pb` is its AVIOContext and a zero SEEK_CUR
+        // seek only reports the position.
+        let read_to = unsafe { ff::ffi::avio_seek((*ictx.as_ptr()).pb, 0, 1) };
+        ends.push(
+            u64::try_from(read_to)
+                .unwrap_or(0)
+                .max(pos.saturating_add(pkt.size() as u64))
+                .min(size),
+        );
     }
     drop(ictx);
     fill_durations(&mut entries);
     apply_padding(&mut entries, &tracks, &padding);
-    let index = index_of(&format, size, tracks, &entries, &presented)?;
+    let index = index_of(&format, size, tracks, &entries, &ends, &presented)?;
     // Held: what the demuxer read while opening, and the start of the media (a demuxer that
     // reads its first frame while opening, MP3's Xing header, finds it), within the budget.
     let mut ranges = opened;
@@ -807,6 +808,7 @@ fn index_of(
     size: u64,
     mut tracks: Vec<Track>,
     entries: &[Entry],
+    ends: &[u64],
     presented: &HashMap<u16, i64>,
 ) -> Result<MediaIndex, AvError> {
     // Per track: first presented time and end of the last.
@@ -863,7 +865,7 @@ fn index_of(
     let mut spans: Vec<Span> = Vec::new();
     let mut cur: Option<Span> = None;
     let mut in_run = 0usize;
-    for e in entries {
+    for (i, e) in entries.iter().enumerate() {
         let cut = if video {
             e.track == main_id && e.key
         } else {
@@ -880,7 +882,12 @@ fn index_of(
             e.track,
             e.pts.max(e.dts).saturating_add(i64::from(e.duration)),
         );
-        let end = e.pos.saturating_add(u64::from(e.size)).min(size);
+        let end = ends
+            .get(i)
+            .copied()
+            .unwrap_or(0)
+            .max(e.pos.saturating_add(u64::from(e.size)))
+            .min(size);
         // A span starts a little before its first packet: the container's own header of that
         // packet (an AVI chunk id, an FLV tag header) may precede the position libavformat
         // reports, and a demuxer placed after it skips the packet.
@@ -929,6 +936,8 @@ pub struct LavfDemuxer {
     positions: Vec<u64>,
     /// The first packet's position.
     first_pos: u64,
+    /// The main track's id when it is video.
+    main_video: Option<u16>,
 }
 
 impl LavfDemuxer {
@@ -959,6 +968,10 @@ impl LavfDemuxer {
             nal,
             positions,
             first_pos,
+            main_video: index
+                .main()
+                .filter(|t| t.kind == TrackKind::Video)
+                .map(|t| t.id as u16),
         }
     }
 
@@ -995,7 +1008,23 @@ impl LavfDemuxer {
         // Byte seeks: to the range's start (which reaches a little before its first packet, so
         // a demuxer that resynchronises finds the packet's header), and to the first packet's
         // own position (a demuxer that cannot resynchronise mid-packet, FLV).
-        let mut ways = vec![Some(Seek2::Time), Some(Seek2::Byte(offset))];
+        // Time seeks: to the range's first keyframe of the main video track (a demuxer that
+        // seeks every stream to one time aligns the others there), then to its first packet.
+        let key = self
+            .main_video
+            .and_then(|t| {
+                self.tables
+                    .entries
+                    .iter()
+                    .filter(|e| e.track == t && e.key && e.pos >= offset && e.pos < end)
+                    .min_by_key(|e| e.pos)
+            })
+            .copied();
+        let mut ways: Vec<Option<Seek2>> = key.map(|k| Some(Seek2::Time(k))).into_iter().collect();
+        if let Some(e) = first.filter(|e| Some(*e) != key) {
+            ways.push(Some(Seek2::Time(e)));
+        }
+        ways.push(Some(Seek2::Byte(offset)));
         if let Some(e) = first.filter(|e| e.pos != offset) {
             ways.push(Some(Seek2::Byte(e.pos)));
         }
@@ -1004,7 +1033,7 @@ impl LavfDemuxer {
             if how.is_none() && offset > self.first_pos {
                 continue;
             }
-            let got = self.read_range(bytes, offset, end, how, first);
+            let got = self.read_range(bytes, offset, end, how);
             match got {
                 Ok((out, n)) if n >= expected => return Ok(out),
                 Ok((out, n)) => {
@@ -1031,7 +1060,6 @@ impl LavfDemuxer {
         offset: u64,
         end: u64,
         how: Option<Seek2>,
-        first: Option<Entry>,
     ) -> Result<(demux::Demuxed, usize), AvError> {
         let sparse = Sparse {
             held: self.tables.held.clone(),
@@ -1041,9 +1069,9 @@ impl LavfDemuxer {
             pos: 0,
         };
         let mut ictx = open(sparse, Instant::now() + SCAN_DEADLINE)?;
-        match (how, first) {
-            (Some(Seek2::Byte(at)), _) => seek_bytes(&mut ictx, at)?,
-            (Some(Seek2::Time), Some(e)) => {
+        match how {
+            Some(Seek2::Byte(at)) => seek_bytes(&mut ictx, at)?,
+            Some(Seek2::Time(e)) => {
                 let (stream, m) = self
                     .tables
                     .streams
@@ -1053,7 +1081,7 @@ impl LavfDemuxer {
                     .ok_or_else(|| AvError::InvalidParams("no stream for a track".into()))?;
                 seek_time(&mut ictx, stream, e.dts.min(e.pts) / m.max(1))?;
             }
-            _ => {}
+            None => {}
         }
         let mut out = demux::Demuxed::default();
         let mut matched = 0usize;
@@ -1137,8 +1165,8 @@ impl LavfDemuxer {
 /// How [`LavfDemuxer::read_range`] moves to its range.
 #[derive(Debug, Clone, Copy)]
 enum Seek2 {
-    /// The demuxer's own seek to the first packet's time (its index, or a search).
-    Time,
+    /// The demuxer's own seek (its index, or a search) to this packet's time.
+    Time(Entry),
     /// A byte seek to this offset.
     Byte(u64),
 }
