@@ -184,12 +184,16 @@ impl Ts {
             }
         }
         // An unbounded PES open at the end is whole when the range ends where a span ends (the
-        // end of a PES, by the index) and its packet is the range's last, or at the file end.
+        // end of a PES, by the index) and its packet is the range's last, or when the range
+        // reaches the end of the media (the last span's end: no stream has a PES after it; an
+        // M2TS file often ends with packets of other streams) or of the file.
         let end = offset + bytes.len() as u64;
         let at_span_end = self.span_ends.binary_search(&end).is_ok();
+        let at_media_end = self.span_ends.last().is_some_and(|&e| end >= e);
         for (&pid, st) in state.iter_mut() {
             if let Some(o) = st.open.take() {
-                let last = (at_span_end && Some(pid) == last_pid) || end >= self.file_size;
+                let last =
+                    (at_span_end && Some(pid) == last_pid) || at_media_end || end >= self.file_size;
                 if complete(&o, last) {
                     close(o, st, reference, offset);
                 }
