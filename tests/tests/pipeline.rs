@@ -525,6 +525,7 @@ fn universal_audio_joins_without_clicks() {
         "audio_cbr.mp3",
         "audio_vbr.mp3",
         "audio_vorbis.ogg",
+        "audio_opus.opus",
         "audio.wav",
         "audio.aiff",
         "audio_alac.m4a",
@@ -534,15 +535,6 @@ fn universal_audio_joins_without_clicks() {
     ] {
         joins_without_clicks(name);
     }
-}
-
-/// Known defect (open, issue 12): from the second segment on, Ogg Opus plays about one Opus
-/// packet (20 ms) off its place, a click at each join (jump 0.048 against 0.016 elsewhere).
-/// Opus in WebM joins cleanly; the Ogg path differs in how libavformat times the packets.
-#[test]
-#[ignore = "known defect: Ogg Opus segments after the first are ~20 ms off (issue 12)"]
-fn ogg_opus_joins_without_clicks() {
-    joins_without_clicks("audio_opus.opus");
 }
 
 /// Segmented AAC of `name`'s first audio track against one continuous encode: no jump at a join
