@@ -117,9 +117,8 @@ fn tracks_are_described() {
 #[test]
 fn bad_inputs_fail_cleanly() {
     for (name, needle) in [
-        ("truncated.mp4", "truncated"),
+        // Its sample tables (`moov` at the end) are cut off: nothing says where a frame is.
         ("truncated_moov_end.mp4", "truncated"),
-        ("truncated.mkv", ""),
         ("random.bin", "not a media file"),
         ("empty.mp4", "empty"),
         ("text.mp4", "not a media file"),

@@ -311,3 +311,13 @@ fn universal_video_files() {
         check(name, true);
     }
 }
+
+/// Cut files (an interrupted download, issue 12): an MP4 with its `moov` at the front and a
+/// Matroska file, both cut mid-way, play to their last whole frame (read through libavformat
+/// once the native probe finds them cut), on the same timeline rules.
+#[test]
+fn cut_files_play_what_exists() {
+    for name in ["truncated.mp4", "truncated.mkv"] {
+        check(name, true);
+    }
+}

@@ -40,7 +40,7 @@ pub async fn probe(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
     let (index, cost) = match source::probe(src.as_ref()).await {
         Ok(v) => v,
         Err(source::SourceError::Probe(unknown @ probe::ProbeError::UnknownFormat { .. })) => {
-            return match universal(src).await {
+            return match universal(src, false).await {
                 // libavformat does not recognise it either: the native probe's answer (with
                 // the file's first bytes) is the clearer one.
                 Err(LoadError::Pipeline(PipelineError::Av(e))) if e.not_recognised() => {
@@ -49,10 +49,18 @@ pub async fn probe(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
                 other => other,
             };
         }
+        // A cut file (an interrupted download): libavformat reads the packets that exist, and
+        // the index ends at the last whole one.
+        Err(source::SourceError::Probe(cut @ probe::ProbeError::Truncated { .. })) => {
+            return match universal(src, true).await {
+                Ok(l) if l.index.duration > 0 => Ok(l),
+                _ => Err(source::SourceError::Probe(cut).into()),
+            };
+        }
         Err(e) => return Err(e.into()),
     };
     if !natively_decodable(&index) {
-        return universal(src).await;
+        return universal(src, false).await;
     }
     let tables = match index.moov {
         Some(r) => Some(src.read(r).await?),
@@ -80,7 +88,7 @@ fn natively_decodable(index: &probe::MediaIndex) -> bool {
 }
 
 /// The libavformat scan of a source, off the async threads.
-async fn universal(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
+async fn universal(src: &Arc<dyn ByteSource>, cut: bool) -> Result<Loaded, LoadError> {
     let (requests, bytes) = (src.stats().requests(), src.stats().bytes());
     let handle = tokio::runtime::Handle::current();
     let (a, b, size) = (Arc::clone(src), Arc::clone(src), src.size());
@@ -90,6 +98,7 @@ async fn universal(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
             BlockingReader::new(a, handle),
             move || Ok(BlockingReader::new(b, h2)),
             size,
+            cut,
         )
     })
     .await

@@ -314,10 +314,15 @@ pub struct Scanned {
 
 /// Indexes a file the native probes do not know: open, read every packet (no decoding), build
 /// the [`MediaIndex`] and the packet table. `reader` reads the file; `size` is its length.
+///
+/// `cut`: the file is known to be cut short (the native probe found a structure running past
+/// its end). A cut or damaged file is indexed up to where every track is whole
+/// ([`trim_to_whole`]).
 pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
     reader: R,
     reopen: F,
     size: u64,
+    cut: bool,
 ) -> Result<Scanned, AvError> {
     let deadline = Instant::now() + SCAN_DEADLINE;
     let log = Arc::new(Mutex::new(ReadLog::default()));
@@ -378,6 +383,8 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
     let mut entries: Vec<Entry> = Vec::new();
     let mut next_dts: HashMap<u16, i64> = HashMap::new();
     let mut errors = 0u32;
+    // Read errors and packets libavformat flagged corrupt: a damaged or cut file.
+    let mut damaged = 0u64;
     let mut first_pos = u64::MAX;
     let mut padding: HashMap<u16, u32> = HashMap::new();
     let mut ends: Vec<u64> = Vec::new();
@@ -397,6 +404,7 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
                 // A damaged stretch: libavformat resynchronises on the next read; a file that
                 // only fails has ended (a truncated download plays to its last packet).
                 errors += 1;
+                damaged += 1;
                 if errors >= MAX_READ_ERRORS {
                     break;
                 }
@@ -406,7 +414,11 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
         let Some(Some(map)) = streams.get(pkt.stream()).copied() else {
             continue;
         };
-        if pkt.size() == 0 || pkt.is_corrupt() {
+        if pkt.is_corrupt() {
+            damaged += 1;
+            continue;
+        }
+        if pkt.size() == 0 {
             continue;
         }
         if pkt.size() > MAX_PACKET_BYTES {
@@ -476,6 +488,9 @@ pub fn scan<R: ScanRead, F: FnOnce() -> Result<R, std::io::Error>>(
     }
     drop(ictx);
     fill_durations(&mut entries);
+    if cut || damaged > 0 {
+        trim_to_whole(&mut entries, &mut ends, &tracks);
+    }
     apply_padding(&mut entries, &tracks, &padding);
     let index = index_of(&format, size, tracks, &entries, &ends, &presented)?;
     // Held: what the demuxer read while opening, and the start of the media (a demuxer that
@@ -581,6 +596,56 @@ fn apply_padding(entries: &mut [Entry], tracks: &[Track], padding: &HashMap<u16,
             e.duration = u32::try_from(d).unwrap_or(0);
         }
     }
+}
+
+/// Ends every audio and video track where the first of them stops being whole: each track's
+/// frames, in presentation order, are followed until the first gap of more than half a frame (a
+/// frame stored past the cut, B-frames missing before a P-frame that made it); every frame
+/// that would end after the earliest such end is dropped from the table, so all tracks stop
+/// together (no rendition's playlist claims what another's bytes lack).
+fn trim_to_whole(entries: &mut Vec<Entry>, ends: &mut Vec<u64>, tracks: &[Track]) {
+    let mut cut_secs = f64::INFINITY;
+    for t in tracks {
+        if !matches!(t.kind, TrackKind::Video | TrackKind::Audio) || t.timescale == 0 {
+            continue;
+        }
+        let id = t.id as u16;
+        let mut frames: Vec<(i64, i64)> = entries
+            .iter()
+            .filter(|e| e.track == id)
+            .map(|e| (e.pts, i64::from(e.duration)))
+            .collect();
+        if frames.is_empty() {
+            continue;
+        }
+        frames.sort_unstable();
+        let mut durs: Vec<i64> = frames.iter().map(|f| f.1).collect();
+        durs.sort_unstable();
+        let typical = durs[durs.len() / 2].max(1);
+        let mut end = frames[0].0 + frames[0].1;
+        for w in frames.windows(2) {
+            if w[1].0 - (w[0].0 + w[0].1) > typical / 2 {
+                break;
+            }
+            end = w[1].0 + w[1].1;
+        }
+        cut_secs = cut_secs.min(end as f64 / f64::from(t.timescale));
+    }
+    if !cut_secs.is_finite() {
+        return;
+    }
+    let scale: HashMap<u16, u32> = tracks.iter().map(|t| (t.id as u16, t.timescale)).collect();
+    let keep: Vec<bool> = entries
+        .iter()
+        .map(|e| {
+            let ts = f64::from(scale.get(&e.track).copied().unwrap_or(1).max(1));
+            ((e.pts + i64::from(e.duration)) as f64) / ts <= cut_secs + 1e-9
+        })
+        .collect();
+    let mut k = keep.iter();
+    entries.retain(|_| *k.next().unwrap_or(&true));
+    let mut k = keep.iter();
+    ends.retain(|_| *k.next().unwrap_or(&true));
 }
 
 /// A zero duration (libavformat did not know it) becomes the gap to the track's next packet in
@@ -821,8 +886,16 @@ fn index_of(
     tracks.retain(|t| bounds.contains_key(&(t.id as u16)));
     for t in &mut tracks {
         if let Some(&(s, e)) = bounds.get(&(t.id as u16)) {
+            // `start` is the first frame (priming included, as for MP4); the duration is what
+            // is presented: from libavformat's start time when it is later (an edit list or
+            // an encoder delay hides the first samples).
+            let shown = presented
+                .get(&(t.id as u16))
+                .copied()
+                .filter(|&p| p > s && p < e)
+                .unwrap_or(s);
             t.start = Some(s);
-            t.duration = u64::try_from(e.saturating_sub(s)).ok();
+            t.duration = u64::try_from(e.saturating_sub(shown)).ok();
         }
     }
     let main = tracks
