@@ -887,3 +887,331 @@ async fn slowloris_connections_are_closed() {
     }
     assert!(fail.is_empty(), "{}", fail.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The universal (libavformat) path: damaged copies of every universal fixture and crafted WAV
+// headers, through `hlsgate probe` and through the server (issue 12, hostile-input rules).
+
+/// Every request for a damaged universal file answers within this (a scan reads the whole file,
+/// a segment may be an audio transcode, all in a debug build).
+const UNIVERSAL_ANSWER: Duration = Duration::from_secs(10);
+
+/// The fixtures the native probes hand to libavformat.
+const UNIVERSAL_FIXTURES: &[&str] = &[
+    "audio.flac",
+    "audio_cbr.mp3",
+    "audio_vbr.mp3",
+    "audio_vorbis.ogg",
+    "audio_opus.opus",
+    "audio.wav",
+    "audio.aiff",
+    "audio_alac.m4a",
+    "mpeg4_mp3.avi",
+    "h264_aac.flv",
+    "wmv2_wma.wmv",
+    "prores_pcm.mov",
+];
+
+/// Deterministic xorshift64 (no dependency, same damage on every run).
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Damaged copies of `bytes`: (tag, bytes). Cut at a third; 4 KiB zeroed at 40 %; 32 random bytes
+/// in the first 8 KiB (headers, stream descriptions); 512 random bytes anywhere.
+fn damaged(bytes: &[u8], seed: u64) -> Vec<(&'static str, Vec<u8>)> {
+    let mut rng = Xorshift(seed | 1);
+    let mut out = Vec::new();
+    out.push(("cut", bytes[..bytes.len() / 3].to_vec()));
+    let mut zeroed = bytes.to_vec();
+    let at = zeroed.len() * 2 / 5;
+    let end = (at + 4096).min(zeroed.len());
+    zeroed[at..end].fill(0);
+    out.push(("zeroed", zeroed));
+    let mut head = bytes.to_vec();
+    let span = head.len().min(8192);
+    for _ in 0..32 {
+        let i = rng.below(span);
+        head[i] = rng.next() as u8;
+    }
+    out.push(("head", head));
+    let mut flips = bytes.to_vec();
+    for _ in 0..512 {
+        let i = rng.below(flips.len());
+        flips[i] ^= 1 << rng.below(8);
+    }
+    out.push(("flips", flips));
+    out
+}
+
+/// A PCM WAV whose `fmt ` chunk claims `channels`, `rate`, `block_align`, `bits`, whose `data`
+/// chunk claims `data_claim` bytes, followed by `data_len` bytes of a ramp.
+fn crafted_wav(
+    channels: u16,
+    rate: u32,
+    block_align: u16,
+    bits: u16,
+    data_claim: u32,
+    data_len: usize,
+) -> Vec<u8> {
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&channels.to_le_bytes());
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&rate.wrapping_mul(block_align as u32).to_le_bytes());
+    w.extend_from_slice(&block_align.to_le_bytes());
+    w.extend_from_slice(&bits.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_claim.to_le_bytes());
+    w.extend((0..data_len).map(|i| (i % 251) as u8));
+    w
+}
+
+/// Crafted WAV headers: absurd channel counts, rates, block sizes, and a data chunk claiming
+/// 4 GiB over 64 KiB of bytes.
+fn crafted_wavs() -> Vec<(String, Vec<u8>)> {
+    let k64 = 64 * 1024;
+    [
+        (
+            "wav_channels_0",
+            crafted_wav(0, 48_000, 4, 16, k64 as u32, k64),
+        ),
+        (
+            "wav_channels_65535",
+            crafted_wav(65_535, 48_000, 65_534, 16, k64 as u32, k64),
+        ),
+        ("wav_rate_0", crafted_wav(2, 0, 4, 16, k64 as u32, k64)),
+        (
+            "wav_rate_4g",
+            crafted_wav(2, u32::MAX, 4, 16, k64 as u32, k64),
+        ),
+        (
+            "wav_block_0",
+            crafted_wav(2, 48_000, 0, 16, k64 as u32, k64),
+        ),
+        ("wav_bits_0", crafted_wav(2, 48_000, 4, 0, k64 as u32, k64)),
+        (
+            "wav_data_4gib",
+            crafted_wav(2, 48_000, 4, 16, u32::MAX, k64),
+        ),
+        (
+            "wav_block_64k",
+            crafted_wav(1, 8_000, 65_535, 16, k64 as u32, k64),
+        ),
+    ]
+    .into_iter()
+    .map(|(n, b)| (format!("{n}.wav"), b))
+    .collect()
+}
+
+/// Every damaged universal file and crafted WAV, written into `dir`: their names.
+fn write_universal_attacks(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for (n, name) in UNIVERSAL_FIXTURES.iter().enumerate() {
+        let bytes = std::fs::read(hlsgate_tests::fixture(name)).expect("fixture");
+        let (stem, ext) = name.rsplit_once('.').expect("extension");
+        for (tag, b) in damaged(&bytes, 0x9E37_79B9_7F4A_7C15 ^ n as u64) {
+            let out = format!("{stem}_{tag}.{ext}");
+            std::fs::write(dir.join(&out), b).expect("write");
+            names.push(out);
+        }
+    }
+    for (name, b) in crafted_wavs() {
+        std::fs::write(dir.join(&name), b).expect("write");
+        names.push(name);
+    }
+    names
+}
+
+/// `hlsgate probe` on every damaged universal file: exit 0, or exit 1 with one line; never a
+/// panic or a signal; within [`UNIVERSAL_ANSWER`] and [`PROBE_MAXRSS_KIB`].
+#[test]
+fn probe_survives_damaged_universal_files() {
+    let scratch = Scratch::new("hostile-universal-probe");
+    let mut fail = Vec::new();
+    let (mut ok, mut refused) = (0, 0);
+    for name in write_universal_attacks(scratch.path()) {
+        let path = scratch.path().join(&name);
+        let rss_file = scratch.path().join(format!("{name}.rss"));
+        let t = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .arg("-o")
+            .arg(&rss_file)
+            .args(["-f", "%M"])
+            .arg("prlimit")
+            .arg(format!("--as={AS_LIMIT}"))
+            .args(["--", "timeout", "-s", "KILL", "30"])
+            .arg(hlsgate_bin())
+            .arg("probe")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run /usr/bin/time (apt-get install time)");
+        let took = t.elapsed();
+        let code = out.status.code().unwrap_or(-1);
+        let maxrss: u64 = std::fs::read_to_string(&rss_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .next_back()
+            .unwrap_or(0);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        eprintln!(
+            "{name:<32} exit {code:<4} {:>6} ms {maxrss:>7} KiB  {}",
+            took.as_millis(),
+            lines
+                .first()
+                .copied()
+                .unwrap_or("")
+                .chars()
+                .take(100)
+                .collect::<String>()
+        );
+        match code {
+            0 => ok += 1,
+            1 if lines.len() == 1 => refused += 1,
+            _ => fail.push(format!("{name}: exit {code}, stderr: {}", stderr.trim())),
+        }
+        if took > UNIVERSAL_ANSWER {
+            fail.push(format!("{name}: probe took {took:?}"));
+        }
+        if maxrss > PROBE_MAXRSS_KIB {
+            fail.push(format!("{name}: probe peak RSS {} MiB", maxrss / 1024));
+        }
+    }
+    eprintln!("{ok} probed, {refused} refused with one line");
+    // The damage is partial: most files must still probe (cut files play what exists).
+    assert!(ok >= 24, "only {ok} damaged files probed");
+    assert!(
+        fail.is_empty(),
+        "{} failures:\n{}",
+        fail.len(),
+        fail.join("\n")
+    );
+}
+
+/// One server serves every damaged universal file: master, first media playlist, init, first
+/// and last segment each answer 2xx/4xx within [`UNIVERSAL_ANSWER`]; `/healthz` answers within
+/// [`HEALTH`] throughout (scans and transcodes run off the async threads); the process lives
+/// and its peak RSS stays within [`SERVER_HWM_KIB`].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_survives_damaged_universal_files() {
+    let scratch = Scratch::new("hostile-universal-serve");
+    let names = write_universal_attacks(scratch.path());
+    let mut srv = Server::start(&["--media-root", &scratch.path().display().to_string()])
+        .unwrap_or_else(|log| panic!("hlsgate serve failed:\n{log}"));
+    let health = HealthPoller::start(srv.url("/healthz"), HEALTH);
+    let client = reqwest::Client::builder()
+        .timeout(UNIVERSAL_ANSWER + Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let mut fail = Vec::new();
+    let mut played = 0;
+    for name in &names {
+        let base = format!("/v1/{}/", open_token(name));
+        let mut seen = Vec::new();
+        let get = |path: String| {
+            let url = srv.url(&format!("{base}{path}"));
+            let client = client.clone();
+            async move {
+                let t = Instant::now();
+                let r = match client.get(&url).send().await {
+                    Ok(r) => {
+                        let s = r.status().as_u16();
+                        match r.bytes().await {
+                            Ok(b) => (s, String::from_utf8_lossy(&b).into_owned()),
+                            Err(e) => (0, format!("body: {e}")),
+                        }
+                    }
+                    Err(e) => (0, format!("error: {e}")),
+                };
+                (r.0, r.1, t.elapsed())
+            }
+        };
+        let mut paths = vec!["master.m3u8".to_string()];
+        let mut i = 0;
+        while i < paths.len() {
+            let path = paths[i].clone();
+            i += 1;
+            let (s, body, took) = get(path.clone()).await;
+            seen.push(format!("{path}={s}/{}ms", took.as_millis()));
+            let ok_status = (200..300).contains(&s) || (400..500).contains(&s);
+            if !ok_status || took > UNIVERSAL_ANSWER {
+                let b: String = body.chars().take(80).collect();
+                fail.push(format!("{name}: {path} -> {s} in {took:?} ({})", b.trim()));
+            }
+            if s != 200 {
+                continue;
+            }
+            if path == "master.m3u8" {
+                paths.extend(first_playlist(&body));
+            } else if path.ends_with(".m3u8") {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                let segs: Vec<&str> = body.lines().filter(|l| l.ends_with(".m4s")).collect();
+                paths.push(format!("{dir}/init.mp4"));
+                paths.extend(segs.first().map(|s| format!("{dir}/{s}")));
+                if segs.len() > 1 {
+                    paths.extend(segs.last().map(|s| format!("{dir}/{s}")));
+                }
+            } else if path.ends_with(".m4s") {
+                played += 1;
+            }
+        }
+        eprintln!("{name:<28} {}", seen.join(" "));
+        if let Some(how) = srv.exited() {
+            fail.push(format!(
+                "{name}: server died: {how}; log: {}",
+                srv.log_excerpt()
+            ));
+            break;
+        }
+    }
+    let (slowest, bad) = health.finish().await;
+    if !bad.is_empty() {
+        fail.push(format!(
+            "/healthz slow or failing {} times (max {slowest:?}; first: {})",
+            bad.len(),
+            bad[0]
+        ));
+    }
+    let hwm = srv.status_kib("VmHWM");
+    if let Some(h) = hwm.filter(|h| *h > SERVER_HWM_KIB) {
+        fail.push(format!(
+            "server peak RSS {} MiB > {} MiB",
+            h / 1024,
+            SERVER_HWM_KIB / 1024
+        ));
+    }
+    eprintln!(
+        "{} files, {played} segments made, healthz max {slowest:?}, peak RSS {} MiB",
+        names.len(),
+        hwm.map_or(0, |h| h / 1024)
+    );
+    assert!(
+        played >= 24,
+        "only {played} segments of damaged files were made"
+    );
+    assert!(
+        fail.is_empty(),
+        "{} failures:\n{}",
+        fail.len(),
+        fail.join("\n")
+    );
+}

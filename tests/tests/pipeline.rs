@@ -748,3 +748,100 @@ fn thumbnail_is_a_jpeg_of_the_requested_width() {
     let wh = ffprobe_csv(&out, &["-show_entries", "stream=codec_name,width"]);
     assert_eq!(wh.trim(), "mjpeg,160");
 }
+
+/// Packet MD5s of the first audio stream of `path` (`-c copy -f framemd5`), in order.
+fn audio_packet_md5s(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-c", "copy", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(',').nth(5).map(|h| h.trim().to_string()))
+        .collect()
+}
+
+/// Originals copied in their codec (issue 12 item 3, issue 14 item 2): AC-3 5.1 from Matroska
+/// and M2TS, Opus from Ogg and WebM, FLAC, MP3. Each `-copy` rendition, read by ffprobe, has the
+/// source's codec and channels; its packets are the source's own bytes (framemd5 of the copy is a
+/// contiguous run of the source's, missing at most one frame at each end); its fragments join
+/// exactly (each tfdt is the previous one plus its duration, the first is 0); EXTINF matches the
+/// fragment durations; ffmpeg decodes it without an error.
+#[test]
+fn originals_are_copied_bit_exact_with_exact_joins() {
+    let cases = [
+        ("hevc_ac3.mkv", "ac3", 6),
+        ("h264_ac3_51.m2ts", "ac3", 6),
+        ("vp9_opus.webm", "opus", 1),
+        ("audio_opus.opus", "opus", 1),
+        ("audio.flac", "flac", 1),
+        ("audio_cbr.mp3", "mp3", 1),
+        ("audio_vbr.mp3", "mp3", 1),
+    ];
+    for (name, codec, channels) in cases {
+        let tmp = Scratch::new("copied");
+        let rs = export(name, tmp.path());
+        let r = rs
+            .iter()
+            .find(|r| r.id.ends_with("-copy"))
+            .unwrap_or_else(|| panic!("{name}: no copied rendition"));
+        let all = concat(r, tmp.path());
+        let probed = ffprobe_csv(&all, &["-show_entries", "stream=codec_name,channels"]);
+        assert_eq!(
+            probed.trim().trim_end_matches(","),
+            format!("{codec},{channels}"),
+            "{name}"
+        );
+        // Exact joins, EXTINF = fragment duration.
+        let mut at = 0u64;
+        let mut timescale = 0u32;
+        for (i, f) in r.files.iter().enumerate() {
+            let t = fragments(&std::fs::read(f).unwrap())[0].trafs[0].clone();
+            assert_eq!(t.tfdt, at, "{name}: fragment {i} tfdt");
+            at += t.duration();
+            if timescale == 0 {
+                let init = std::fs::read(f.parent().unwrap().join("init.mp4")).unwrap();
+                timescale = timescales(&init).first().unwrap().1;
+            }
+            let secs = t.duration() as f64 / f64::from(timescale);
+            assert!(
+                (secs - r.extinf[i]).abs() < 1e-3,
+                "{name}: segment {i} EXTINF {} vs {secs}",
+                r.extinf[i]
+            );
+        }
+        // Bit-exact: the copy's packets are a contiguous run of the source's.
+        let src = audio_packet_md5s(&fixture(name));
+        let out = audio_packet_md5s(&all);
+        let start = src
+            .iter()
+            .position(|h| *h == out[0])
+            .unwrap_or_else(|| panic!("{name}: first copied packet is not a source packet"));
+        let n = out.len().min(src.len() - start);
+        assert_eq!(&out[..n], &src[start..start + n], "{name}: packets differ");
+        assert_eq!(n, out.len(), "{name}: more packets than the source");
+        assert!(
+            start <= 1 && src.len() - (start + n) <= 1,
+            "{name}: {start} packets missing at the start, {} at the end of {}",
+            src.len() - (start + n),
+            src.len()
+        );
+        let errors = decode(&all);
+        assert!(errors.trim().is_empty(), "{name}: decode errors: {errors}");
+        println!(
+            "{name}: {} {codec} packets of {} copied, {} fragments, {:.3} s",
+            out.len(),
+            src.len(),
+            r.files.len(),
+            at as f64 / f64::from(timescale)
+        );
+    }
+}

@@ -156,8 +156,8 @@ async fn content_type_is_sniffed_from_bytes() {
     assert_eq!(r.status(), 422);
 }
 
-/// The Range passthrough serves every file, probe or no probe (issue 12): audio files the HLS
-/// path does not read yet, text, random bytes, an empty file — with 200/206/416/HEAD as for
+/// The Range passthrough serves every file, probe or no probe (issue 12): every universal
+/// fixture, cut files, text, random bytes, an empty file — with 200/206/416/HEAD as for
 /// media and the type sniffed from the bytes (the extension when they say nothing).
 #[tokio::test]
 async fn any_file_is_passed_through() {
@@ -169,6 +169,22 @@ async fn any_file_is_passed_through() {
         ("tone.ogg", "audio/ogg"),
         ("tone.opus", "audio/ogg"),
         ("tone.wav", "audio/wav"),
+        ("audio.flac", "audio/flac"),
+        ("audio_cbr.mp3", "audio/mpeg"),
+        ("audio_vbr.mp3", "audio/mpeg"),
+        ("audio_vorbis.ogg", "audio/ogg"),
+        ("audio_opus.opus", "audio/ogg"),
+        ("audio.wav", "audio/wav"),
+        ("audio.aiff", "audio/aiff"),
+        ("audio_alac.m4a", "audio/mp4"),
+        ("mpeg4_mp3.avi", "video/x-msvideo"),
+        ("h264_aac.flv", "video/x-flv"),
+        ("h264_ac3_51.m2ts", "video/mp2t"),
+        ("wmv2_wma.wmv", "video/x-ms-asf"),
+        ("prores_pcm.mov", "video/quicktime"),
+        ("truncated.mp4", "video/mp4"),
+        ("truncated.mkv", "video/x-matroska"),
+        ("truncated.ts", "video/mp2t"),
         ("text.mp4", "video/mp4"),
         ("random.bin", "application/octet-stream"),
         ("empty.mp4", "video/mp4"),

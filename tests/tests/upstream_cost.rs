@@ -262,3 +262,91 @@ fn forwarded_headers_reach_the_upstream() {
     assert_eq!(code, 1);
     assert!(err.contains("403"), "{err}");
 }
+
+/// The universal (libavformat) path through nginx: requests and bytes of the probe (a scan that
+/// reads the whole file: it builds the packet table from every packet) and of the middle segment
+/// of the first rendition (its byte span, read in the source's blocks), counted by the source
+/// and checked against nginx's log. The table goes to the note of issue 12.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn universal_costs_through_http() {
+    use std::sync::Arc;
+    let nginx = Nginx::start(fixtures());
+    let mut table = vec![format!(
+        "{:<18} {:>9} | {:>5} {:>9} | {:>4} {:>8} | {:>4} {:>8}",
+        "fixture", "size", "probe", "", "seg", "", "seg#", "of"
+    )];
+    for name in [
+        "audio.flac",
+        "audio_cbr.mp3",
+        "audio_vbr.mp3",
+        "audio_vorbis.ogg",
+        "audio_opus.opus",
+        "audio.wav",
+        "audio.aiff",
+        "audio_alac.m4a",
+        "mpeg4_mp3.avi",
+        "h264_aac.flv",
+        "wmv2_wma.wmv",
+        "prores_pcm.mov",
+    ] {
+        let before = nginx.logged_requests();
+        let src: Arc<dyn ByteSource> = Arc::new(
+            HttpSource::open(&upstream(), &nginx.url(name), &[])
+                .await
+                .unwrap(),
+        );
+        let media = pipeline::io::load(&src, pipeline::MediaOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let probe = (src.stats().requests(), src.stats().bytes());
+        let size = src.size();
+        assert!(
+            probe.1 <= size + 64 * 1024,
+            "{name}: probe read {} bytes of a {size}-byte file",
+            probe.1
+        );
+        let r = media
+            .renditions()
+            .iter()
+            .find(|r| r.kind != plan::RenditionKind::Subtitle)
+            .expect("a rendition");
+        let n = media.segment_count() / 2;
+        let out = pipeline::Output::Segment(r.id.clone(), n);
+        let ranges = media.needs(&out).unwrap();
+        let fetched = pipeline::io::fetch(src.as_ref(), &ranges).await.unwrap();
+        let seg = (
+            src.stats().requests() - probe.0,
+            src.stats().bytes() - probe.1,
+        );
+        let m4s = media.make(&out, &fetched).unwrap();
+        assert!(!m4s.is_empty(), "{name}: empty segment");
+        // A segment reads its span, not the file: at most the span rounded out to the source's
+        // 1 MiB blocks plus one block.
+        let span: u64 = ranges.iter().map(|r| r.len()).sum();
+        assert!(
+            seg.1 <= span + 2 * 1024 * 1024,
+            "{name}: segment read {} bytes for a {span}-byte span",
+            seg.1
+        );
+        // nginx's own log agrees with our count.
+        let mut logged = 0;
+        for _ in 0..50 {
+            logged = nginx.logged_requests() - before;
+            if logged as u64 == probe.0 + seg.0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(logged as u64, probe.0 + seg.0, "{name}: nginx log");
+        table.push(format!(
+            "{name:<18} {size:>9} | {:>5} {:>9} | {:>4} {:>8} | {:>4} {:>8}",
+            probe.0,
+            probe.1,
+            seg.0,
+            seg.1,
+            n,
+            media.segment_count()
+        ));
+    }
+    eprintln!("{}", table.join("\n"));
+}

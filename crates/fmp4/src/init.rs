@@ -1,8 +1,8 @@
 //! The init segment: `ftyp` + `moov` (see the crate docs for the tree).
 
 use mp4_atom::{
-    Btrt, Dinf, Dref, DrefEntry, Edts, Elst, ElstEntry, FixedPoint, FourCC, Ftyp, Hdlr, Matrix,
-    Mdhd, Mp4a, Mvex, Mvhd, Smhd, Stco, Stsc, Stsz, Stts, Tkhd, Trex, Url, Visual, Vmhd,
+    Btrt, Dinf, Dref, DrefEntry, Edts, Elst, ElstEntry, Encode, FixedPoint, FourCC, Ftyp, Hdlr,
+    Matrix, Mdhd, Mp4a, Mvex, Mvhd, Smhd, Stco, Stsc, Stsz, Stts, Tkhd, Trex, Url, Visual, Vmhd,
 };
 
 use crate::boxes::{atom, write_box, write_full_box};
@@ -102,9 +102,12 @@ fn validate(t: &TrackSpec) -> Result<(), Fmp4Error> {
         track: t.id,
         reason,
     };
-    let config = match &t.entry {
-        SampleEntry::Avc { config } | SampleEntry::Hevc { config } => config,
+    let config: &[u8] = match &t.entry {
+        SampleEntry::Avc { config }
+        | SampleEntry::Hevc { config }
+        | SampleEntry::Copied { config, .. } => config,
         SampleEntry::Aac { asc } => asc,
+        SampleEntry::MpegAudio => &[],
     };
     if config.len() > limits::MAX_CONFIG_BYTES {
         return Err(bad_config("larger than limits::MAX_CONFIG_BYTES"));
@@ -139,11 +142,18 @@ fn validate(t: &TrackSpec) -> Result<(), Fmp4Error> {
                 });
             }
         }
-        SampleEntry::Aac { asc } => {
+        SampleEntry::Aac { .. } | SampleEntry::MpegAudio | SampleEntry::Copied { .. } => {
             // An AudioSpecificConfig is at least 2 bytes (object type, frequency index,
-            // channel configuration: 14496-3 §1.6.2.1).
-            if asc.len() < 2 {
-                return Err(bad_config("AudioSpecificConfig shorter than 2 bytes"));
+            // channel configuration: 14496-3 §1.6.2.1); every other configuration box has a
+            // body (dac3 3 bytes, dec3 5, dfLa and dOps more).
+            match &t.entry {
+                SampleEntry::Aac { asc } if asc.len() < 2 => {
+                    return Err(bad_config("AudioSpecificConfig shorter than 2 bytes"));
+                }
+                SampleEntry::Copied { config, .. } if config.len() < 3 => {
+                    return Err(bad_config("audio configuration box shorter than 3 bytes"));
+                }
+                _ => {}
             }
             if t.sample_rate == 0 || t.channels == 0 {
                 return Err(Fmp4Error::BadAudio {
@@ -360,6 +370,66 @@ fn sample_entry(out: &mut Vec<u8>, t: &TrackSpec) -> Result<(), Fmp4Error> {
             };
             atom(out, &mp4a)
         }
+        SampleEntry::MpegAudio => {
+            let sample_rate = u16::try_from(t.sample_rate).unwrap_or(0);
+            let mp4a = Mp4a {
+                audio: mp4_atom::Audio {
+                    data_reference_index: 1,
+                    channel_count: t.channels,
+                    sample_size: 16,
+                    sample_rate: FixedPoint::from(sample_rate),
+                },
+                // As for AAC, with objectTypeIndication 0x6B (ISO/IEC 11172-3 audio, the
+                // value browsers and the MP4 registration give MP3) and no
+                // DecoderSpecificInfo (the frame headers carry the configuration).
+                esds: mp4_atom::Esds {
+                    es_desc: mp4_atom::esds::EsDescriptor {
+                        es_id: 0,
+                        depends_on_es_id: None,
+                        url: None,
+                        ocr_es_id: None,
+                        stream_priority: 0,
+                        dec_config: mp4_atom::esds::DecoderConfig {
+                            object_type_indication: 0x6B,
+                            stream_type: 5,
+                            up_stream: 0,
+                            buffer_size_db: mp4_atom::u24::from([0, 0x06, 0x00]),
+                            max_bitrate: t.max_bitrate,
+                            avg_bitrate: t.avg_bitrate,
+                            dec_specific: None,
+                        },
+                        sl_config: mp4_atom::esds::SLConfig {},
+                    },
+                },
+                btrt: btrt(t, 0x600),
+                taic: None,
+            };
+            atom(out, &mp4a)
+        }
+        SampleEntry::Copied {
+            kind,
+            config_kind,
+            config,
+        } => write_box(out, kind, |out| {
+            // AudioSampleEntry (§12.2.3): the rate field is 16.16 and 0 above 65535 (the
+            // configuration box is authoritative).
+            let sample_rate = u16::try_from(t.sample_rate).unwrap_or(0);
+            mp4_atom::Audio {
+                data_reference_index: 1,
+                channel_count: t.channels,
+                sample_size: 16,
+                sample_rate: FixedPoint::from(sample_rate),
+            }
+            .encode(out)?;
+            write_box(out, config_kind, |out| {
+                out.extend_from_slice(config);
+                Ok(())
+            })?;
+            if let Some(btrt) = btrt(t, 0) {
+                atom(out, &btrt)?;
+            }
+            Ok(())
+        }),
     }
 }
 

@@ -122,6 +122,21 @@ pub enum SampleEntry {
         /// AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1).
         asc: Vec<u8>,
     },
+    /// `mp4a` + `esds` with objectTypeIndication 0x6B (ISO/IEC 11172-3: MP3 and MP2) and no
+    /// DecoderSpecificInfo: the frames' own headers configure the decoder.
+    MpegAudio,
+    /// Audio copied in its own codec: the AudioSampleEntry `kind` holding one configuration box
+    /// `config_kind` whose body is `config`, byte for byte: `ac-3`/`dac3` and `ec-3`/`dec3`
+    /// (ETSI TS 102 366 Annex F), `fLaC`/`dfLa` (the FLAC-in-ISOBMFF mapping: a full box of
+    /// FLAC metadata blocks), `Opus`/`dOps` (the Opus-in-ISOBMFF mapping).
+    Copied {
+        /// Sample entry type.
+        kind: [u8; 4],
+        /// Configuration box type.
+        config_kind: [u8; 4],
+        /// Configuration box body.
+        config: Vec<u8>,
+    },
 }
 
 impl SampleEntry {

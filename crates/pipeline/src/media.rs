@@ -16,7 +16,7 @@ use bytes::Bytes;
 use demux::Frame;
 use plan::{
     audio_plan, rescale, AudioGrid, AudioOutput, AudioPlan, Plan, PlanOptions, Rendition,
-    RenditionKind, RenditionOptions, VideoMode, VideoOutput, AAC_FRAME,
+    RenditionKind, RenditionOptions, VideoMode, VideoOutput,
 };
 use probe::codecs::aac;
 use probe::{ByteRange, Codec, MediaIndex, Track};
@@ -169,6 +169,7 @@ impl Media {
             let track = track(&index, r.track_id)?;
             let grid = match r.audio {
                 Some(AudioOutput::Aac { sample_rate, .. }) => AudioGrid {
+                    frame: 1024,
                     rate: sample_rate,
                     origin: 0,
                     preroll_frames: av::PREROLL_FRAMES,
@@ -176,11 +177,12 @@ impl Media {
                 },
                 _ => AudioGrid::passthrough(
                     track.audio.as_ref().map_or(0, |a| a.sample_rate),
+                    plan::copied_audio(track).map_or(0, |c| c.frame),
                     track.start.unwrap_or(0),
                     track.timescale,
                 ),
             };
-            if grid.rate == 0 {
+            if grid.rate == 0 || grid.frame == 0 {
                 return Err(PipelineError::Unsupported(format!(
                     "audio track {} has no sample rate",
                     track.id
@@ -387,6 +389,15 @@ impl Media {
                         let seg = self.video_segment(0)?;
                         let from = self.keyframe_before(seg.start);
                         Ok(self.spans.ranges(from, from.saturating_add(1)))
+                    }
+                    // dac3/dec3 describe the stream as its first sync frame does.
+                    None if r.audio == Some(AudioOutput::Passthrough)
+                        && matches!(
+                            track(&self.index, r.track_id)?.codec,
+                            Codec::Ac3 | Codec::Eac3
+                        ) =>
+                    {
+                        Ok(self.audio_segment(id, 0)?.ranges.clone())
                     }
                     _ => Ok(Vec::new()),
                 }
@@ -623,15 +634,17 @@ impl Media {
                         let rate = i64::from(ap.rate);
                         let ts = i64::from(track.timescale);
                         let origin = ap.origin;
+                        let frame = i64::from(ap.frame.max(1));
                         let slot = move |pts: i64| {
                             let s = rescale(pts, rate, ts) - origin;
-                            (s + AAC_FRAME / 2).div_euclid(AAC_FRAME)
+                            (s + frame / 2).div_euclid(frame)
                         };
                         audio_run(
                             timed(frames),
                             slot,
                             seg.first_frame,
                             seg.frames,
+                            ap.frame,
                             origin - ap.timeline_origin,
                         )
                     }
@@ -791,13 +804,65 @@ impl Media {
                 spec.timescale = rate;
                 spec.sample_rate = rate;
                 spec.channels = a.map_or(2, |a| a.channels);
-                spec.entry = fmp4::SampleEntry::Aac {
-                    asc: track.codec_private.clone(),
-                };
+                spec.entry = self.copied_entry(track, data)?;
             }
             _ => return Err(PipelineError::NoSuchRendition(r.id.clone())),
         }
         Ok(spec)
+    }
+
+    /// The sample entry of audio copied as it is ([`plan::copied_audio`]): AAC's
+    /// AudioSpecificConfig, AC-3/E-AC-3's from the first sync frame in `data`, FLAC's
+    /// STREAMINFO, Opus's identification header, MP3's none.
+    fn copied_entry(
+        &self,
+        track: &Track,
+        data: &Fetched,
+    ) -> Result<fmp4::SampleEntry, PipelineError> {
+        let bad =
+            |what: &str| PipelineError::Unsupported(format!("{} copy: {what}", track.codec.name()));
+        Ok(match track.codec {
+            Codec::Aac => fmp4::SampleEntry::Aac {
+                asc: track.codec_private.clone(),
+            },
+            Codec::Ac3 | Codec::Eac3 => {
+                let frames = self.frames(data, track.id)?;
+                let sync = frames
+                    .iter()
+                    .find_map(|f| probe::codecs::ac3::parse(&f.data))
+                    .ok_or_else(|| bad("no sync frame in the first segment"))?;
+                let (kind, config_kind, config) = if sync.eac3 {
+                    (*b"ec-3", *b"dec3", sync.dec3().to_vec())
+                } else {
+                    (*b"ac-3", *b"dac3", sync.dac3().to_vec())
+                };
+                fmp4::SampleEntry::Copied {
+                    kind,
+                    config_kind,
+                    config,
+                }
+            }
+            Codec::Flac => {
+                let info = plan::flac_stream_info(&track.codec_private)
+                    .ok_or_else(|| bad("no STREAMINFO"))?;
+                // dfLa: a full box (version 0, flags 0) holding metadata blocks: STREAMINFO,
+                // flagged last, type 0, 34 bytes.
+                let mut config = vec![0, 0, 0, 0, 0x80, 0, 0, 34];
+                config.extend_from_slice(info);
+                fmp4::SampleEntry::Copied {
+                    kind: *b"fLaC",
+                    config_kind: *b"dfLa",
+                    config,
+                }
+            }
+            Codec::Opus => fmp4::SampleEntry::Copied {
+                kind: *b"Opus",
+                config_kind: *b"dOps",
+                config: dops(&track.codec_private).ok_or_else(|| bad("no OpusHead"))?,
+            },
+            Codec::Mp3 => fmp4::SampleEntry::MpegAudio,
+            _ => return Err(bad("not a codec fMP4 carries")),
+        })
     }
 
     fn subtitle(&self, id: &str, n: u32, data: &Fetched) -> Result<String, PipelineError> {
@@ -988,6 +1053,25 @@ impl SourceDemuxer {
             SourceDemuxer::Lavf(d) => d.frames(bytes, offset)?,
         })
     }
+}
+
+/// The body of an ISO BMFF `dOps` box (Opus in ISOBMFF §4.3.2) from Ogg's `OpusHead`
+/// (RFC 7845 §5.1): the same fields, big-endian, version 0, without the magic.
+fn dops(head: &[u8]) -> Option<Vec<u8>> {
+    let h = head.strip_prefix(b"OpusHead")?;
+    let &[_version, channels, s0, s1, r0, r1, r2, r3, g0, g1, family, ref rest @ ..] = h else {
+        return None;
+    };
+    let mut out = vec![0, channels];
+    out.extend_from_slice(&u16::from_le_bytes([s0, s1]).to_be_bytes());
+    out.extend_from_slice(&u32::from_le_bytes([r0, r1, r2, r3]).to_be_bytes());
+    out.extend_from_slice(&i16::from_le_bytes([g0, g1]).to_be_bytes());
+    out.push(family);
+    if family != 0 {
+        // stream count, coupled count, one mapping byte per channel.
+        out.extend_from_slice(rest.get(..2 + usize::from(channels))?);
+    }
+    Some(out)
 }
 
 fn stream_params(track: &Track) -> av::StreamParams {

@@ -161,18 +161,19 @@ pub fn video_run(
     })
 }
 
-/// AAC passthrough samples for grid slots `[first, first + count)`: each frame goes to the slot
-/// its presentation time rounds to (`slot_of`); a slot with two frames keeps the first, a
-/// missing slot is covered by the previous frame's duration, and missing leading slots repeat
-/// the first frame so the segment still starts at its slot.
+/// Copied audio samples for grid slots `[first, first + count)` of `frame` samples each: each
+/// frame goes to the slot its presentation time rounds to (`slot_of`); a slot with two frames
+/// keeps the first, a missing slot is covered by the previous frame's duration, and missing
+/// leading slots repeat the first frame so the segment still starts at its slot.
 pub fn audio_run(
     frames: Vec<Timed>,
     slot_of: impl Fn(i64) -> i64,
     first: i64,
     count: u32,
+    frame: u32,
     origin: i64,
 ) -> Result<TrackRun, PipelineError> {
-    const FRAME: i64 = plan::AAC_FRAME;
+    let frame_len = i64::from(frame.max(1));
     let end = first + i64::from(count);
     let mut slotted: Vec<(i64, Vec<u8>)> = frames
         .into_iter()
@@ -186,13 +187,13 @@ pub fn audio_run(
     };
     let mut filled: Vec<(i64, Vec<u8>)> = (first..k0).map(|k| (k, data0.clone())).collect();
     filled.extend(slotted);
-    let base = u64::try_from(origin + first * FRAME)
+    let base = u64::try_from(origin + first * frame_len)
         .map_err(|_| PipelineError::Timing("audio segment before time 0"))?;
     let n = filled.len();
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let next = if i + 1 < n { filled[i + 1].0 } else { end };
-        let duration = u32::try_from((next - filled[i].0) * FRAME)
+        let duration = u32::try_from((next - filled[i].0) * frame_len)
             .map_err(|_| PipelineError::Timing("audio gap too long"))?;
         samples.push(OwnedSample {
             data: std::mem::take(&mut filled[i].1),
@@ -362,13 +363,13 @@ mod tests {
             .iter()
             .map(|&ms| f(ms, true))
             .collect();
-        let run = audio_run(frames, slot, 0, 6, 0).unwrap();
+        let run = audio_run(frames, slot, 0, 6, 1024, 0).unwrap();
         let d: Vec<u32> = run.samples.iter().map(|s| s.duration).collect();
         assert_eq!(d, vec![1024, 1024, 2048, 1024, 1024]);
         assert_eq!(run.duration(), 6 * 1024);
         // A segment starting at slot 2 whose first frame is missing repeats the first present one.
         let frames: Vec<Timed> = [64i64, 85].iter().map(|&ms| f(ms, true)).collect();
-        let run = audio_run(frames, slot, 2, 3, 0).unwrap();
+        let run = audio_run(frames, slot, 2, 3, 1024, 0).unwrap();
         assert_eq!(run.base_decode_time, 2048);
         assert_eq!(run.duration(), 3 * 1024);
     }

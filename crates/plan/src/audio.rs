@@ -1,17 +1,19 @@
-//! Audio segments on the AAC frame grid.
+//! Audio segments on a frame grid.
 //!
-//! An AAC frame is 1024 samples, and an audio segment can only begin and end between frames.
+//! An audio segment can only begin and end between frames: 1024 samples for AAC (copied or
+//! encoded), the codec's own constant frame for a track copied in its codec (AC-3 1536, MP3
+//! 1152, Opus 960, a FLAC block). Below, `F` is that frame and 1024 the AAC example.
 //! Each audio rendition therefore gets its own segment list, derived from the video plan: segment
 //! `n` holds the grid frames `[K(n), K(n+1))`, where `K(n)` is the frame boundary nearest to the
 //! video boundary `n` (so audio and video segment edges differ by at most half a frame, ~10.7 ms
 //! at 48 kHz, which keeps players that seek onto a boundary happy).
 //!
-//! The grid is absolute: frame `k` starts at sample `origin + k·1024` of the output rate, with
+//! The grid is absolute: frame `k` starts at sample `origin + k·F` of the output rate, with
 //! the same origin for every segment. So segment `n+1` starts exactly where `n` ends — by
 //! construction, whichever instance makes them and in whatever order — and the EXTINF of every
-//! audio segment is `frames · 1024 / rate` exactly.
+//! audio segment is `frames · F / rate` exactly.
 //!
-//! - Passthrough AAC: the origin is the source track's first frame, so source frames sit on the
+//! - Copied audio (AAC or its own codec): the origin is the source track's first frame, so source frames sit on the
 //!   grid (frame `k` is the source frame whose timestamp rounds to slot `k`).
 //! - Transcoded audio: the origin is 0 (sample 0 of the source timeline).
 //!
@@ -30,19 +32,24 @@ pub use probe::time::rescale;
 /// Samples in one AAC-LC frame.
 pub const AAC_FRAME: i64 = 1024;
 
+/// Serde default of [`AudioPlan::frame`] (plans cached before it existed were AAC).
+fn aac_frame() -> u32 {
+    AAC_FRAME as u32
+}
+
 /// One audio segment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioSegment {
     /// Position in the playlist (0-based), the same as the video segment it pairs with.
     pub index: u32,
-    /// First grid frame (absolute: frame `k` starts at `origin + k·1024`).
+    /// First grid frame (absolute: frame `k` starts at `origin + k·frame`).
     pub first_frame: i64,
     /// Number of frames.
     pub frames: u32,
-    /// Output time of the first sample (`origin + first_frame·1024 − timeline_origin`, at
+    /// Output time of the first sample (`origin + first_frame·frame − timeline_origin`, at
     /// [`AudioPlan::rate`]): the tfdt.
     pub start: i64,
-    /// `frames · 1024 / rate`: the EXTINF.
+    /// `frames · frame / rate`: the EXTINF.
     pub duration: f64,
     /// The source bytes holding the frames (with the requested pre- and post-roll).
     pub ranges: Vec<ByteRange>,
@@ -53,6 +60,9 @@ pub struct AudioSegment {
 pub struct AudioPlan {
     /// Output sample rate: ticks per second of [`AudioSegment::start`].
     pub rate: u32,
+    /// Samples per frame of the grid ([`AudioGrid::frame`]).
+    #[serde(default = "aac_frame")]
+    pub frame: u32,
     /// Source sample of frame 0.
     pub origin: i64,
     /// Source sample presented at output time 0: the grid frame boundary nearest to the plan's
@@ -69,6 +79,9 @@ pub struct AudioPlan {
 pub struct AudioGrid {
     /// Output sample rate.
     pub rate: u32,
+    /// Samples per frame: 1024 for AAC (copied or encoded); for a codec copied as it is, its
+    /// own constant frame (1536 for AC-3, 1152 for MP3, 960 for 20 ms Opus, FLAC's block).
+    pub frame: u32,
     /// Sample (at `rate`) where frame 0 starts.
     pub origin: i64,
     /// Frames of source needed before a segment's first frame (encoder pre-roll); 0 for
@@ -79,11 +92,12 @@ pub struct AudioGrid {
 }
 
 impl AudioGrid {
-    /// The grid of an AAC passthrough: frame 0 at the track's first frame (`start`, in
-    /// `timescale` ticks).
-    pub fn passthrough(rate: u32, start: i64, timescale: u32) -> AudioGrid {
+    /// The grid of a copied track with `frame` samples per frame: frame 0 at the track's first
+    /// frame (`start`, in `timescale` ticks).
+    pub fn passthrough(rate: u32, frame: u32, start: i64, timescale: u32) -> AudioGrid {
         AudioGrid {
             rate,
+            frame,
             origin: rescale(start, i64::from(rate), i64::from(timescale.max(1))),
             preroll_frames: 0,
             postroll_frames: 0,
@@ -98,11 +112,12 @@ impl AudioGrid {
 /// gives a useless plan, never an overflow.
 pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPlan {
     let rate = i64::from(grid.rate.max(1));
+    let frame = i64::from(grid.frame.max(1));
     let ts = i64::from(plan.timescale.max(1));
     // Grid frame nearest to a video boundary (in plan ticks).
     let slot = |t: i64| {
         let s = rescale(t, rate, ts).saturating_sub(grid.origin);
-        s.div_euclid(AAC_FRAME) + i64::from(s.rem_euclid(AAC_FRAME) * 2 >= AAC_FRAME)
+        s.div_euclid(frame) + i64::from(s.rem_euclid(frame) * 2 >= frame)
     };
     let mut bounds: Vec<i64> = Vec::with_capacity(plan.segments.len() + 1);
     for seg in &plan.segments {
@@ -124,11 +139,11 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
             .timeline
             .origin_in(grid.rate.max(1))
             .saturating_sub(grid.origin);
-        s.div_euclid(AAC_FRAME) + i64::from(s.rem_euclid(AAC_FRAME) * 2 >= AAC_FRAME)
+        s.div_euclid(frame) + i64::from(s.rem_euclid(frame) * 2 >= frame)
     };
     let timeline_origin = grid
         .origin
-        .saturating_add(origin_frame.saturating_mul(AAC_FRAME));
+        .saturating_add(origin_frame.saturating_mul(frame));
     if let Some(b) = bounds.first_mut() {
         *b = (*b).max(origin_frame);
     }
@@ -138,7 +153,7 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
         }
     }
     // Sample of frame `k`.
-    let frame_sample = |k: i64| grid.origin.saturating_add(k.saturating_mul(AAC_FRAME));
+    let frame_sample = |k: i64| grid.origin.saturating_add(k.saturating_mul(frame));
     let frame_ticks = |k: i64| rescale(frame_sample(k), ts, rate);
     let spans = SpanIndex::new(index);
     let segments: Vec<AudioSegment> = bounds
@@ -155,7 +170,7 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
                 first_frame: k0,
                 frames,
                 start: frame_sample(k0).saturating_sub(timeline_origin),
-                duration: (i128::from(k1) - i128::from(k0)) as f64 * AAC_FRAME as f64 / rate as f64,
+                duration: (i128::from(k1) - i128::from(k0)) as f64 * frame as f64 / rate as f64,
                 ranges: spans.ranges(a, b),
             }
         })
@@ -168,6 +183,7 @@ pub fn audio_plan(index: &MediaIndex, plan: &Plan, grid: &AudioGrid) -> AudioPla
         .max(1);
     AudioPlan {
         rate: grid.rate,
+        frame: grid.frame.max(1),
         origin: grid.origin,
         timeline_origin,
         target_duration,
@@ -252,7 +268,7 @@ mod tests {
     fn segments_tile_the_grid_and_follow_video_boundaries() {
         let idx = index();
         let p = plan(&idx, &PlanOptions::default()).unwrap();
-        let a = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 0, 1000));
+        let a = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 1024, 0, 1000));
         assert_eq!(a.segments.len(), p.segments.len());
         let mut next = a.segments[0].first_frame;
         assert_eq!(next, 0);
@@ -276,6 +292,7 @@ mod tests {
         let idx = index();
         let p = plan(&idx, &PlanOptions::default()).unwrap();
         let grid = AudioGrid {
+            frame: 1024,
             rate: 48_000,
             origin: 0,
             preroll_frames: 8,
@@ -295,13 +312,13 @@ mod tests {
         // Source audio starting 7 ms after the video: its grid keeps the source frames (frame 0
         // at sample 336); output time 0 is the grid boundary nearest the video's first frame
         // (less than half a frame from it), so the first audio frame presents at 0.
-        let a = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 7, 1000));
+        let a = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 1024, 7, 1000));
         assert_eq!(a.origin, 336);
         assert_eq!(a.timeline_origin, 336);
         assert_eq!(a.segments[0].start, 0);
         // 30 ms late (more than half a frame): frame 0 is a frame after output 0; the leading
         // slot is filled (the pipeline repeats the first frame) so both start at 0.
-        let late = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 30, 1000));
+        let late = audio_plan(&idx, &p, &AudioGrid::passthrough(48_000, 1024, 30, 1000));
         assert_eq!(late.timeline_origin, 1440 - 1024);
         assert_eq!(late.segments[0].first_frame, -1);
         assert_eq!(late.segments[0].start, 0);

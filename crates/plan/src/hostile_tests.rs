@@ -139,7 +139,11 @@ fn plan_everything(ix: &MediaIndex, mode: VideoMode) -> crate::Plan {
     let r = renditions(ix, &RenditionOptions::default());
     let m = master_playlist(ix, &r, &p, |r| format!("{}/index.m3u8", r.id));
     assert!(m.contains("#EXT-X-STREAM-INF"));
-    let a = audio_plan(ix, &p, &AudioGrid::passthrough(48_000, 0, ix.timescale));
+    let a = audio_plan(
+        ix,
+        &p,
+        &AudioGrid::passthrough(48_000, 1024, 0, ix.timescale),
+    );
     assert_eq!(a.segments.len(), p.segments.len());
     assert!(a.segments.iter().all(|s| s.ranges.len() == 1));
     let _ = a.media_playlist("init.mp4", |i| format!("{i}.m4s"));
@@ -459,15 +463,17 @@ fn extreme_values_give_errors_or_bounded_plans_never_panics() {
                 assert!(p.segment_at(secs).is_some());
             }
             for grid in [
-                AudioGrid::passthrough(u32::MAX, i64::MIN, 1),
-                AudioGrid::passthrough(1, i64::MAX, u32::MAX),
+                AudioGrid::passthrough(u32::MAX, u32::MAX, i64::MIN, 1),
+                AudioGrid::passthrough(1, 0, i64::MAX, u32::MAX),
                 AudioGrid {
+                    frame: 1024,
                     rate: 48_000,
                     origin: i64::MIN,
                     preroll_frames: u32::MAX,
                     postroll_frames: u32::MAX,
                 },
                 AudioGrid {
+                    frame: 1024,
                     rate: 0,
                     origin: i64::MAX,
                     preroll_frames: 0,

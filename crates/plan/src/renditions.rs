@@ -12,14 +12,18 @@
 //!   HEVC Main10, odd picture sizes, unknown profiles) is transcoded to H.264 only, its height
 //!   capped at [`RenditionOptions::max_height`], both dimensions even.
 //! - **Audio**: one rendition per audio track. AAC-LC (audio object type 2) is passed through;
-//!   everything else becomes AAC-LC stereo 48 kHz 128 kb/s. Exactly one is `DEFAULT=YES`: the
-//!   container's default track, else the first.
+//!   everything else becomes AAC-LC stereo 48 kHz 128 kb/s. Exactly one AAC rendition is
+//!   `DEFAULT=YES`: the container's default track, else the first. A track in a codec that fMP4
+//!   carries as it is ([`copied_audio`]: AC-3, E-AC-3, FLAC, Opus, MP3) also gets its original,
+//!   copied (`a{id}-copy`, named with codec and layout: "English (AC-3 5.1)"), in an audio group
+//!   of its codec, so players that decode it get what the file holds and nothing is lost.
 //! - **Subtitles**: one rendition per text track (SubRip, ASS/SSA, WebVTT, mov_text), served as
 //!   segmented WebVTT. Bitmap subtitles (PGS, VobSub, DVB) are not offered.
 //!
 //! CODECS strings follow RFC 6381 and ISO/IEC 14496-15 Annex E: `avc1.PPCCLL` from the avcC /
 //! SPS bytes, `hvc1.<space><profile>.<compat reversed>.<tier><level>.<constraint bytes>` from
-//! the hvcC, `mp4a.40.2` for AAC-LC (all audio we output is AAC-LC).
+//! the hvcC, `mp4a.40.2` for AAC-LC, and for copied audio `ac-3`, `ec-3`, `fLaC`, `Opus`,
+//! `mp4a.6B` (MPEG-1 audio, MP3).
 
 use std::fmt::Write as _;
 
@@ -51,7 +55,7 @@ pub enum VideoOutput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AudioOutput {
-    /// The source AAC-LC frames, copied.
+    /// The source frames, copied: AAC-LC, or a codec of [`copied_audio`].
     Passthrough,
     /// Re-encoded to AAC-LC.
     Aac {
@@ -160,6 +164,7 @@ pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition>
         .collect();
     let default_audio = audio.iter().position(|t| t.default).unwrap_or(0);
     let mut names: Vec<String> = Vec::new();
+    let mut copies: Vec<Rendition> = Vec::new();
     for (i, t) in audio.iter().enumerate() {
         let aac_lc =
             t.codec == Codec::Aac && t.audio.as_ref().and_then(|a| a.aac_object_type) == Some(2);
@@ -191,8 +196,8 @@ pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition>
             video: None,
             audio: Some(output),
             codecs: AAC_LC_CODECS.to_string(),
-            language,
-            name: unique_name(&mut names, base),
+            language: language.clone(),
+            name: unique_name(&mut names, base.clone()),
             default: i == default_audio,
             forced: false,
             width: 0,
@@ -200,6 +205,31 @@ pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition>
             frame_rate: None,
             channels,
         });
+        if let Some(c) = copied_audio(t).filter(|c| c.codecs != AAC_LC_CODECS) {
+            copies.push(Rendition {
+                id: format!("a{}-copy", t.id),
+                kind: RenditionKind::Audio,
+                track_id: t.id,
+                video: None,
+                audio: Some(AudioOutput::Passthrough),
+                codecs: c.codecs.to_string(),
+                language,
+                name: format!("{base} ({} {})", c.label, layout_name(src_channels)),
+                // The default of its own group (one per codec).
+                default: i == default_audio,
+                forced: false,
+                width: 0,
+                height: 0,
+                frame_rate: None,
+                channels: src_channels,
+            });
+        }
+    }
+    // The originals after every AAC rendition: AAC stays first, for players that take the
+    // first audio rendition they see.
+    for mut c in copies {
+        c.name = unique_name(&mut names, c.name);
+        out.push(c);
     }
 
     let mut names: Vec<String> = Vec::new();
@@ -555,19 +585,137 @@ pub fn measured_bandwidth(plan: &Plan) -> (u64, u64) {
 fn audio_estimate(r: &Rendition) -> u64 {
     match r.audio {
         Some(AudioOutput::Aac { bitrate, .. }) => u64::from(bitrate),
-        _ => u64::from(AAC_PASSTHROUGH_ESTIMATE),
+        _ => COPIED_CODECS
+            .iter()
+            .find(|c| c.codecs == r.codecs)
+            .map_or(u64::from(AAC_PASSTHROUGH_ESTIMATE), |c| {
+                u64::from(c.peak_bps)
+            }),
+    }
+}
+
+/// A codec that an fMP4 audio rendition carries as the source has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopiedAudio {
+    /// RFC 6381 codec string (the CODECS attribute and the sample entry's meaning).
+    pub codecs: &'static str,
+    /// Human label: "AC-3", "FLAC".
+    pub label: &'static str,
+    /// Samples per frame (every frame of the track has it: the audio plan's grid).
+    pub frame: u32,
+    /// Bit rate assumed for the master's BANDWIDTH (b/s): the codec's usual ceiling.
+    pub peak_bps: u32,
+}
+
+/// The codecs of [`copied_audio`], with their usual frame (FLAC's and MP3's depend on the
+/// stream: see [`copied_audio`]).
+const COPIED_CODECS: [CopiedAudio; 6] = [
+    CopiedAudio {
+        codecs: AAC_LC_CODECS,
+        label: "AAC",
+        frame: 1024,
+        peak_bps: AAC_PASSTHROUGH_ESTIMATE,
+    },
+    CopiedAudio {
+        codecs: "ac-3",
+        label: "AC-3",
+        frame: 1536,
+        peak_bps: 640_000,
+    },
+    CopiedAudio {
+        codecs: "ec-3",
+        label: "E-AC-3",
+        frame: 1536,
+        peak_bps: 1_024_000,
+    },
+    CopiedAudio {
+        codecs: "fLaC",
+        label: "FLAC",
+        frame: 4096,
+        peak_bps: 2_400_000,
+    },
+    CopiedAudio {
+        codecs: "Opus",
+        label: "Opus",
+        frame: 960,
+        peak_bps: 512_000,
+    },
+    CopiedAudio {
+        codecs: "mp4a.6B",
+        label: "MP3",
+        frame: 1152,
+        peak_bps: 320_000,
+    },
+];
+
+/// How `t` is copied into fMP4 as it is, when it can be: AAC-LC; AC-3 and E-AC-3 (1536
+/// samples a frame: E-AC-3 with 6 blocks, as broadcast and disc streams have); FLAC with a
+/// fixed block size (STREAMINFO's minimum = maximum); Opus at 48 kHz (20 ms frames, libopus's
+/// and every muxer's default); MP3 (1152 samples, 576 below 32 kHz). The pipeline checks each
+/// frame's length against the grid and refuses a segment whose frames differ.
+pub fn copied_audio(t: &Track) -> Option<CopiedAudio> {
+    let a = t
+        .audio
+        .as_ref()
+        .filter(|a| a.sample_rate > 0 && a.channels > 0)?;
+    let of = |codecs: &str| COPIED_CODECS.iter().copied().find(|c| c.codecs == codecs);
+    match t.codec {
+        Codec::Aac if a.aac_object_type == Some(2) => of(AAC_LC_CODECS),
+        Codec::Ac3 => of("ac-3"),
+        Codec::Eac3 => of("ec-3"),
+        Codec::Opus if a.sample_rate == 48_000 => of("Opus"),
+        Codec::Mp3 => of("mp4a.6B").map(|c| CopiedAudio {
+            frame: if a.sample_rate >= 32_000 { 1152 } else { 576 },
+            ..c
+        }),
+        Codec::Flac => {
+            let info = flac_stream_info(&t.codec_private)?;
+            let (min, max) = (
+                u16::from_be_bytes([info[0], info[1]]),
+                u16::from_be_bytes([info[2], info[3]]),
+            );
+            (min == max && min >= 16).then_some(())?;
+            of("fLaC").map(|c| CopiedAudio {
+                frame: u32::from(min),
+                ..c
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The 34-byte FLAC STREAMINFO block body in a track's codec private data: as libavformat
+/// gives it (the bare block), or after the `fLaC` marker and a block header (Matroska).
+pub fn flac_stream_info(private: &[u8]) -> Option<&[u8]> {
+    let body = match private {
+        [b'f', b'L', b'a', b'C', _, _, _, _, rest @ ..] => rest,
+        rest => rest,
+    };
+    body.get(..34)
+}
+
+/// "mono", "stereo", "5.1", "7.1", else "N ch".
+fn layout_name(channels: u16) -> String {
+    match channels {
+        1 => "mono".to_string(),
+        2 => "stereo".to_string(),
+        6 => "5.1".to_string(),
+        8 => "7.1".to_string(),
+        n => format!("{n} ch"),
     }
 }
 
 /// The multivariant playlist (RFC 8216 §4.3.4, written by [`playlist::master`]): one
-/// `EXT-X-MEDIA TYPE=AUDIO GROUP-ID="aud"` per audio rendition, one `TYPE=SUBTITLES
-/// GROUP-ID="sub"` per subtitle rendition, and one `EXT-X-STREAM-INF` per video rendition in
-/// `renditions` order, with BANDWIDTH / AVERAGE-BANDWIDTH (measured from `plan` for passthrough,
-/// estimated from the max rate and audio bit rate for transcodes), CODECS (video plus
-/// `mp4a.40.2` when there is audio), RESOLUTION, FRAME-RATE and the groups.
+/// `EXT-X-MEDIA TYPE=AUDIO` per audio rendition, grouped by codec (`GROUP-ID="aud"` for AAC,
+/// `"aud-ac-3"`, `"aud-fLaC"`… for originals copied in their codec), one `TYPE=SUBTITLES
+/// GROUP-ID="sub"` per subtitle rendition, and one `EXT-X-STREAM-INF` per video rendition and
+/// audio group (AAC's first), with BANDWIDTH / AVERAGE-BANDWIDTH (measured from `plan` for
+/// passthrough, estimated from the max rate and the group's audio bit rate for transcodes),
+/// CODECS (video plus the group's audio codec), RESOLUTION, FRAME-RATE and the groups.
 /// `uri` gives each rendition's media playlist URI (relative to the master).
 ///
-/// An audio-only source gets a single variant pointing at its default audio rendition.
+/// An audio-only source gets one variant per audio group, pointing at that group's default
+/// rendition.
 pub fn master_playlist(
     index: &MediaIndex,
     renditions: &[Rendition],
@@ -582,39 +730,66 @@ pub fn master_playlist(
             .zip(&uris)
             .filter(move |(r, _)| r.kind == kind)
     };
-    let has_audio = of_kind(RenditionKind::Audio).next().is_some();
     let has_subs = of_kind(RenditionKind::Subtitle).next().is_some();
     let (measured_peak, measured_avg) = measured_bandwidth(plan);
-
-    if of_kind(RenditionKind::Video).next().is_none() {
-        // Audio only: one variant whose playlist is the default audio rendition's.
-        let Some((a, a_uri)) = of_kind(RenditionKind::Audio)
-            .find(|(r, _)| r.default)
-            .or_else(|| of_kind(RenditionKind::Audio).next())
-        else {
-            return playlist::master(&[], &[]);
-        };
-        let (bandwidth, average_bandwidth) = match a.audio {
-            Some(AudioOutput::Aac { bitrate, .. }) => (u64::from(bitrate), u64::from(bitrate)),
-            _ => (measured_peak.max(1), measured_avg.max(1)),
-        };
-        let codecs = [a.codecs.as_str()];
-        let variant = playlist::Variant {
-            bandwidth,
-            average_bandwidth,
-            codecs: &codecs,
-            resolution: None,
-            frame_rate: None,
-            audio: None,
-            subtitles: None,
-            uri: a_uri,
-        };
-        return playlist::master(&[], &[variant]);
+    // One audio group per codec, AAC's first: (group id, codecs, highest estimate).
+    let mut groups: Vec<(String, &str, u64)> = Vec::new();
+    for (a, _) in of_kind(RenditionKind::Audio) {
+        let id = audio_group(a);
+        match groups.iter_mut().find(|g| g.0 == id) {
+            Some(g) => g.2 = g.2.max(audio_estimate(a)),
+            None => groups.push((id, a.codecs.as_str(), audio_estimate(a))),
+        }
     }
 
+    if of_kind(RenditionKind::Video).next().is_none() {
+        // Audio only: one variant per codec, whose playlist is that group's default audio
+        // rendition's (the AAC one first).
+        let codecs: Vec<[&str; 1]> = groups.iter().map(|g| [g.1]).collect();
+        let variants: Vec<playlist::Variant<'_>> = groups
+            .iter()
+            .zip(&codecs)
+            .filter_map(|(g, codecs)| {
+                let in_group =
+                    || of_kind(RenditionKind::Audio).filter(|(r, _)| audio_group(r) == g.0);
+                let (a, a_uri) = in_group()
+                    .find(|(r, _)| r.default)
+                    .or_else(|| in_group().next())?;
+                let (bandwidth, average_bandwidth) = match a.audio {
+                    Some(AudioOutput::Aac { bitrate, .. }) => {
+                        (u64::from(bitrate), u64::from(bitrate))
+                    }
+                    _ => (measured_peak.max(1), measured_avg.max(1)),
+                };
+                Some(playlist::Variant {
+                    bandwidth,
+                    average_bandwidth,
+                    codecs,
+                    resolution: None,
+                    frame_rate: None,
+                    audio: None,
+                    subtitles: None,
+                    uri: a_uri,
+                })
+            })
+            .collect();
+        return playlist::master(&[], &variants);
+    }
+
+    let group_ids: Vec<String> = of_kind(RenditionKind::Audio)
+        .chain(of_kind(RenditionKind::Subtitle))
+        .map(|(r, _)| {
+            if r.kind == RenditionKind::Audio {
+                audio_group(r)
+            } else {
+                SUBTITLE_GROUP.to_string()
+            }
+        })
+        .collect();
     let alternatives: Vec<playlist::Alternative<'_>> = of_kind(RenditionKind::Audio)
         .chain(of_kind(RenditionKind::Subtitle))
-        .map(|(r, uri)| {
+        .zip(&group_ids)
+        .map(|((r, uri), group_id)| {
             let audio = r.kind == RenditionKind::Audio;
             playlist::Alternative {
                 media_type: if audio {
@@ -622,7 +797,7 @@ pub fn master_playlist(
                 } else {
                     playlist::MediaType::Subtitles
                 },
-                group_id: if audio { AUDIO_GROUP } else { SUBTITLE_GROUP },
+                group_id,
                 name: &r.name,
                 language: r.language.as_deref(),
                 default: r.default,
@@ -633,37 +808,62 @@ pub fn master_playlist(
             }
         })
         .collect();
-    let max_audio = of_kind(RenditionKind::Audio)
-        .map(|(a, _)| audio_estimate(a))
-        .max()
-        .unwrap_or(0);
-    let codecs: Vec<[&str; 2]> = of_kind(RenditionKind::Video)
-        .map(|(v, _)| [v.codecs.as_str(), AAC_LC_CODECS])
+    // Every video rendition once per audio group (none without audio), AAC's first.
+    let pairs: Vec<(&Rendition, &String, Option<&(String, &str, u64)>)> =
+        of_kind(RenditionKind::Video)
+            .flat_map(|(v, uri)| {
+                let per_group: Vec<Option<&(String, &str, u64)>> = if groups.is_empty() {
+                    vec![None]
+                } else {
+                    groups.iter().map(Some).collect()
+                };
+                per_group.into_iter().map(move |g| (v, uri, g))
+            })
+            .collect();
+    let codecs: Vec<Vec<&str>> = pairs
+        .iter()
+        .map(|(v, _, g)| {
+            let mut c = vec![v.codecs.as_str()];
+            c.extend(g.map(|g| g.1));
+            c
+        })
         .collect();
-    let variants: Vec<playlist::Variant<'_>> = of_kind(RenditionKind::Video)
+    let variants: Vec<playlist::Variant<'_>> = pairs
+        .iter()
         .zip(&codecs)
-        .map(|((v, uri), codecs)| {
+        .map(|((v, uri, g), codecs)| {
+            let audio_bps = g.map_or(0, |g| g.2);
             let (bandwidth, average_bandwidth) = match v.video {
                 Some(VideoOutput::H264 { maxrate_kbps, .. }) => {
                     let max = u64::from(maxrate_kbps) * 1000;
                     // CRF with a VBV cap: peaks reach the cap, the average sits well below it.
-                    (max + max_audio, max * 2 / 3 + max_audio)
+                    (max + audio_bps, max * 2 / 3 + audio_bps)
                 }
                 _ => (measured_peak.max(1), measured_avg.max(1)),
             };
             playlist::Variant {
                 bandwidth,
                 average_bandwidth,
-                codecs: &codecs[..if has_audio { 2 } else { 1 }],
+                codecs,
                 resolution: (v.width > 0 && v.height > 0).then_some((v.width, v.height)),
                 frame_rate: v.frame_rate,
-                audio: has_audio.then_some(AUDIO_GROUP),
+                audio: g.map(|g| g.0.as_str()),
                 subtitles: has_subs.then_some(SUBTITLE_GROUP),
                 uri,
             }
         })
         .collect();
     playlist::master(&alternatives, &variants)
+}
+
+/// GROUP-ID of an audio rendition: [`AUDIO_GROUP`] for AAC, `aud-{codecs}` for an original
+/// copied in its codec (a group per codec, so a variant's CODECS names what its audio is).
+fn audio_group(r: &Rendition) -> String {
+    if r.codecs == AAC_LC_CODECS {
+        AUDIO_GROUP.to_string()
+    } else {
+        format!("{AUDIO_GROUP}-{}", r.codecs)
+    }
 }
 
 /// GROUP-ID of the audio renditions in the master.
@@ -759,7 +959,7 @@ mod tests {
     #[test]
     fn hevc_gets_h264_first_and_ac3_is_transcoded() {
         let (_, r, m) = master_of("hevc_ac3.mkv");
-        assert_eq!(ids(&r), vec!["v1-h264", "v1", "a2"]);
+        assert_eq!(ids(&r), vec!["v1-h264", "v1", "a2", "a2-copy"]);
         assert_eq!(r[1].codecs, "hvc1.1.6.L60.90");
         assert_eq!(
             r[0].video,
@@ -781,18 +981,44 @@ mod tests {
         );
         assert_eq!(r[2].channels, 2);
         assert!(r[2].default, "the first audio is default when none is");
+        // The AC-3 original beside it, in its own group.
+        assert_eq!(r[3].audio, Some(AudioOutput::Passthrough));
+        assert_eq!(r[3].codecs, "ac-3");
+        assert_eq!(
+            r[3].name,
+            format!(
+                "{} (AC-3 {})",
+                r[2].name,
+                if r[3].channels == 6 { "5.1" } else { "stereo" }
+            )
+        );
         let p = parse(&m);
-        assert_eq!(p.variants.len(), 2);
+        // Each video once per audio group, AAC's first.
+        assert_eq!(p.variants.len(), 4);
         assert_eq!(p.variants[0].uri, "v1-h264/index.m3u8");
         assert_eq!(
             p.variants[0].codecs.as_deref(),
             Some("avc1.64001e,mp4a.40.2")
         );
+        assert_eq!(p.variants[0].audio.as_deref(), Some("aud"));
         assert_eq!(p.variants[0].bandwidth, 400_000 + 128_000);
+        assert_eq!(p.variants[1].codecs.as_deref(), Some("avc1.64001e,ac-3"));
+        assert_eq!(p.variants[1].audio.as_deref(), Some("aud-ac-3"));
+        assert_eq!(p.variants[1].bandwidth, 400_000 + 640_000);
         assert_eq!(
-            p.variants[1].codecs.as_deref(),
+            p.variants[2].codecs.as_deref(),
             Some("hvc1.1.6.L60.90,mp4a.40.2")
         );
+        let groups: Vec<(&str, &str)> = p
+            .alternatives
+            .iter()
+            .map(|a| (a.group_id.as_str(), a.uri.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            groups,
+            vec![("aud", "a2/index.m3u8"), ("aud-ac-3", "a2-copy/index.m3u8")]
+        );
+        assert!(p.alternatives.iter().all(|a| a.default));
         // Without the H.264 option HEVC stays alone.
         let ix = fixture("hevc_ac3.mkv");
         let only = renditions(
@@ -802,7 +1028,7 @@ mod tests {
                 ..RenditionOptions::default()
             },
         );
-        assert_eq!(ids(&only), vec!["v1", "a2"]);
+        assert_eq!(ids(&only), vec!["v1", "a2", "a2-copy"]);
     }
 
     #[test]
@@ -855,9 +1081,12 @@ mod tests {
     #[test]
     fn vp9_opus_is_transcoded() {
         let (_, r, m) = master_of("vp9_opus.webm");
-        assert_eq!(ids(&r), vec!["v1-h264", "a2"]);
+        assert_eq!(ids(&r), vec!["v1-h264", "a2", "a2-copy"]);
         assert!(matches!(r[1].audio, Some(AudioOutput::Aac { .. })));
-        assert_eq!(parse(&m).variants.len(), 1);
+        assert_eq!(r[2].codecs, "Opus");
+        let p = parse(&m);
+        assert_eq!(p.variants.len(), 2);
+        assert_eq!(p.variants[1].codecs.as_deref(), Some("avc1.64001e,Opus"));
     }
 
     #[test]

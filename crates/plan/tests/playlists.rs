@@ -84,6 +84,7 @@ fn playlists_match_their_goldens() {
     let track = ix.tracks.iter().find(|t| t.id == a.track_id).unwrap();
     let grid = AudioGrid::passthrough(
         track.audio.as_ref().unwrap().sample_rate,
+        1024,
         track.start.unwrap_or(0),
         track.timescale,
     );
@@ -125,6 +126,7 @@ fn renditions_of_one_plan_print_the_same_extinf_lines() {
         // An audio plan whose AAC frame is one tick of the plan lands on the video's own
         // boundaries: the same durations, so the same lines again.
         let same = AudioGrid {
+            frame: 1024,
             rate: p.timescale * plan::AAC_FRAME as u32,
             origin: p.segments[0].start * plan::AAC_FRAME,
             preroll_frames: 0,

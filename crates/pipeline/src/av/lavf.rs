@@ -1337,3 +1337,99 @@ impl Seek for Sparse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Tables {
+        Tables {
+            held: vec![(0, b"fLaC head".to_vec()), (4096, vec![7; 300])],
+            streams: vec![Some(StreamMap { track: 1, mult: 1 }), None],
+            entries: (0..50)
+                .map(|i| Entry {
+                    pos: 5000 + i * 400,
+                    pts: i as i64 * 1152,
+                    dts: i as i64 * 1152,
+                    size: 400,
+                    duration: 1152,
+                    track: 1,
+                    key: true,
+                    sum: i as u32,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn tables_round_trip() {
+        let t = sample();
+        assert_eq!(Tables::from_bytes(&t.to_bytes()).expect("read"), t);
+    }
+
+    /// Every prefix of a valid blob is refused with an error, never a panic.
+    #[test]
+    fn every_cut_of_the_tables_is_refused() {
+        let b = sample().to_bytes();
+        for n in 0..b.len() {
+            assert!(
+                Tables::from_bytes(&b[..n]).is_err(),
+                "prefix of {n} bytes read"
+            );
+        }
+    }
+
+    /// Counts beyond the limits or the bytes are refused before allocating.
+    #[test]
+    fn absurd_counts_are_refused() {
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(Tables::from_bytes(&b).is_err());
+        // One held piece claiming 4 GiB.
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&1u32.to_be_bytes());
+        b.extend_from_slice(&0u64.to_be_bytes());
+        b.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(Tables::from_bytes(&b).is_err());
+        // No pieces, no streams, u32::MAX packets over 0 bytes.
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(Tables::from_bytes(&b).is_err());
+        // Streams over the limit.
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&(MAX_STREAMS as u32 + 1).to_be_bytes());
+        assert!(Tables::from_bytes(&b).is_err());
+    }
+
+    /// Random bytes after the magic, and random flips in a valid blob: no panic.
+    #[test]
+    fn junk_never_panics() {
+        let good = sample().to_bytes();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..2000 {
+            let mut b = if round % 2 == 0 {
+                let mut b = MAGIC.to_vec();
+                b.extend((0..(next() % 512)).map(|_| next() as u8));
+                b
+            } else {
+                good.clone()
+            };
+            for _ in 0..4 {
+                let i = (next() as usize) % b.len();
+                if i >= MAGIC.len() {
+                    b[i] = next() as u8;
+                }
+            }
+            let _ = Tables::from_bytes(&b);
+        }
+    }
+}

@@ -33,6 +33,55 @@ pub struct SyncFrame {
     pub frame_bytes: usize,
     /// Samples per channel the frame decodes to (1536 for AC-3; 256 per block for E-AC-3).
     pub samples: u32,
+    /// `fscod` (E-AC-3: 3 for the reduced rates).
+    pub fscod: u8,
+    /// `bsid`.
+    pub bsid: u8,
+    /// `bsmod` (AC-3; 0, complete main, for E-AC-3, whose `bsmod` sits deep in `bsi`).
+    pub bsmod: u8,
+    /// `acmod`: the channel layout (Table 5.8).
+    pub acmod: u8,
+    /// `lfeon`.
+    pub lfeon: bool,
+    /// AC-3 `frmsizecod` (0 for E-AC-3).
+    pub frmsizecod: u8,
+}
+
+impl SyncFrame {
+    /// Bit rate in kb/s that the frame carries.
+    pub fn kbps(&self) -> u32 {
+        let bits = self.frame_bytes as u64 * 8 * u64::from(self.sample_rate);
+        (bits / (u64::from(self.samples.max(1)) * 1000)) as u32
+    }
+
+    /// The body of an ISO BMFF `dac3` box (ETSI TS 102 366 §F.4): fscod 2 | bsid 5 | bsmod 3 |
+    /// acmod 3 | lfeon 1 | bit_rate_code 5 | reserved 5.
+    pub fn dac3(&self) -> [u8; 3] {
+        let v: u32 = (u32::from(self.fscod & 3) << 22)
+            | (u32::from(self.bsid & 0x1F) << 17)
+            | (u32::from(self.bsmod & 7) << 14)
+            | (u32::from(self.acmod & 7) << 11)
+            | (u32::from(self.lfeon) << 10)
+            | (u32::from((self.frmsizecod >> 1) & 0x1F) << 5);
+        let [_, a, b, c] = v.to_be_bytes();
+        [a, b, c]
+    }
+
+    /// The body of an ISO BMFF `dec3` box (ETSI TS 102 366 §F.6) for a stream of this one
+    /// independent substream and no dependent ones: data_rate 13 | num_ind_sub 3, then
+    /// fscod 2 | bsid 5 | reserved 1 | asvc 1 | bsmod 3 | acmod 3 | lfeon 1 | reserved 3 |
+    /// num_dep_sub 4 | reserved 1.
+    pub fn dec3(&self) -> [u8; 5] {
+        let head: u16 = (self.kbps().min(0x1FFF) as u16) << 3;
+        let sub: u32 = (u32::from(self.fscod & 3) << 22)
+            | (u32::from(self.bsid & 0x1F) << 17)
+            | (u32::from(self.bsmod & 7) << 12)
+            | (u32::from(self.acmod & 7) << 9)
+            | (u32::from(self.lfeon) << 8);
+        let [h0, h1] = head.to_be_bytes();
+        let [_, a, b, c] = sub.to_be_bytes();
+        [h0, h1, a, b, c]
+    }
 }
 
 /// Reads the sync frame header at the start of `b`: `None` without a sync word, with a
@@ -76,6 +125,12 @@ pub fn parse(b: &[u8]) -> Option<SyncFrame> {
             channels: CHANNELS.get(acmod as usize)? + lfe,
             frame_bytes: words as usize * 2,
             samples: 1536,
+            fscod: fscod as u8,
+            bsid,
+            bsmod: b5 & 7,
+            acmod: acmod as u8,
+            lfeon: lfe == 1,
+            frmsizecod: code as u8,
         })
     } else if bsid <= 16 {
         // E-AC-3 syncinfo: syncword 16; bsi: strmtyp 2 | substreamid 3 | frmsiz 11 | fscod 2 |
@@ -93,6 +148,12 @@ pub fn parse(b: &[u8]) -> Option<SyncFrame> {
             channels: CHANNELS.get(usize::from((b4 >> 1) & 7))? + u16::from(b4 & 1),
             frame_bytes: words * 2,
             samples: blocks * 256,
+            fscod: fscod as u8,
+            bsid,
+            bsmod: 0,
+            acmod: (b4 >> 1) & 7,
+            lfeon: b4 & 1 == 1,
+            frmsizecod: 0,
         })
     } else {
         None
@@ -111,6 +172,9 @@ mod tests {
             (f.eac3, f.sample_rate, f.channels, f.frame_bytes, f.samples),
             (false, 48_000, 6, 448, 1536)
         );
+        // dac3: fscod 0 | bsid 8 | bsmod 0 | acmod 7 | lfeon 1 | bit_rate_code 7 (112 kb/s).
+        assert_eq!(f.dac3(), [0x10, 0x3C, 0xE0]);
+        assert_eq!(f.kbps(), 112);
         // 44.1 kHz, frmsizecod 1: the odd code adds a word.
         let f = parse(&[0x0B, 0x77, 0, 0, 0x41, 0x40, 0x40, 0]).unwrap();
         assert_eq!(
@@ -123,6 +187,8 @@ mod tests {
             (f.eac3, f.sample_rate, f.channels, f.frame_bytes, f.samples),
             (true, 48_000, 2, 256, 1536)
         );
+        // dec3: data_rate 64 kb/s, one substream: fscod 0 | bsid 16 | acmod 2 | no LFE.
+        assert_eq!(f.dec3(), [0x02, 0x00, 0x20, 0x04, 0x00]);
         // E-AC-3 reduced rate (fscod 3, fscod2 1): 22.05 kHz, always 6 blocks.
         let f = parse(&[0x0B, 0x77, 0, 9, 0xD4, 0x80]).unwrap();
         assert_eq!((f.sample_rate, f.samples), (22_050, 1536));
