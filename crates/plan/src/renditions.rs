@@ -732,26 +732,30 @@ pub fn master_playlist(
     };
     let has_subs = of_kind(RenditionKind::Subtitle).next().is_some();
     let (measured_peak, measured_avg) = measured_bandwidth(plan);
-    // One audio group per codec, AAC's first: (group id, codecs, highest estimate).
-    let mut groups: Vec<(String, &str, u64)> = Vec::new();
+    // One audio group per codec, AAC's first.
+    let mut groups: Vec<AudioGroup<'_>> = Vec::new();
     for (a, _) in of_kind(RenditionKind::Audio) {
         let id = audio_group(a);
-        match groups.iter_mut().find(|g| g.0 == id) {
-            Some(g) => g.2 = g.2.max(audio_estimate(a)),
-            None => groups.push((id, a.codecs.as_str(), audio_estimate(a))),
+        match groups.iter_mut().find(|g| g.id == id) {
+            Some(g) => g.bps = g.bps.max(audio_estimate(a)),
+            None => groups.push(AudioGroup {
+                id,
+                codecs: a.codecs.as_str(),
+                bps: audio_estimate(a),
+            }),
         }
     }
 
     if of_kind(RenditionKind::Video).next().is_none() {
         // Audio only: one variant per codec, whose playlist is that group's default audio
         // rendition's (the AAC one first).
-        let codecs: Vec<[&str; 1]> = groups.iter().map(|g| [g.1]).collect();
+        let codecs: Vec<[&str; 1]> = groups.iter().map(|g| [g.codecs]).collect();
         let variants: Vec<playlist::Variant<'_>> = groups
             .iter()
             .zip(&codecs)
             .filter_map(|(g, codecs)| {
                 let in_group =
-                    || of_kind(RenditionKind::Audio).filter(|(r, _)| audio_group(r) == g.0);
+                    || of_kind(RenditionKind::Audio).filter(|(r, _)| audio_group(r) == g.id);
                 let (a, a_uri) = in_group()
                     .find(|(r, _)| r.default)
                     .or_else(|| in_group().next())?;
@@ -809,22 +813,21 @@ pub fn master_playlist(
         })
         .collect();
     // Every video rendition once per audio group (none without audio), AAC's first.
-    let pairs: Vec<(&Rendition, &String, Option<&(String, &str, u64)>)> =
-        of_kind(RenditionKind::Video)
-            .flat_map(|(v, uri)| {
-                let per_group: Vec<Option<&(String, &str, u64)>> = if groups.is_empty() {
-                    vec![None]
-                } else {
-                    groups.iter().map(Some).collect()
-                };
-                per_group.into_iter().map(move |g| (v, uri, g))
-            })
-            .collect();
+    let pairs: Vec<(&Rendition, &String, Option<&AudioGroup<'_>>)> = of_kind(RenditionKind::Video)
+        .flat_map(|(v, uri)| {
+            let per_group: Vec<Option<&AudioGroup<'_>>> = if groups.is_empty() {
+                vec![None]
+            } else {
+                groups.iter().map(Some).collect()
+            };
+            per_group.into_iter().map(move |g| (v, uri, g))
+        })
+        .collect();
     let codecs: Vec<Vec<&str>> = pairs
         .iter()
         .map(|(v, _, g)| {
             let mut c = vec![v.codecs.as_str()];
-            c.extend(g.map(|g| g.1));
+            c.extend(g.map(|g| g.codecs));
             c
         })
         .collect();
@@ -832,7 +835,7 @@ pub fn master_playlist(
         .iter()
         .zip(&codecs)
         .map(|((v, uri, g), codecs)| {
-            let audio_bps = g.map_or(0, |g| g.2);
+            let audio_bps = g.map_or(0, |g| g.bps);
             let (bandwidth, average_bandwidth) = match v.video {
                 Some(VideoOutput::H264 { maxrate_kbps, .. }) => {
                     let max = u64::from(maxrate_kbps) * 1000;
@@ -847,13 +850,20 @@ pub fn master_playlist(
                 codecs,
                 resolution: (v.width > 0 && v.height > 0).then_some((v.width, v.height)),
                 frame_rate: v.frame_rate,
-                audio: g.map(|g| g.0.as_str()),
+                audio: g.map(|g| g.id.as_str()),
                 subtitles: has_subs.then_some(SUBTITLE_GROUP),
                 uri,
             }
         })
         .collect();
     playlist::master(&alternatives, &variants)
+}
+
+/// An audio group of the master: its GROUP-ID, codec and highest bit-rate estimate.
+struct AudioGroup<'a> {
+    id: String,
+    codecs: &'a str,
+    bps: u64,
 }
 
 /// GROUP-ID of an audio rendition: [`AUDIO_GROUP`] for AAC, `aud-{codecs}` for an original
