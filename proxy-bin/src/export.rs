@@ -34,11 +34,13 @@ pub struct Exported {
     pub bytes: u64,
 }
 
-/// Writes the whole HLS tree of `src` under `dir`.
+/// Writes the whole HLS tree of `src` under `dir`: every rendition, the master listing what
+/// `caps` asks for.
 pub async fn export(
     src: Arc<dyn ByteSource>,
     dir: &Path,
     opts: MediaOptions,
+    caps: &plan::AudioCaps,
 ) -> anyhow::Result<Exported> {
     let media = Arc::new(pipeline::io::load(&src, opts).await?);
     let mut done = Exported::default();
@@ -52,7 +54,7 @@ pub async fn export(
         done.bytes += bytes.len() as u64;
         Ok(())
     };
-    let master = media.master_playlist(|r| format!("{}/index.m3u8", r.id));
+    let master = media.master_playlist(caps, |r| format!("{}/index.m3u8", r.id));
     write(&dir.join("master.m3u8"), master.as_bytes())?;
     for r in media.renditions() {
         let rdir = dir.join(&r.id);

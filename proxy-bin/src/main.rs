@@ -78,6 +78,10 @@ enum Command {
         /// A header sent with every upstream request, `Name: value` (repeatable).
         #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
         headers: Vec<String>,
+        /// Audio codecs the players decode besides AAC (`ac3,eac3,flac,opus,mp3` or `all`): the
+        /// master lists the originals copied in them (every rendition is written either way).
+        #[arg(long, value_name = "CODECS", default_value = "")]
+        audio: String,
     },
     /// Make one output: `init`, a segment number, `stream-init`, `stream-N` or `thumb-MS[@WIDTH]`.
     Segment {
@@ -342,9 +346,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             source,
             dir,
             headers,
+            audio,
         } => {
             let src = open_source(&source, &headers).await?;
-            let done = export::export(src, &dir, pipeline::MediaOptions::default()).await?;
+            let caps = plan::AudioCaps::parse(&audio);
+            let done = export::export(src, &dir, pipeline::MediaOptions::default(), &caps).await?;
             emit(&format!(
                 "wrote {} files, {} bytes, into {}\n",
                 done.files,

@@ -328,9 +328,20 @@ impl Media {
         key
     }
 
-    /// The multivariant playlist; `uri` gives each rendition's media playlist URI.
-    pub fn master_playlist(&self, uri: impl Fn(&Rendition) -> String) -> String {
-        plan::master_playlist(&self.index, &self.renditions, &self.plan, uri)
+    /// The multivariant playlist of the renditions `caps` lists; `uri` gives each rendition's
+    /// media playlist URI.
+    pub fn master_playlist(
+        &self,
+        caps: &plan::AudioCaps,
+        uri: impl Fn(&Rendition) -> String,
+    ) -> String {
+        let listed: Vec<Rendition> = self
+            .renditions
+            .iter()
+            .filter(|r| caps.lists(r))
+            .cloned()
+            .collect();
+        plan::master_playlist(&self.index, &listed, &self.plan, uri)
     }
 
     /// The media playlist of a rendition (relative URIs `init.mp4`, `{n}.m4s` / `{n}.vtt`).

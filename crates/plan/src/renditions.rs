@@ -601,6 +601,8 @@ pub struct CopiedAudio {
     pub codecs: &'static str,
     /// Human label: "AC-3", "FLAC".
     pub label: &'static str,
+    /// Name in an [`AudioCaps`] list: `aac`, `ac3`, `eac3`, `flac`, `opus`, `mp3`.
+    pub cap: &'static str,
     /// Samples per frame (every frame of the track has it: the audio plan's grid).
     pub frame: u32,
     /// Bit rate assumed for the master's BANDWIDTH (b/s): the codec's usual ceiling.
@@ -612,41 +614,96 @@ pub struct CopiedAudio {
 const COPIED_CODECS: [CopiedAudio; 6] = [
     CopiedAudio {
         codecs: AAC_LC_CODECS,
+        cap: "aac",
         label: "AAC",
         frame: 1024,
         peak_bps: AAC_PASSTHROUGH_ESTIMATE,
     },
     CopiedAudio {
         codecs: "ac-3",
+        cap: "ac3",
         label: "AC-3",
         frame: 1536,
         peak_bps: 640_000,
     },
     CopiedAudio {
         codecs: "ec-3",
+        cap: "eac3",
         label: "E-AC-3",
         frame: 1536,
         peak_bps: 1_024_000,
     },
     CopiedAudio {
         codecs: "fLaC",
+        cap: "flac",
         label: "FLAC",
         frame: 4096,
         peak_bps: 2_400_000,
     },
     CopiedAudio {
         codecs: "Opus",
+        cap: "opus",
         label: "Opus",
         frame: 960,
         peak_bps: 512_000,
     },
     CopiedAudio {
         codecs: "mp4a.6B",
+        cap: "mp3",
         label: "MP3",
         frame: 1152,
         peak_bps: 320_000,
     },
 ];
+
+/// The audio codecs a client says it decodes: which originals copied in their codec the master
+/// lists. AAC is always listed (every player decodes it); by default nothing else is, because
+/// players that meet an original they cannot decode do not fall back (VLC 3.0 plays no AC-3 or
+/// FLAC from fMP4, Chromium no AC-3: docs/pipeline.md). A client asks with
+/// `master.m3u8?audio=ac3,eac3,flac,opus,mp3` (or `all`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AudioCaps {
+    codecs: Vec<&'static str>,
+}
+
+impl AudioCaps {
+    /// Every original listed.
+    pub fn all() -> AudioCaps {
+        AudioCaps {
+            codecs: COPIED_CODECS.iter().map(|c| c.codecs).collect(),
+        }
+    }
+
+    /// From a comma-separated list of [`CopiedAudio::cap`] names, or `all`; unknown names are
+    /// ignored (a client may name codecs this version does not copy).
+    pub fn parse(list: &str) -> AudioCaps {
+        if list
+            .split(',')
+            .any(|n| n.trim().eq_ignore_ascii_case("all"))
+        {
+            return AudioCaps::all();
+        }
+        AudioCaps {
+            codecs: list
+                .split(',')
+                .filter_map(|n| {
+                    COPIED_CODECS
+                        .iter()
+                        .find(|c| c.cap.eq_ignore_ascii_case(n.trim()))
+                        .map(|c| c.codecs)
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether the master lists `r`: every video and subtitle rendition, every AAC one, and
+    /// the originals of the codecs asked for.
+    pub fn lists(&self, r: &Rendition) -> bool {
+        r.kind != RenditionKind::Audio
+            || r.codecs == AAC_LC_CODECS
+            || self.codecs.iter().any(|c| *c == r.codecs)
+    }
+}
 
 /// How `t` is copied into fMP4 as it is, when it can be: AAC-LC; AC-3 and E-AC-3 (1536
 /// samples a frame: E-AC-3 with 6 blocks, as broadcast and disc streams have); FLAC with a
@@ -1086,6 +1143,27 @@ mod tests {
         assert_eq!(subs[0].group_id, "sub");
         assert_eq!(subs[0].uri.as_deref(), Some("s4/index.m3u8"));
         assert_eq!(p.variants[0].subtitles.as_deref(), Some("sub"));
+    }
+
+    #[test]
+    fn audio_caps_choose_the_originals_listed() {
+        let ix = fixture("hevc_ac3.mkv");
+        let r = renditions(&ix, &RenditionOptions::default());
+        let listed = |caps: &AudioCaps| -> Vec<&str> {
+            r.iter()
+                .filter(|x| caps.lists(x))
+                .map(|x| x.id.as_str())
+                .collect()
+        };
+        assert_eq!(listed(&AudioCaps::default()), vec!["v1-h264", "v1", "a2"]);
+        assert_eq!(
+            listed(&AudioCaps::parse("flac,opus")),
+            vec!["v1-h264", "v1", "a2"]
+        );
+        let all = vec!["v1-h264", "v1", "a2", "a2-copy"];
+        assert_eq!(listed(&AudioCaps::parse("eac3, AC3,dts")), all);
+        assert_eq!(listed(&AudioCaps::parse("all")), all);
+        assert_eq!(listed(&AudioCaps::all()), all);
     }
 
     #[test]

@@ -161,10 +161,11 @@ impl Media {
         self.pipeline.rendition(id).ok()
     }
 
-    /// The multivariant playlist; rendition playlists are at `{id}/index.m3u8`.
-    pub fn master_playlist(&self) -> String {
+    /// The multivariant playlist of what `caps` lists; rendition playlists are at
+    /// `{id}/index.m3u8`.
+    pub fn master_playlist(&self, caps: &plan::AudioCaps) -> String {
         self.pipeline
-            .master_playlist(|r| format!("{}/index.m3u8", r.id))
+            .master_playlist(caps, |r| format!("{}/index.m3u8", r.id))
     }
 
     /// The media playlist of a rendition (`init.mp4` + `{n}.m4s`, or `{n}.vtt`).

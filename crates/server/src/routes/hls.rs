@@ -27,10 +27,23 @@ fn parse_index(s: &str) -> Option<u32> {
         .flatten()
 }
 
-/// `GET /v1/{token}/master.m3u8`
-pub async fn master(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response> {
+/// Query of `master.m3u8`.
+#[derive(Debug, Deserialize)]
+pub struct MasterQuery {
+    /// Audio codecs the client decodes besides AAC (`ac3,eac3,flac,opus,mp3` or `all`): the
+    /// originals copied in those codecs are listed too ([`plan::AudioCaps`]).
+    pub audio: Option<String>,
+}
+
+/// `GET /v1/{token}/master.m3u8[?audio=ac3,eac3,flac,opus,mp3]`
+pub async fn master(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<MasterQuery>,
+) -> Result<Response> {
     let m = media_of(&st, &token).await?;
-    Ok(text(m.master_playlist(), M3U8, PLAYLIST_CACHE))
+    let caps = plan::AudioCaps::parse(q.audio.as_deref().unwrap_or(""));
+    Ok(text(m.master_playlist(&caps), M3U8, PLAYLIST_CACHE))
 }
 
 /// `GET /v1/{token}/{rendition}/index.m3u8`
