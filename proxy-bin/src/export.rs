@@ -1,7 +1,8 @@
 //! `hlsgate export` and `hlsgate segment`: the pipeline from the command line.
 //!
 //! `export` writes the whole HLS tree of a source into a folder (master playlist, every
-//! rendition's playlist, init and segments) — the same bytes the server would serve.
+//! rendition's playlist, init and segments) — the same bytes the server would serve — with
+//! progress on stderr, atomically (a hidden sibling folder renamed at the end).
 //! `segment` makes one output in a fresh process, which is how the tests prove that segments are
 //! independent of each other.
 
@@ -34,8 +35,57 @@ pub struct Exported {
     pub bytes: u64,
 }
 
-/// Writes the whole HLS tree of `src` under `dir`: every rendition, the master listing what
-/// `caps` asks for.
+/// How an export shows its progress on stderr: a bar on a terminal, else one line per
+/// rendition (logs and CI keep a readable record).
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} outputs ({eta} left) {msg}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines
+        }
+    }
+
+    fn step(&self, what: &str) {
+        if let Progress::Bar(b) = self {
+            b.set_message(what.to_string());
+            b.inc(1);
+        }
+    }
+
+    fn rendition_done(&self, id: &str, done: u64, total: u64, bytes: u64) {
+        match self {
+            Progress::Bar(b) => b.set_message(format!("{id} done")),
+            Progress::Lines => eprintln!(
+                "export: {id} done, {done}/{total} outputs ({}%), {bytes} bytes so far",
+                done * 100 / total.max(1)
+            ),
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(b) = self {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Writes the whole HLS tree of `src` as `dir`: every rendition, the master listing what
+/// `caps` asks for. Atomic: the tree is written into a hidden sibling folder and renamed to
+/// `dir` at the end, so an interrupted export never leaves a `master.m3u8` pointing at missing
+/// files. An existing `dir` is replaced when it is empty or an earlier export (it holds a
+/// `master.m3u8`); anything else there is refused, never deleted.
 pub async fn export(
     src: Arc<dyn ByteSource>,
     dir: &Path,
@@ -43,8 +93,81 @@ pub async fn export(
     caps: &plan::AudioCaps,
 ) -> anyhow::Result<Exported> {
     let media = Arc::new(pipeline::io::load(&src, opts).await?);
+    let replace = match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            let empty = entries.next().is_none();
+            if !empty && !dir.join("master.m3u8").is_file() {
+                anyhow::bail!(
+                    "{} exists and is not an earlier export (no master.m3u8): choose another folder",
+                    dir.display()
+                );
+            }
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let name = dir
+        .file_name()
+        .with_context(|| format!("{} names no folder", dir.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("creating the folder {}", parent.display()))?;
+    let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    let result = write_tree(&media, &src, &partial, caps).await;
+    let done = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+    if replace {
+        // rename(2) cannot replace a non-empty folder: move the old one aside first. Between
+        // the two renames `dir` does not exist; it never holds a half-written tree.
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        std::fs::rename(dir, &old)
+            .with_context(|| format!("moving the earlier {} aside", dir.display()))?;
+        std::fs::rename(&partial, dir)
+            .with_context(|| format!("renaming the export to {}", dir.display()))?;
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("removing the earlier export {}", old.display()))?;
+    } else {
+        std::fs::rename(&partial, dir)
+            .with_context(|| format!("renaming the export to {}", dir.display()))?;
+    }
+    Ok(done)
+}
+
+/// Writes every file of the tree under `dir`, showing progress.
+async fn write_tree(
+    media: &Arc<Media>,
+    src: &Arc<dyn ByteSource>,
+    dir: &Path,
+    caps: &plan::AudioCaps,
+) -> anyhow::Result<Exported> {
+    let segments = u64::from(media.segment_count());
+    let total: u64 = media
+        .renditions()
+        .iter()
+        .map(|r| {
+            if r.kind == RenditionKind::Subtitle {
+                segments
+            } else {
+                segments + 1
+            }
+        })
+        .sum();
+    let progress = Progress::new(total);
     let mut done = Exported::default();
-    let mut write = |path: &Path, bytes: &[u8]| -> anyhow::Result<()> {
+    let mut outputs = 0u64;
+    let write = |done: &mut Exported, path: &Path, bytes: &[u8]| -> anyhow::Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the folder {}", parent.display()))?;
@@ -55,27 +178,36 @@ pub async fn export(
         Ok(())
     };
     let master = media.master_playlist(caps, |r| format!("{}/index.m3u8", r.id));
-    write(&dir.join("master.m3u8"), master.as_bytes())?;
+    write(&mut done, &dir.join("master.m3u8"), master.as_bytes())?;
     for r in media.renditions() {
         let rdir = dir.join(&r.id);
         write(
+            &mut done,
             &rdir.join("index.m3u8"),
             media.media_playlist(&r.id)?.as_bytes(),
         )?;
         if r.kind == RenditionKind::Subtitle {
             for n in 0..media.segment_count() {
-                let b = make(&media, &src, Output::Subtitle(r.id.clone(), n)).await?;
-                write(&rdir.join(format!("{n}.vtt")), &b)?;
+                let b = make(media, src, Output::Subtitle(r.id.clone(), n)).await?;
+                write(&mut done, &rdir.join(format!("{n}.vtt")), &b)?;
+                outputs += 1;
+                progress.step(&format!("{}/{n}.vtt", r.id));
             }
-            continue;
+        } else {
+            let b = make(media, src, Output::Init(r.id.clone())).await?;
+            write(&mut done, &rdir.join("init.mp4"), &b)?;
+            outputs += 1;
+            progress.step(&format!("{}/init.mp4", r.id));
+            for n in 0..media.segment_count() {
+                let b = make(media, src, Output::Segment(r.id.clone(), n)).await?;
+                write(&mut done, &rdir.join(format!("{n}.m4s")), &b)?;
+                outputs += 1;
+                progress.step(&format!("{}/{n}.m4s", r.id));
+            }
         }
-        let b = make(&media, &src, Output::Init(r.id.clone())).await?;
-        write(&rdir.join("init.mp4"), &b)?;
-        for n in 0..media.segment_count() {
-            let b = make(&media, &src, Output::Segment(r.id.clone(), n)).await?;
-            write(&rdir.join(format!("{n}.m4s")), &b)?;
-        }
+        progress.rendition_done(&r.id, outputs, total, done.bytes);
     }
+    progress.finish();
     Ok(done)
 }
 

@@ -41,6 +41,7 @@ const report = {
   file: null,
   files_listed: 0,
   dirs_listed: 0,
+  unplayable: [],
   play_ms: null,
   current_time: null,
   video_size: null,
@@ -91,6 +92,18 @@ async function main() {
       throw new Error('the library lists no file: ' + st);
     }
     report.dirs_listed = await page.locator('[data-testid="dir"]').count();
+    // Greyed entries: "name|reason · size" for each.
+    report.unplayable = await page
+      .locator('[data-testid="file-unplayable"]')
+      .evaluateAll((els) =>
+        els.map(
+          (e) =>
+            e.querySelector('.name').textContent +
+            '|' +
+            e.querySelector('.meta').textContent +
+            (e.disabled ? '|disabled' : '|clickable'),
+        ),
+      );
     const target = opts.file
       ? files.filter({ has: page.locator('.name', { hasText: opts.file }) }).first()
       : files.first();

@@ -248,6 +248,9 @@ pub struct PageReport {
     pub file: Option<String>,
     /// Files listed at the root.
     pub files_listed: u32,
+    /// Files listed greyed, as `name|reason · size|disabled`.
+    #[serde(default)]
+    pub unplayable: Vec<String>,
     /// Milliseconds from the click until `currentTime` > 1 s.
     pub play_ms: Option<f64>,
     /// `currentTime` at the end.

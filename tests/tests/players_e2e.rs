@@ -242,7 +242,10 @@ fn player_page_plays_a_file() {
     assert!(shot.exists());
 }
 
-/// The page says why a file cannot play in the server's words, not an hls.js code.
+/// The page says why a file cannot play in the server's words, not an hls.js code: random
+/// bytes are listed (nothing tells them apart from media before a probe) and refused when
+/// clicked; files that certainly cannot play (text, empty, subtitles) are listed greyed, not
+/// clickable, with the reason (issue 12 item 7).
 #[test]
 fn player_page_explains_a_refusal() {
     let s = open_server();
@@ -251,13 +254,27 @@ fn player_page_explains_a_refusal() {
         &s.url("/"),
         &shot,
         &PageOptions {
-            file: Some("text.mp4".into()),
+            file: Some("random.bin".into()),
             expect_error: Some("not a media file we can read".into()),
             ..Default::default()
         },
     );
     r.assert_ok();
     println!("page error box: {:?}", r.error_box);
+    println!("greyed: {:?}", r.unplayable);
+    let greyed = |name: &str| {
+        r.unplayable
+            .iter()
+            .find(|u| u.starts_with(&format!("{name}|")))
+    };
+    let text = greyed("text.mp4").expect("text.mp4 greyed");
+    assert!(
+        text.contains("text, not media") && text.ends_with("|disabled"),
+        "{text}"
+    );
+    assert!(greyed("empty.mp4").is_some_and(|e| e.contains("empty file")));
+    assert!(greyed("subs.srt").is_some_and(|e| e.contains("subtitles")));
+    assert!(greyed("audio.flac").is_none() && greyed("random.bin").is_none());
 }
 
 /// Subtitle files beside a local film (`sidecar_film.en.srt`, `sidecar_film.fr.ass`) become

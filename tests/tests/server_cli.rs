@@ -197,3 +197,86 @@ async fn json_request_lines_name_the_stream_and_on_errors_the_source() {
     assert!(!log.contains(&t), "the token is logged");
     assert!(!log.contains('\u{1b}'), "colour codes in the log");
 }
+
+/// `hlsgate export` (issue 15 item 4): progress lines on stderr when it is not a terminal; the
+/// tree appears under its name only when whole (no hidden partial folder left); a second export
+/// replaces the first; a folder holding something else is refused and left alone; an export
+/// killed mid-way leaves nothing under the target name.
+#[test]
+fn export_is_atomic_and_shows_progress() {
+    use std::process::{Command, Stdio};
+    let scratch = Scratch::new("export");
+    let out = scratch.path().join("out");
+    let src = hlsgate_tests::fixture("h264_aac_faststart.mp4");
+    let (code, _, err) =
+        hlsgate_tests::hlsgate(&["export", src.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("export: ")).collect();
+    println!("{}", lines.join("\n"));
+    assert!(lines.len() >= 2, "one progress line per rendition: {err}");
+    assert!(lines.last().unwrap().contains("100%"), "{err}");
+    assert!(out.join("master.m3u8").is_file());
+    let leftovers = |s: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(s)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    };
+    assert!(
+        leftovers(scratch.path()).is_empty(),
+        "{:?}",
+        leftovers(scratch.path())
+    );
+    // Again into the same folder: replaced.
+    std::fs::write(out.join("stale.txt"), "from before").unwrap();
+    let (code, _, err) =
+        hlsgate_tests::hlsgate(&["export", src.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.join("master.m3u8").is_file() && !out.join("stale.txt").exists());
+    // A folder that is not an export is refused and kept.
+    let other = scratch.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    let (code, _, err) =
+        hlsgate_tests::hlsgate(&["export", src.to_str().unwrap(), other.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not an earlier export"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(other.join("keep.txt")).unwrap(),
+        "mine"
+    );
+    // Killed mid-way (a 720p HEVC transcode takes seconds): nothing under the target name.
+    let slow = scratch.path().join("slow");
+    let mut child = Command::new(hlsgate_tests::hlsgate_bin())
+        .arg("export")
+        .arg(hlsgate_tests::fixture("bench720_hevc_ac3.mkv"))
+        .arg(&slow)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the partial folder holds a segment, then SIGKILL.
+    let t = std::time::Instant::now();
+    let started = loop {
+        let partial = leftovers(scratch.path())
+            .into_iter()
+            .find(|n| n.starts_with(".slow.partial-"));
+        if let Some(p) = &partial {
+            if scratch.path().join(p).join("master.m3u8").is_file() {
+                break true;
+            }
+        }
+        if t.elapsed() > std::time::Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        started,
+        "the export never started writing (or ended within the poll)"
+    );
+    assert!(!slow.exists(), "a killed export left {}", slow.display());
+}

@@ -91,15 +91,13 @@ fn natively_decodable(index: &probe::MediaIndex) -> bool {
 async fn universal(src: &Arc<dyn ByteSource>, cut: bool) -> Result<Loaded, LoadError> {
     let (requests, bytes) = (src.stats().requests(), src.stats().bytes());
     let handle = tokio::runtime::Handle::current();
-    let (a, b, size) = (Arc::clone(src), Arc::clone(src), src.size());
-    let h2 = handle.clone();
+    let (a, size) = (Arc::clone(src), src.size());
     let scanned = tokio::task::spawn_blocking(move || {
-        crate::av::lavf::scan(
-            BlockingReader::new(a, handle),
-            move || Ok(BlockingReader::new(b, h2)),
-            size,
-            cut,
-        )
+        // The second reader (the head pieces kept after the scan) shares the first's blocks:
+        // the head and the first packet are in the first block, which is never read twice.
+        let reader = BlockingReader::new(a, handle);
+        let again = reader.sharing();
+        crate::av::lavf::scan(reader, move || Ok(again.sharing()), size, cut)
     })
     .await
     .map_err(|e| PipelineError::Unsupported(format!("the scan task failed: {e}")))?
@@ -126,12 +124,32 @@ const READ_BLOCK: u64 = 1 << 20;
 
 /// A blocking `Read + Seek` over a [`ByteSource`] for libavformat, on a blocking-pool thread:
 /// reads whole blocks of [`READ_BLOCK`] bytes (one range request each) and serves smaller reads
-/// from the last block.
+/// from the blocks held ([`Blocks`]).
 pub struct BlockingReader {
     src: Arc<dyn ByteSource>,
     handle: tokio::runtime::Handle,
     pos: u64,
-    block: Option<(u64, Bytes)>,
+    blocks: Arc<std::sync::Mutex<Blocks>>,
+}
+
+/// The blocks a [`BlockingReader`] (and the readers [`BlockingReader::sharing`] it) hold: the
+/// first block of the file (headers live there, and demuxers come back to them) and the last
+/// one read.
+#[derive(Default)]
+struct Blocks {
+    first: Option<Bytes>,
+    last: Option<(u64, Bytes)>,
+}
+
+impl Blocks {
+    fn get(&self, pos: u64) -> Option<(u64, Bytes)> {
+        let hit = |at: u64, d: &Bytes| pos >= at && pos < at + d.len() as u64;
+        match (&self.first, &self.last) {
+            (Some(d), _) if hit(0, d) => Some((0, d.clone())),
+            (_, Some((at, d))) if hit(*at, d) => Some((*at, d.clone())),
+            _ => None,
+        }
+    }
 }
 
 impl BlockingReader {
@@ -142,7 +160,17 @@ impl BlockingReader {
             src,
             handle,
             pos: 0,
-            block: None,
+            blocks: Arc::default(),
+        }
+    }
+
+    /// Another reader at offset 0 over the same source and the same held blocks.
+    pub fn sharing(&self) -> BlockingReader {
+        BlockingReader {
+            src: Arc::clone(&self.src),
+            handle: self.handle.clone(),
+            pos: 0,
+            blocks: Arc::clone(&self.blocks),
         }
     }
 }
@@ -153,25 +181,35 @@ impl Read for BlockingReader {
         if self.pos >= size || buf.is_empty() {
             return Ok(0);
         }
-        let held = |b: &Option<(u64, Bytes)>, pos: u64| {
-            b.as_ref()
-                .is_some_and(|(at, d)| pos >= *at && pos < at + d.len() as u64)
-        };
-        if !held(&self.block, self.pos) {
-            let start = self.pos - self.pos % READ_BLOCK;
-            let range = ByteRange::new(start, (start + READ_BLOCK).min(size));
-            let src = Arc::clone(&self.src);
-            let data = self
-                .handle
-                .block_on(async move { src.read(range).await })
-                .map_err(std::io::Error::other)?;
-            if data.is_empty() {
-                return Ok(0);
+        let cached = self
+            .blocks
+            .lock()
+            .map_err(|_| std::io::Error::other("block cache poisoned"))?
+            .get(self.pos);
+        let (at, data) = match cached {
+            Some(hit) => hit,
+            None => {
+                let start = self.pos - self.pos % READ_BLOCK;
+                let range = ByteRange::new(start, (start + READ_BLOCK).min(size));
+                let src = Arc::clone(&self.src);
+                let data = self
+                    .handle
+                    .block_on(async move { src.read(range).await })
+                    .map_err(std::io::Error::other)?;
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                let mut b = self
+                    .blocks
+                    .lock()
+                    .map_err(|_| std::io::Error::other("block cache poisoned"))?;
+                if start == 0 {
+                    b.first = Some(data.clone());
+                } else {
+                    b.last = Some((start, data.clone()));
+                }
+                (start, data)
             }
-            self.block = Some((start, data));
-        }
-        let Some((at, data)) = &self.block else {
-            return Ok(0);
         };
         let off = (self.pos - at) as usize;
         let n = (data.len() - off).min(buf.len());

@@ -179,11 +179,21 @@
     }
     for (const f of files) {
       const meta = [
+        typeof f.not_playable === 'string' ? f.not_playable : '',
         typeof f.duration === 'number' ? fmtTime(f.duration) : '',
         fmtSize(f.size),
       ]
         .filter(Boolean)
         .join(' · ');
+      if (typeof f.not_playable === 'string') {
+        // Shown, greyed, with the reason: it cannot play (the server said why).
+        const item = libraryItem(f.name, meta, 'file-unplayable', () => {});
+        const b = item.querySelector('button');
+        b.disabled = true;
+        b.title = f.name + ': ' + f.not_playable;
+        listEl.append(item);
+        continue;
+      }
       listEl.append(
         libraryItem(f.name, meta, 'file', () => startStream('file:' + f.path, f.name)),
       );

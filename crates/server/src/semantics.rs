@@ -184,63 +184,123 @@ pub const SNIFF_BYTES: u64 = 64;
 /// first bytes (`head`, up to [`SNIFF_BYTES`]), else from the extension of `name`, else
 /// `application/octet-stream`. Browsers play what they can of it directly.
 pub fn sniff_content_type(head: &[u8], name: &str) -> &'static str {
+    sniff_media(head).unwrap_or_else(|| type_of_extension(name))
+}
+
+/// The media type a file's first bytes (`head`) show, from their magic alone; `None` when they
+/// show none this knows.
+pub fn sniff_media(head: &[u8]) -> Option<&'static str> {
     let at = |i: usize, m: &[u8]| head.get(i..i + m.len()) == Some(m);
     if at(4, b"ftyp") {
         // M4A/M4B brands are audio; everything else ISO-BMFF is played as video/mp4.
-        return if at(8, b"M4A ") || at(8, b"M4B ") {
+        return Some(if at(8, b"M4A ") || at(8, b"M4B ") {
             "audio/mp4"
         } else if at(8, b"qt  ") {
             "video/quicktime"
         } else {
             "video/mp4"
-        };
+        });
     }
     if at(0, &[0x1A, 0x45, 0xDF, 0xA3]) {
         let webm = head.windows(4).any(|w| w == b"webm");
-        return if webm {
+        return Some(if webm {
             "video/webm"
         } else {
             "video/x-matroska"
-        };
+        });
     }
     if at(0, b"fLaC") {
-        return "audio/flac";
+        return Some("audio/flac");
     }
     if at(0, b"OggS") {
         let video = head.windows(6).any(|w| w == b"theora");
-        return if video { "video/ogg" } else { "audio/ogg" };
+        return Some(if video { "video/ogg" } else { "audio/ogg" });
     }
     if at(0, b"RIFF") && at(8, b"WAVE") {
-        return "audio/wav";
+        return Some("audio/wav");
     }
     if at(0, b"RIFF") && at(8, b"AVI ") {
-        return "video/x-msvideo";
+        return Some("video/x-msvideo");
     }
     if at(0, b"FORM") && (at(8, b"AIFF") || at(8, b"AIFC")) {
-        return "audio/aiff";
+        return Some("audio/aiff");
     }
     if at(0, b"FLV\x01") {
-        return "video/x-flv";
+        return Some("video/x-flv");
     }
     if at(0, &[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11]) {
-        return "video/x-ms-asf";
+        return Some("video/x-ms-asf");
     }
     if at(0, b"ID3")
         || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0 && head[1] & 0x06 != 0)
     {
         // An ADTS header (layer bits 00) is AAC, not MP3.
-        return "audio/mpeg";
+        return Some("audio/mpeg");
     }
     if head.len() >= 2 && head[0] == 0xFF && head[1] & 0xF6 == 0xF0 {
-        return "audio/aac";
+        return Some("audio/aac");
     }
     if head.first() == Some(&0x47) && head.get(188).is_none_or(|&b| b == 0x47) {
-        return "video/mp2t";
+        return Some("video/mp2t");
     }
     if at(4, &[0x47]) && head.get(196).is_none_or(|&b| b == 0x47) {
         // M2TS: 192-byte packets, a 4-byte timecode before each sync byte.
-        return "video/mp2t";
+        return Some("video/mp2t");
     }
+    None
+}
+
+/// Why a file of `len` bytes, named `name`, whose first bytes are `head`, is certainly not
+/// playable media: empty, a subtitle file (it plays beside the video of the same name), an
+/// image, a document or an archive by its magic, or text. `None` when it may play: media magic,
+/// or bytes this does not know (libavformat reads more containers than any sniffing list, so the
+/// unknown are tried, not hidden).
+pub fn not_media(head: &[u8], len: u64, name: &str) -> Option<&'static str> {
+    if len == 0 {
+        return Some("empty file");
+    }
+    if sniff_media(head).is_some() {
+        return None;
+    }
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    if matches!(
+        ext.as_str(),
+        "srt" | "ass" | "ssa" | "vtt" | "sub" | "idx" | "sup"
+    ) {
+        return Some("subtitles: they play with the video of the same name");
+    }
+    let at = |i: usize, m: &[u8]| head.get(i..i + m.len()) == Some(m);
+    let magic: [(&[u8], &str); 9] = [
+        (b"\x89PNG", "an image (PNG)"),
+        (&[0xFF, 0xD8, 0xFF], "an image (JPEG)"),
+        (b"GIF8", "an image (GIF)"),
+        (b"%PDF", "a document (PDF)"),
+        (b"PK\x03\x04", "an archive (ZIP)"),
+        (&[0x1F, 0x8B], "an archive (gzip)"),
+        (b"Rar!", "an archive (RAR)"),
+        (b"7z\xBC\xAF", "an archive (7z)"),
+        (b"\x7FELF", "a program"),
+    ];
+    if let Some((_, what)) = magic.iter().find(|(m, _)| at(0, m)) {
+        return Some(what);
+    }
+    if at(0, b"RIFF") && at(8, b"WEBP") {
+        return Some("an image (WebP)");
+    }
+    // Text: printable UTF-8 and whitespace only.
+    let text = std::str::from_utf8(head)
+        .map_or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]).ok(), Some);
+    let printable = text.is_some_and(|t| {
+        t.len() + 4 >= head.len() && t.chars().all(|c| !c.is_control() || c.is_whitespace())
+    });
+    printable.then_some("text, not media")
+}
+
+/// `Content-Type` from a file name's extension; `application/octet-stream` for others.
+fn type_of_extension(name: &str) -> &'static str {
     let ext = name
         .rsplit('/')
         .next()
@@ -318,6 +378,34 @@ pub fn text(body: String, content_type: &'static str, cache: &'static str) -> Re
 #[cfg(test)]
 mod tests {
     use super::sniff_content_type as sniff;
+
+    #[test]
+    fn tells_what_is_not_media() {
+        assert_eq!(not_media(b"", 0, "a.mp4"), Some("empty file"));
+        assert_eq!(
+            not_media(b"hello, world\n", 13, "text.mp4"),
+            Some("text, not media")
+        );
+        assert_eq!(
+            not_media(b"1\n00:00:01,000 --> 00:00:02,000\nHi\n", 40, "film.en.srt"),
+            Some("subtitles: they play with the video of the same name")
+        );
+        assert_eq!(
+            not_media(b"\x89PNG\r\n\x1a\n", 100, "cover.png"),
+            Some("an image (PNG)")
+        );
+        assert_eq!(
+            not_media(&[0xFF, 0xD8, 0xFF, 0xE0], 100, "x.jpg"),
+            Some("an image (JPEG)")
+        );
+        // Media, and bytes nobody here knows (MPEG-PS): tried, not greyed.
+        assert_eq!(not_media(b"fLaC\0\0\0\x22", 100, "a.flac"), None);
+        assert_eq!(
+            not_media(&[0, 0, 1, 0xBA, 0x44, 0, 4, 0], 100, "film.mpg"),
+            None
+        );
+        assert_eq!(not_media(&[0xFF, 0xFB, 0x90, 0x64], 100, "a.mp3"), None);
+    }
 
     #[test]
     fn sniffs_containers_by_their_magic_bytes() {

@@ -381,6 +381,10 @@ pub struct LibraryFile {
     pub size: u64,
     /// Open-mode token for it (`/v1/{token}/master.m3u8` plays it).
     pub token: String,
+    /// Why it certainly cannot play (empty, text, an image, subtitles…), from its first bytes;
+    /// absent when it may ([`crate::semantics::not_media`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_playable: Option<&'static str>,
 }
 
 /// A folder listing.
@@ -414,6 +418,16 @@ pub async fn library(
     Ok(no_store(Json(listing)))
 }
 
+/// Up to `n` first bytes of the file at `path` (none when it cannot be read).
+fn read_head(path: &std::path::Path, n: u64) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(n).read_to_end(&mut head);
+    }
+    head
+}
+
 fn list(root: &source::MediaRoot, dir: &str) -> Result<Library> {
     let path = if dir.is_empty() {
         root.path().to_path_buf()
@@ -445,8 +459,10 @@ fn list(root: &source::MediaRoot, dir: &str) -> Result<Library> {
         if meta.is_dir() {
             dirs.push(name);
         } else if meta.is_file() {
+            let head = read_head(&real, crate::semantics::SNIFF_BYTES);
             files.push(LibraryFile {
                 token: token::open_token(&rel),
+                not_playable: crate::semantics::not_media(&head, meta.len(), &name),
                 name,
                 path: rel,
                 size: meta.len(),
