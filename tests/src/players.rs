@@ -888,3 +888,48 @@ pub fn gst_check(master_url: &str, opts: &GstOptions) -> GstReport {
     r.raw = raw;
     r
 }
+
+/// What [`dashjs_check`] saw (`tests/players/dashjs-check.mjs`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DashJsReport {
+    /// Every check passed.
+    pub ok: bool,
+    /// Why not.
+    pub failures: Vec<String>,
+    /// The media element's duration, seconds.
+    pub duration: Option<f64>,
+    /// Milliseconds from `initialize` until currentTime > 0.5 s.
+    pub start_ms: Option<u64>,
+    /// The seeks (label, target, landed).
+    pub seeks: Vec<serde_json::Value>,
+    /// `ended` fired.
+    pub ended: bool,
+    /// The whole JSON line.
+    #[serde(skip)]
+    pub raw: String,
+}
+
+impl DashJsReport {
+    /// Panics with the failures and the whole report unless `ok`.
+    pub fn assert_ok(&self) {
+        assert!(
+            self.ok,
+            "dash.js check failed:\n  {}\nreport: {}",
+            self.failures.join("\n  "),
+            self.raw
+        );
+    }
+}
+
+/// dash.js in headless Chromium against `mpd_url`: plays from 0, seeks to the middle and to 4 s
+/// before the end, `ended` fires, no dash.js error (`tests/players/dashjs-check.mjs`).
+pub fn dashjs_check(mpd_url: &str, audio_only: bool) -> DashJsReport {
+    let mut cmd = node("dashjs-check.mjs");
+    cmd.arg(mpd_url).args(["--timeout", "120"]);
+    if audio_only {
+        cmd.arg("--audio-only");
+    }
+    let (mut r, raw): (DashJsReport, _) = run_json(cmd, "dashjs-check.mjs");
+    r.raw = raw;
+    r
+}

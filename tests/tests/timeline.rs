@@ -22,6 +22,8 @@ struct Seen {
     /// `avg_frame_rate` as ffprobe prints it (`30000/1001`).
     avg_frame_rate: String,
     sample_rate: f64,
+    /// `codec_name` as ffprobe prints it.
+    codec: String,
     /// Presentation times, sorted, seconds.
     pts: Vec<f64>,
     /// Sum of the playlist's EXTINFs.
@@ -123,6 +125,7 @@ fn probe(id: &str, path: &Path, extinf_total: f64) -> Seen {
         id: id.to_string(),
         kind: stream["codec_type"].as_str().unwrap_or("").to_string(),
         avg_frame_rate: stream["avg_frame_rate"].as_str().unwrap_or("").to_string(),
+        codec: stream["codec_name"].as_str().unwrap_or("").to_string(),
         sample_rate: stream["sample_rate"]
             .as_str()
             .and_then(|s| s.parse().ok())
@@ -155,7 +158,19 @@ fn check(name: &str, cfr: bool) {
                 }
                 1.0 / rate(&src).max(1.0)
             }
-            "audio" => 1024.0 / s.sample_rate.max(1.0),
+            "audio" => {
+                // Samples per frame: AAC 1024; an original copied in its codec keeps its own
+                // (FLAC's block is whatever the encoder chose: the first step says it).
+                let samples = match s.codec.as_str() {
+                    "ac3" | "eac3" => 1536.0,
+                    "mp3" if s.sample_rate < 32_000.0 => 576.0,
+                    "mp3" => 1152.0,
+                    "opus" => 960.0,
+                    "flac" => steps.first().copied().unwrap_or(0.0) * s.sample_rate,
+                    _ => 1024.0,
+                };
+                samples / s.sample_rate.max(1.0)
+            }
             _ => continue,
         };
         // Half a millisecond of slack for printed rounding (ffprobe prints 6 decimals).

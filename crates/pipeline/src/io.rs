@@ -132,23 +132,40 @@ pub struct BlockingReader {
     blocks: Arc<std::sync::Mutex<Blocks>>,
 }
 
+/// Blocks besides the first that a [`BlockingReader`] keeps: demuxers read an index at the end
+/// (AVI `idx1`, an MP4 `moov`) before the media from the start, and come back.
+const RECENT_BLOCKS: usize = 3;
+
 /// The blocks a [`BlockingReader`] (and the readers [`BlockingReader::sharing`] it) hold: the
-/// first block of the file (headers live there, and demuxers come back to them) and the last
-/// one read.
+/// first block of the file (headers live there, and demuxers come back to them) and the
+/// [`RECENT_BLOCKS`] last read.
 #[derive(Default)]
 struct Blocks {
     first: Option<Bytes>,
-    last: Option<(u64, Bytes)>,
+    recent: std::collections::VecDeque<(u64, Bytes)>,
 }
 
 impl Blocks {
     fn get(&self, pos: u64) -> Option<(u64, Bytes)> {
         let hit = |at: u64, d: &Bytes| pos >= at && pos < at + d.len() as u64;
-        match (&self.first, &self.last) {
-            (Some(d), _) if hit(0, d) => Some((0, d.clone())),
-            (_, Some((at, d))) if hit(*at, d) => Some((*at, d.clone())),
-            _ => None,
+        if let Some(d) = self.first.as_ref().filter(|d| hit(0, d)) {
+            return Some((0, d.clone()));
         }
+        self.recent
+            .iter()
+            .find(|(at, d)| hit(*at, d))
+            .map(|(at, d)| (*at, d.clone()))
+    }
+
+    fn put(&mut self, at: u64, data: Bytes) {
+        if at == 0 {
+            self.first = Some(data);
+            return;
+        }
+        if self.recent.len() >= RECENT_BLOCKS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((at, data));
     }
 }
 
@@ -203,11 +220,7 @@ impl Read for BlockingReader {
                     .blocks
                     .lock()
                     .map_err(|_| std::io::Error::other("block cache poisoned"))?;
-                if start == 0 {
-                    b.first = Some(data.clone());
-                } else {
-                    b.last = Some((start, data.clone()));
-                }
+                b.put(start, data.clone());
                 (start, data)
             }
         };

@@ -344,6 +344,51 @@ impl Media {
         plan::master_playlist(&self.index, &listed, &self.plan, uri)
     }
 
+    /// The DASH manifest over the same init and media segments ([`plan::dash`]): the video
+    /// and audio renditions `caps` lists, each segment's exact start and duration in the
+    /// rendition's timescale.
+    pub fn dash_manifest(&self, caps: &plan::AudioCaps) -> String {
+        let tl = &self.plan.timeline;
+        let video: Vec<(i64, i64)> = self
+            .plan
+            .segments
+            .iter()
+            .map(|s| {
+                let (a, b) = (tl.video(s.start), tl.video(s.end));
+                (a, b.saturating_sub(a))
+            })
+            .collect();
+        let reps: Vec<plan::dash::DashRepresentation<'_>> = self
+            .renditions
+            .iter()
+            .filter(|r| caps.lists(r))
+            .filter_map(|r| {
+                let (timescale, segments, sample_rate) = match r.kind {
+                    RenditionKind::Video => (tl.timescale, video.clone(), 0),
+                    RenditionKind::Audio => {
+                        let ap = self.audio_plans.get(&r.id)?;
+                        let frame = i64::from(ap.frame);
+                        let segs = ap
+                            .segments
+                            .iter()
+                            .map(|s| (s.start, i64::from(s.frames).saturating_mul(frame)))
+                            .collect();
+                        (ap.rate, segs, ap.rate)
+                    }
+                    RenditionKind::Subtitle => return None,
+                };
+                Some(plan::dash::DashRepresentation {
+                    rendition: r,
+                    timescale,
+                    segments,
+                    bandwidth: plan::bandwidth_estimate(r, &self.plan),
+                    sample_rate,
+                })
+            })
+            .collect();
+        plan::dash::manifest(&reps, self.plan.total_secs())
+    }
+
     /// The media playlist of a rendition (relative URIs `init.mp4`, `{n}.m4s` / `{n}.vtt`).
     pub fn media_playlist(&self, id: &str) -> Result<String, PipelineError> {
         let r = self.rendition(id)?;

@@ -26,6 +26,7 @@
 //! ([`SpanIndex`]).
 
 mod audio;
+pub mod dash;
 #[cfg(test)]
 mod hostile_tests;
 pub mod limits;
@@ -39,8 +40,8 @@ pub use timeline::{Cadence, Timeline};
 pub use audio::{audio_plan, rescale, AudioGrid, AudioPlan, AudioSegment, AAC_FRAME};
 pub mod renditions;
 pub use renditions::{
-    copied_audio, flac_stream_info, master_playlist, renditions, AudioCaps, AudioOutput,
-    CopiedAudio, Rendition, RenditionKind, RenditionOptions, VideoOutput,
+    bandwidth_estimate, copied_audio, flac_stream_info, master_playlist, renditions, AudioCaps,
+    AudioOutput, CopiedAudio, Rendition, RenditionKind, RenditionOptions, VideoOutput,
 };
 
 use std::fmt::Write as _;

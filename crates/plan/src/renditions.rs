@@ -582,6 +582,20 @@ pub fn measured_bandwidth(plan: &Plan) -> (u64, u64) {
     (peak.ceil() as u64, avg.ceil() as u64)
 }
 
+/// Peak bit rate of `r` alone (b/s), as the master estimates it: a transcode's VBV cap, a copied
+/// video's measured peak from `plan` (its span bytes: the interleaved audio included, so never
+/// under), an audio rendition's bit rate or its codec's usual ceiling.
+pub fn bandwidth_estimate(r: &Rendition, plan: &Plan) -> u64 {
+    match (r.kind, r.video) {
+        (RenditionKind::Video, Some(VideoOutput::H264 { maxrate_kbps, .. })) => {
+            u64::from(maxrate_kbps) * 1000
+        }
+        (RenditionKind::Video, _) => measured_bandwidth(plan).0.max(1),
+        (RenditionKind::Audio, _) => audio_estimate(r),
+        (RenditionKind::Subtitle, _) => 1,
+    }
+}
+
 fn audio_estimate(r: &Rendition) -> u64 {
     match r.audio {
         Some(AudioOutput::Aac { bitrate, .. }) => u64::from(bitrate),

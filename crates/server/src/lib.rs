@@ -107,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/streams/batch", post(api::create_batch))
         .route("/api/v1/library", get(api::library))
         .route("/v1/{token}/master.m3u8", get(hls::master))
+        .route("/v1/{token}/manifest.mpd", get(hls::dash_manifest))
         .route("/v1/{token}/file", get(file::file))
         .route("/v1/{token}/stream.mp4", get(hls::stream))
         .route("/v1/{token}/probe.txt", get(hls::probe_txt))

@@ -338,6 +338,8 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const PLAYLIST_CACHE: &str = "public, max-age=10";
 /// The HLS playlist media type (RFC 8216 §4).
 pub const M3U8: &str = "application/vnd.apple.mpegurl";
+/// `Content-Type` of the DASH manifest.
+pub const MPD: &str = "application/dash+xml";
 
 /// A response of bytes that never change under `etag` (a strong entity tag naming exactly these
 /// bytes: [`etag_of`], or [`etag_of_key`] of a deterministic output's cache key): immutable

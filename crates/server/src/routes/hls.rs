@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::error::{AppError, Result};
 use crate::media::Media;
-use crate::semantics::{text, M3U8, PLAYLIST_CACHE};
+use crate::semantics::{text, M3U8, MPD, PLAYLIST_CACHE};
 use crate::state::AppState;
 
 /// Verifies the token and returns the (memoised) media.
@@ -44,6 +44,18 @@ pub async fn master(
     let m = media_of(&st, &token).await?;
     let caps = plan::AudioCaps::parse(q.audio.as_deref().unwrap_or(""));
     Ok(text(m.master_playlist(&caps), M3U8, PLAYLIST_CACHE))
+}
+
+/// `GET /v1/{token}/manifest.mpd[?audio=…]`: DASH over the same segments as the master
+/// (`?audio=` as for the master).
+pub async fn dash_manifest(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<MasterQuery>,
+) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let caps = plan::AudioCaps::parse(q.audio.as_deref().unwrap_or(""));
+    Ok(text(m.pipeline.dash_manifest(&caps), MPD, PLAYLIST_CACHE))
 }
 
 /// `GET /v1/{token}/{rendition}/index.m3u8`

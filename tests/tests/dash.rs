@@ -1,0 +1,194 @@
+//! DASH over the same segments (issue 15 item 2): `/v1/{token}/manifest.mpd` read by an
+//! independent parser of our own making here (the XML's SegmentTemplate and SegmentTimeline,
+//! against the segments' own tfdt and sample durations read with mp4-atom), then played by
+//! dash.js in headless Chromium, ffmpeg's DASH demuxer and GStreamer (`playbin` with
+//! `dashdemux`, `playbin3` with `dashdemux2`).
+
+use std::process::Command;
+
+use hlsgate_tests::fixtures;
+use hlsgate_tests::mp4check::fragments;
+use hlsgate_tests::players::{dashjs_check, ffmpeg_hls_check};
+use hlsgate_tests::server::Hlsgate;
+
+fn server() -> Hlsgate {
+    Hlsgate::serve(&["--media-root", fixtures().to_str().unwrap()], &[])
+}
+
+fn get(url: &str) -> Vec<u8> {
+    let out = Command::new("curl").args(["-sf", url]).output().unwrap();
+    assert!(out.status.success(), "GET {url}");
+    out.stdout
+}
+
+/// The value of `attr="…"` in `tag`.
+fn attr<'a>(tag: &'a str, attr: &str) -> Option<&'a str> {
+    let key = format!(" {attr}=\"");
+    let at = tag.find(&key)? + key.len();
+    tag[at..].split('"').next()
+}
+
+/// A representation of the MPD: id, timescale, (start, duration) of each segment.
+type Rep = (String, u64, Vec<(u64, u64)>);
+
+/// Each representation's id, timescale and (start, duration) list, from the MPD text.
+fn representations(mpd: &str) -> Vec<Rep> {
+    let mut out = Vec::new();
+    for rep in mpd.split("<Representation ").skip(1) {
+        let head = format!(" {}", rep.split('>').next().unwrap());
+        let id = attr(&head, "id").unwrap().to_string();
+        let tmpl = rep.split("<SegmentTemplate").nth(1).unwrap();
+        let tmpl_head = tmpl.split('>').next().unwrap();
+        let timescale: u64 = attr(tmpl_head, "timescale").unwrap().parse().unwrap();
+        assert_eq!(
+            attr(tmpl_head, "media"),
+            Some(format!("{id}/$Number$.m4s").as_str())
+        );
+        assert_eq!(
+            attr(tmpl_head, "initialization"),
+            Some(format!("{id}/init.mp4").as_str())
+        );
+        assert_eq!(attr(tmpl_head, "startNumber"), Some("0"));
+        let timeline = tmpl.split("</SegmentTimeline>").next().unwrap();
+        let mut segs = Vec::new();
+        let mut t = 0u64;
+        for s in timeline.split("<S ").skip(1) {
+            let s = s.split("/>").next().unwrap();
+            let s = format!(" {s}");
+            if let Some(v) = attr(&s, "t") {
+                t = v.parse().unwrap();
+            }
+            let d: u64 = attr(&s, "d").unwrap().parse().unwrap();
+            let r: u64 = attr(&s, "r").map_or(0, |v| v.parse().unwrap());
+            for _ in 0..=r {
+                segs.push((t, d));
+                t += d;
+            }
+        }
+        out.push((id, timescale, segs));
+    }
+    out
+}
+
+/// GStreamer plays `url` to EOS with fake sinks: (exit ok, last video pts, last audio pts).
+fn gst_play(element: &str, url: &str) -> (bool, Option<f64>, Option<f64>, String) {
+    let out = Command::new("timeout")
+        .args(["120", "gst-launch-1.0", "-v", element])
+        .arg(format!("uri={url}"))
+        .arg("video-sink=fakesink name=vs sync=false silent=false")
+        .arg("audio-sink=fakesink name=as sync=false silent=false")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = |sink: &str| -> Option<f64> {
+        text.lines()
+            .filter(|l| l.contains(&format!("({sink}:sink)")) && l.contains("chain"))
+            .filter_map(|l| {
+                let pts = l.split("pts: ").nth(1)?.split(',').next()?;
+                let mut secs = 0.0;
+                for part in pts.split(':') {
+                    secs = secs * 60.0 + part.parse::<f64>().ok()?;
+                }
+                let dur = l.split("duration: ").nth(1)?.split(',').next()?;
+                let mut d = 0.0;
+                for part in dur.split(':') {
+                    d = d * 60.0 + part.parse::<f64>().ok()?;
+                }
+                Some(secs + d)
+            })
+            .next_back()
+    };
+    let ok = out.status.success() && text.contains("EOS");
+    let tail: String = String::from_utf8_lossy(&out.stderr)
+        .chars()
+        .take(400)
+        .collect();
+    (ok, last("vs"), last("as"), tail)
+}
+
+/// Every source shape through DASH: a remuxed MP4, a Matroska with two audio tracks, an HEVC +
+/// AC-3 film (H.264 transcode and HEVC passthrough: two video sets), an audio-only FLAC file.
+/// For each: the MPD's timeline equals the segments' own timing (tfdt = t, summed durations =
+/// d, for every segment of every representation), its URLs are the HLS ones, and the players
+/// play it to the end.
+#[test]
+fn dash_manifest_plays_in_dashjs_ffmpeg_and_gstreamer() {
+    let s = server();
+    for (source, video) in [
+        ("file:h264_aac_faststart.mp4", true),
+        ("file:multi_audio_subs.mkv", true),
+        ("file:hevc_ac3.mkv", true),
+        ("file:audio.flac", false),
+    ] {
+        let master = s.create_stream(source)["master_url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mpd_url = master.replace("master.m3u8", "manifest.mpd");
+        let base = master.trim_end_matches("master.m3u8").to_string();
+        let mpd = String::from_utf8(get(&mpd_url)).unwrap();
+        let reps = representations(&mpd);
+        assert!(!reps.is_empty(), "{source}: no representation:\n{mpd}");
+        let duration: f64 = mpd
+            .split("mediaPresentationDuration=\"PT")
+            .nth(1)
+            .and_then(|d| d.split('S').next())
+            .and_then(|d| d.parse().ok())
+            .unwrap();
+        for (id, timescale, segs) in &reps {
+            // The same segments as the HLS playlist of the rendition.
+            let playlist = String::from_utf8(get(&format!("{base}{id}/index.m3u8"))).unwrap();
+            let hls: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".m4s")).collect();
+            assert_eq!(hls.len(), segs.len(), "{source} {id}: segment counts");
+            for (n, (t, d)) in segs.iter().enumerate() {
+                assert_eq!(hls[n], format!("{n}.m4s"));
+                let bytes = get(&format!("{base}{id}/{n}.m4s"));
+                let traf = fragments(&bytes)[0].trafs[0].clone();
+                assert_eq!(traf.tfdt, *t, "{source} {id} segment {n}: tfdt vs t");
+                assert_eq!(
+                    traf.duration(),
+                    *d,
+                    "{source} {id} segment {n}: durations vs d"
+                );
+            }
+            let total = segs.iter().map(|(_, d)| d).sum::<u64>() as f64 / *timescale as f64;
+            assert!(
+                (total - duration).abs() < 0.1,
+                "{source} {id}: {total} s of segments, the MPD says {duration} s"
+            );
+        }
+        println!("{source}: {} representations, {duration} s", reps.len());
+
+        let ff = ffmpeg_hls_check(&mpd_url);
+        ff.assert_ok();
+        println!(
+            "{source}: ffmpeg (DASH demuxer) decoded {:.3} s",
+            ff.decoded_duration
+        );
+
+        let d = dashjs_check(&mpd_url, !video);
+        d.assert_ok();
+        println!(
+            "{source}: dash.js started in {:?} ms, seeks {:?}",
+            d.start_ms, d.seeks
+        );
+
+        for element in ["playbin", "playbin3"] {
+            let (ok, v, a, err) = gst_play(element, &mpd_url);
+            assert!(ok, "{source}: GStreamer {element} did not reach EOS: {err}");
+            let a = a.unwrap_or_else(|| panic!("{source}: {element} played no audio"));
+            assert!(
+                (a - duration).abs() < 0.5,
+                "{source}: {element} audio ends at {a} s of {duration}"
+            );
+            if video {
+                let v = v.unwrap_or_else(|| panic!("{source}: {element} played no video"));
+                assert!(
+                    (v - duration).abs() < 0.5,
+                    "{source}: {element} video ends at {v} s of {duration}"
+                );
+            }
+            println!("{source}: GStreamer {element} to EOS, video end {v:?}, audio end {a:.3}");
+        }
+    }
+}
