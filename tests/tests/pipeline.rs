@@ -859,3 +859,110 @@ fn originals_are_copied_bit_exact_with_exact_joins() {
         );
     }
 }
+
+/// 8-bit grey pixels of the picture of `path` at `secs`, scaled to `w`×`h`, as ffmpeg shows it
+/// (its autorotate applies a display matrix); `extra` filters go before the scale.
+fn grey_picture(path: &Path, secs: f64, extra: &str, w: u32, h: u32) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-ss", &format!("{secs}"), "-i"])
+        .arg(path)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("{extra}scale={w}:{h},format=gray"),
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), (w * h) as usize);
+    out.stdout
+}
+
+/// Mean absolute difference of two grey pictures.
+fn mad(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+/// A phone's portrait video (HEVC coded 320x240, displayed turned 90° clockwise) (issue 14
+/// item 4): the copy keeps the display matrix; the H.264 transcode is 240x320 with no matrix
+/// and its pictures are upright — they match ffmpeg's own autorotated picture of the source,
+/// and not the picture turned the other way; the thumbnail too; names go by the short side.
+#[test]
+fn rotated_video_is_transcoded_and_thumbnailed_upright() {
+    let tmp = Scratch::new("rotated");
+    let name = "rotated_portrait.mp4";
+    let src = fixture(name);
+    let rs = export(name, tmp.path());
+    let master = std::fs::read_to_string(tmp.path().join("master.m3u8")).unwrap();
+    assert!(master.contains("RESOLUTION=240x320"), "{master}");
+    let side = |p: &Path| {
+        ffprobe_csv(
+            p,
+            &[
+                "-select_streams",
+                "v",
+                "-show_entries",
+                "stream=width,height:stream_side_data=rotation",
+            ],
+        )
+    };
+    let h264 = rs
+        .iter()
+        .find(|r| r.id == "v1-h264")
+        .expect("an H.264 transcode");
+    let h264_all = concat(h264, tmp.path());
+    let probed = side(&h264_all);
+    assert_eq!(
+        probed.trim().trim_end_matches(','),
+        "240,320",
+        "transcode: {probed}"
+    );
+    let copy = rs.iter().find(|r| r.id == "v1").expect("the HEVC copy");
+    let copy_all = concat(copy, tmp.path());
+    assert!(
+        side(&copy_all).contains("-90"),
+        "the copy keeps the matrix: {}",
+        side(&copy_all)
+    );
+    // Pictures: the transcode against the source as ffmpeg turns it.
+    let upright = grey_picture(&src, 5.0, "", 240, 320);
+    let wrong = grey_picture(&src, 5.0, "transpose=clock,transpose=clock,", 240, 320);
+    let ours = grey_picture(&h264_all, 5.0, "", 240, 320);
+    let (good, bad) = (mad(&ours, &upright), mad(&ours, &wrong));
+    println!("transcode vs upright source {good:.2}, vs turned the other way {bad:.2}");
+    assert!(
+        good < 8.0 && bad > 3.0 * good,
+        "transcode not upright: {good:.2} vs {bad:.2}"
+    );
+    // The thumbnail.
+    let jpg = tmp.path().join("t.jpg");
+    let (code, _, err) = hlsgate(&[
+        "segment",
+        src.to_str().unwrap(),
+        "v1",
+        "thumb-5000@120",
+        "-o",
+        jpg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(side(&jpg).trim().trim_end_matches(','), "120,160");
+    let thumb = grey_picture(&jpg, 0.0, "", 240, 320);
+    let (good, bad) = (mad(&thumb, &upright), mad(&thumb, &wrong));
+    println!("thumbnail vs upright source {good:.2}, vs turned the other way {bad:.2}");
+    assert!(
+        good < 10.0 && bad > 3.0 * good,
+        "thumbnail not upright: {good:.2} vs {bad:.2}"
+    );
+}

@@ -815,7 +815,8 @@ impl Media {
             (Some(VideoOutput::H264 { width, height, .. }), _) => {
                 spec.width = *width;
                 spec.height = *height;
-                spec.rotation = track.video.as_ref().map_or(0, |v| v.rotation);
+                // The transcode turns the pictures upright: no display matrix.
+                spec.rotation = 0;
                 // The encoder's avcC: identical for every segment of the rendition, read from
                 // x264 opened with the rendition's settings (nothing encoded).
                 let frames = self.frames(data, track.id)?;
@@ -1145,6 +1146,7 @@ fn stream_params(track: &Track) -> av::StreamParams {
             .and_then(|a| a.block_align)
             .unwrap_or(0),
         bit_rate: track.audio.as_ref().and_then(|a| a.bit_rate).unwrap_or(0),
+        rotation: track.video.as_ref().map_or(0, |v| u32::from(v.rotation)),
     }
 }
 

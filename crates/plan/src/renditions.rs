@@ -294,8 +294,21 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
         None => true,
     };
 
+    // Sizes as displayed: a quarter-turned picture (a phone's portrait video) swaps them; the
+    // transcode turns the pictures upright, the copy keeps the matrix. Names and the height
+    // cap go by the short side ("1080p" for 1080×1920).
+    let (dw, dh) = if matches!(v.rotation % 360, 90 | 270) {
+        (v.height, v.width)
+    } else {
+        (v.width, v.height)
+    };
     if transcode {
-        let (width, height) = transcode_size(v.width, v.height, opts.max_height);
+        let (width, height) = if dh > dw {
+            let (h, w) = transcode_size(dh, dw, opts.max_height);
+            (w, h)
+        } else {
+            transcode_size(dw, dh, opts.max_height)
+        };
         let level = h264_level(width, height, fps.unwrap_or(30.0));
         out.push(Rendition {
             id: format!("v{}-h264", t.id),
@@ -310,7 +323,7 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
             audio: None,
             codecs: format!("avc1.{H264_PROFILE:02x}00{level:02x}"),
             language: None,
-            name: format!("{height}p H.264"),
+            name: format!("{}p H.264", width.min(height)),
             default: true,
             forced: false,
             width,
@@ -330,13 +343,13 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
             language: None,
             name: format!(
                 "{}p {} (original)",
-                v.height,
+                dw.min(dh),
                 if is_hevc { "HEVC" } else { "H.264" }
             ),
             default: true,
             forced: false,
-            width: v.width,
-            height: v.height,
+            width: dw,
+            height: dh,
             frame_rate: fps,
             channels: 0,
         });

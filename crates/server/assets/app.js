@@ -349,7 +349,9 @@
 
   function levelLabel(l) {
     const parts = [];
-    if (l.height) parts.push(l.height + 'p');
+    // The short side names the quality: a 1080x1920 portrait video is "1080p".
+    const side = l.width && l.height ? Math.min(l.width, l.height) : l.height;
+    if (side) parts.push(side + 'p');
     if (l.bitrate) parts.push(Math.round(l.bitrate / 1000) + ' kb/s');
     if (l.videoCodec) parts.push(l.videoCodec.split('.')[0]);
     return parts.join(' ') || 'level';

@@ -66,6 +66,9 @@ pub struct StreamParams {
     pub block_align: u32,
     /// Audio: coded bit rate, for the decoders that need it (WMA); 0 = unknown.
     pub bit_rate: u64,
+    /// Video: clockwise display rotation in degrees (0, 90, 180, 270; the container's matrix).
+    /// Every output that renders pictures (transcodes, thumbnails) turns them upright.
+    pub rotation: u32,
 }
 
 /// One encoded access unit / audio frame.

@@ -4,15 +4,15 @@ use ffmpeg_next as ff;
 
 use super::codec::{check_input, is_again, is_data_error, open_decoder, to_ff_packet};
 use super::limits::MAX_DIMENSION;
-use super::video::{fit, VideoFilter};
+use super::video::{fit, upright, upright_size, VideoFilter};
 use super::{AvError, Packet, StreamParams};
 
 /// JPEG quantiser scale (2 = best … 31 = worst).
 const JPEG_QSCALE: i32 = 3;
 
 /// A JPEG of the picture presented at `at` (input timescale): the last one with pts ≤ `at`
-/// (the first one, when all come later), scaled to `width` keeping its display aspect, with
-/// an even height. `packets` start at a keyframe at or before `at`.
+/// (the first one, when all come later), turned upright ([`StreamParams::rotation`]), scaled
+/// to `width` keeping its display aspect, with an even height. `packets` start at a keyframe at or before `at`.
 pub fn thumbnail(
     input: &StreamParams,
     packets: &[Packet],
@@ -32,16 +32,13 @@ pub fn thumbnail(
     } else {
         (1, 1)
     };
-    // Fit into width x (tall enough for any aspect): the width decides.
-    let (w, h) = fit(
-        picture.width(),
-        picture.height(),
-        sar,
-        width,
-        MAX_DIMENSION * 4,
-    );
+    // Upright first (the container's rotation), then fit into width x (tall enough for any
+    // aspect): the width decides.
+    let (pw, ph, sar) = upright_size(picture.width(), picture.height(), sar, input.rotation);
+    let (w, h) = fit(pw, ph, sar, width, MAX_DIMENSION * 4);
+    let rot = upright(input.rotation);
     let spec = format!(
-        "scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,setsar=1,format=yuvj420p"
+        "{rot}scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,setsar=1,format=yuvj420p"
     );
     let mut filter = VideoFilter::for_frame(&picture, input.timescale, &spec)?;
     let mut out = filter.push(Some(&picture))?;

@@ -176,7 +176,8 @@ pub fn video_config(
         frame.set_pts(Some(0));
     }
     let key = FrameKey::of(&frame);
-    let mut filter = VideoFilter::new(key, input.timescale, &filter_spec(key, enc))?;
+    let mut filter =
+        VideoFilter::new(key, input.timescale, &filter_spec(key, enc, input.rotation))?;
     let mut out = filter.push(Some(&frame))?;
     out.extend(filter.push(None)?);
     let filtered = out.first().ok_or(AvError::NoFrames("video"))?;
@@ -363,9 +364,37 @@ pub(crate) fn fit(src_w: u32, src_h: u32, sar: (i32, i32), out_w: u32, out_h: u3
     (w.clamp(2, ow) as u32, h.clamp(2, oh) as u32)
 }
 
-/// The filter chain for a source picture `key` into `enc`'s output.
-fn filter_spec(key: FrameKey, enc: &VideoEncode) -> String {
-    let (w, h) = fit(key.width, key.height, key.sar, enc.width, enc.height);
+/// The filters that turn a picture upright for a clockwise display `rotation` (the container's
+/// matrix), each followed by a comma; empty for none.
+pub(crate) fn upright(rotation: u32) -> &'static str {
+    match rotation % 360 {
+        90 => "transpose=clock,",
+        180 => "hflip,vflip,",
+        270 => "transpose=cclock,",
+        _ => "",
+    }
+}
+
+/// A picture's (width, height, sample aspect) once [`upright`]: swapped for a quarter turn.
+pub(crate) fn upright_size(
+    width: u32,
+    height: u32,
+    sar: (i32, i32),
+    rotation: u32,
+) -> (u32, u32, (i32, i32)) {
+    if matches!(rotation % 360, 90 | 270) {
+        (height, width, (sar.1, sar.0))
+    } else {
+        (width, height, sar)
+    }
+}
+
+/// The filter chain for a source picture `key`, displayed turned by `rotation`, into `enc`'s
+/// output: deinterlace (on the coded fields), turn upright, scale, pad.
+fn filter_spec(key: FrameKey, enc: &VideoEncode, rotation: u32) -> String {
+    let (kw, kh, ksar) = upright_size(key.width, key.height, key.sar, rotation);
+    let (w, h) = fit(kw, kh, ksar, enc.width, enc.height);
+    let rot = upright(rotation);
     let x = ((enc.width - w) / 2) & !1;
     let y = ((enc.height - h) / 2) & !1;
     let deint = if enc.deinterlace {
@@ -374,7 +403,7 @@ fn filter_spec(key: FrameKey, enc: &VideoEncode) -> String {
         ""
     };
     format!(
-        "{deint}scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,format=yuv420p,\
+        "{deint}{rot}scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,format=yuv420p,\
          pad=w={}:h={}:x={x}:y={y}:color=black,setsar=1",
         enc.width, enc.height
     )
@@ -467,7 +496,7 @@ impl Job<'_> {
             self.filter = Some(VideoFilter::new(
                 key,
                 self.input.timescale,
-                &filter_spec(key, self.enc),
+                &filter_spec(key, self.enc, self.input.rotation),
             )?);
         }
         let out = match self.filter.as_mut() {

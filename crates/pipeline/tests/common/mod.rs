@@ -106,6 +106,7 @@ pub fn demux(path: &Path, kind: probe::TrackKind) -> (StreamParams, Vec<OwnedPac
         channels: track.audio.as_ref().map_or(0, |a| a.channels),
         bit_rate: Default::default(),
         block_align: Default::default(),
+        rotation: 0,
     };
     (params, packets)
 }
