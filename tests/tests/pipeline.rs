@@ -863,8 +863,14 @@ fn originals_are_copied_bit_exact_with_exact_joins() {
 /// 8-bit grey pixels of the picture of `path` at `secs`, scaled to `w`×`h`, as ffmpeg shows it
 /// (its autorotate applies a display matrix); `extra` filters go before the scale.
 fn grey_picture(path: &Path, secs: f64, extra: &str, w: u32, h: u32) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-ss", &format!("{secs}"), "-i"])
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-v", "error"]);
+    if secs > 0.0 {
+        // (A still image read with -ss 0 gives no frame.)
+        cmd.args(["-ss", &format!("{secs}")]);
+    }
+    let out = cmd
+        .arg("-i")
         .arg(path)
         .args([
             "-frames:v",
