@@ -972,3 +972,45 @@ fn rotated_video_is_transcoded_and_thumbnailed_upright() {
         "thumbnail not upright: {good:.2} vs {bad:.2}"
     );
 }
+
+/// A surround track that is not AAC (AC-3 5.1 in hevc_ac3.mkv and h264_ac3_51.m2ts) gets an
+/// AAC 5.1 rendition beside the stereo one (issue 14 item 2): ffprobe reads AAC with 6 channels
+/// in a 5.1 layout, the fragments join exactly (each tfdt the previous one plus its duration),
+/// EXTINF matches them, and ffmpeg decodes it without an error.
+#[test]
+fn surround_gets_an_aac_5_1_rendition() {
+    for (name, id) in [("hevc_ac3.mkv", "a2-51"), ("h264_ac3_51.m2ts", "a4352-51")] {
+        let tmp = Scratch::new("surround");
+        let rs = export(name, tmp.path());
+        let r = rs.iter().find(|r| r.id == id).unwrap_or_else(|| {
+            panic!(
+                "{name}: no {id} in {:?}",
+                rs.iter().map(|r| &r.id).collect::<Vec<_>>()
+            )
+        });
+        let all = concat(r, tmp.path());
+        let probed = ffprobe_csv(
+            &all,
+            &["-show_entries", "stream=codec_name,channels,channel_layout"],
+        );
+        assert_eq!(probed.trim().trim_end_matches(','), "aac,6,5.1", "{name}");
+        let mut at = 0u64;
+        for (i, f) in r.files.iter().enumerate() {
+            let t = fragments(&std::fs::read(f).unwrap())[0].trafs[0].clone();
+            assert_eq!(t.tfdt, at, "{name}: fragment {i} tfdt");
+            at += t.duration();
+            let secs = t.duration() as f64 / 48_000.0;
+            assert!(
+                (secs - r.extinf[i]).abs() < 1e-3,
+                "{name}: segment {i} EXTINF"
+            );
+        }
+        let errors = decode(&all);
+        assert!(errors.trim().is_empty(), "{name}: {errors}");
+        println!(
+            "{name} {id}: AAC 5.1, {} fragments, {:.3} s",
+            r.files.len(),
+            at as f64 / 48_000.0
+        );
+    }
+}

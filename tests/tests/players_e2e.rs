@@ -160,7 +160,7 @@ fn hevc_ac3_mkv_transcoded_for_the_browser() {
     // at every join (docs/pipeline.md), so it has as many frames as the H.264 transcode.
     println!("streams: {:?}", ff.streams);
     assert!(ff.success && ff.errors.trim().is_empty(), "{}", ff.errors);
-    assert_eq!(ff.streams.len(), 3, "audio, H.264 and HEVC");
+    assert_eq!(ff.streams.len(), 4, "stereo AAC, AAC 5.1, H.264 and HEVC");
     let video: Vec<_> = ff
         .streams
         .iter()

@@ -16,7 +16,9 @@
 //!   `DEFAULT=YES`: the container's default track, else the first. A track in a codec that fMP4
 //!   carries as it is ([`copied_audio`]: AC-3, E-AC-3, FLAC, Opus, MP3) also gets its original,
 //!   copied (`a{id}-copy`, named with codec and layout: "English (AC-3 5.1)"), in an audio group
-//!   of its codec, so players that decode it get what the file holds and nothing is lost.
+//!   of its codec, so players that decode it get what the file holds and nothing is lost. A
+//!   surround track (6 channels or more) that is not AAC also gets an AAC 5.1 rendition
+//!   (`a{id}-51`, 384 kb/s, "English (AAC 5.1)") beside the stereo one.
 //! - **Subtitles**: one rendition per text track (SubRip, ASS/SSA, WebVTT, mov_text), served as
 //!   segmented WebVTT. Bitmap subtitles (PGS, VobSub, DVB) are not offered.
 //!
@@ -142,6 +144,8 @@ pub const AAC_SAMPLE_RATE: u32 = 48_000;
 pub const AAC_CHANNELS: u16 = 2;
 /// Bit rate of transcoded audio (b/s).
 pub const AAC_BITRATE: u32 = 128_000;
+/// Bit rate of the AAC 5.1 rendition of a surround track (b/s).
+pub const AAC_SURROUND_BITRATE: u32 = 384_000;
 /// Bit rate assumed for passed-through AAC in the master's BANDWIDTH estimate of a transcoded
 /// variant (b/s). A passthrough variant measures the real bytes instead.
 pub const AAC_PASSTHROUGH_ESTIMATE: u32 = 192_000;
@@ -165,6 +169,7 @@ pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition>
     let default_audio = audio.iter().position(|t| t.default).unwrap_or(0);
     let mut names: Vec<String> = Vec::new();
     let mut copies: Vec<Rendition> = Vec::new();
+    let mut surround: Vec<Rendition> = Vec::new();
     for (i, t) in audio.iter().enumerate() {
         let aac_lc =
             t.codec == Codec::Aac && t.audio.as_ref().and_then(|a| a.aac_object_type) == Some(2);
@@ -205,6 +210,30 @@ pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition>
             frame_rate: None,
             channels,
         });
+        // A surround track that is not AAC: an AAC 5.1 rendition beside the stereo one
+        // (same group: same codec), for players and receivers that decode 5.1 AAC.
+        if !matches!(output, AudioOutput::Passthrough) && src_channels >= 6 {
+            surround.push(Rendition {
+                id: format!("a{}-51", t.id),
+                kind: RenditionKind::Audio,
+                track_id: t.id,
+                video: None,
+                audio: Some(AudioOutput::Aac {
+                    sample_rate: AAC_SAMPLE_RATE,
+                    channels: 6,
+                    bitrate: AAC_SURROUND_BITRATE,
+                }),
+                codecs: AAC_LC_CODECS.to_string(),
+                language: language.clone(),
+                name: format!("{base} (AAC 5.1)"),
+                default: false,
+                forced: false,
+                width: 0,
+                height: 0,
+                frame_rate: None,
+                channels: 6,
+            });
+        }
         if let Some(c) = copied_audio(t).filter(|c| c.codecs != AAC_LC_CODECS) {
             copies.push(Rendition {
                 id: format!("a{}-copy", t.id),
@@ -225,9 +254,9 @@ pub fn renditions(index: &MediaIndex, opts: &RenditionOptions) -> Vec<Rendition>
             });
         }
     }
-    // The originals after every AAC rendition: AAC stays first, for players that take the
-    // first audio rendition they see.
-    for mut c in copies {
+    // The AAC 5.1 renditions after the stereo ones and the originals after every AAC
+    // rendition: stereo AAC stays first, for players that take the first audio rendition.
+    for mut c in surround.into_iter().chain(copies) {
         c.name = unique_name(&mut names, c.name);
         out.push(c);
     }
@@ -1053,7 +1082,7 @@ mod tests {
     #[test]
     fn hevc_gets_h264_first_and_ac3_is_transcoded() {
         let (_, r, m) = master_of("hevc_ac3.mkv");
-        assert_eq!(ids(&r), vec!["v1-h264", "v1", "a2", "a2-copy"]);
+        assert_eq!(ids(&r), vec!["v1-h264", "v1", "a2", "a2-51", "a2-copy"]);
         assert_eq!(r[1].codecs, "hvc1.1.6.L60.90");
         assert_eq!(
             r[0].video,
@@ -1075,17 +1104,22 @@ mod tests {
         );
         assert_eq!(r[2].channels, 2);
         assert!(r[2].default, "the first audio is default when none is");
-        // The AC-3 original beside it, in its own group.
-        assert_eq!(r[3].audio, Some(AudioOutput::Passthrough));
-        assert_eq!(r[3].codecs, "ac-3");
+        // An AAC 5.1 rendition beside it (the source is 5.1), not default.
         assert_eq!(
-            r[3].name,
-            format!(
-                "{} (AC-3 {})",
-                r[2].name,
-                if r[3].channels == 6 { "5.1" } else { "stereo" }
-            )
+            r[3].audio,
+            Some(AudioOutput::Aac {
+                sample_rate: 48000,
+                channels: 6,
+                bitrate: 384_000
+            })
         );
+        assert_eq!((r[3].channels, r[3].default), (6, false));
+        assert_eq!(r[3].name, format!("{} (AAC 5.1)", r[2].name));
+        // The AC-3 original, in its own group.
+        assert_eq!(r[4].audio, Some(AudioOutput::Passthrough));
+        assert_eq!(r[4].codecs, "ac-3");
+        assert_eq!((r[4].channels, r[4].default), (6, true));
+        assert_eq!(r[4].name, format!("{} (AC-3 5.1)", r[2].name));
         let p = parse(&m);
         // Each video once per audio group, AAC's first.
         assert_eq!(p.variants.len(), 4);
@@ -1095,7 +1129,8 @@ mod tests {
             Some("avc1.64001e,mp4a.40.2")
         );
         assert_eq!(p.variants[0].audio.as_deref(), Some("aud"));
-        assert_eq!(p.variants[0].bandwidth, 400_000 + 128_000);
+        // The group's highest audio estimate: the 5.1 rendition's.
+        assert_eq!(p.variants[0].bandwidth, 400_000 + 384_000);
         assert_eq!(p.variants[1].codecs.as_deref(), Some("avc1.64001e,ac-3"));
         assert_eq!(p.variants[1].audio.as_deref(), Some("aud-ac-3"));
         assert_eq!(p.variants[1].bandwidth, 400_000 + 640_000);
@@ -1110,9 +1145,14 @@ mod tests {
             .collect();
         assert_eq!(
             groups,
-            vec![("aud", "a2/index.m3u8"), ("aud-ac-3", "a2-copy/index.m3u8")]
+            vec![
+                ("aud", "a2/index.m3u8"),
+                ("aud", "a2-51/index.m3u8"),
+                ("aud-ac-3", "a2-copy/index.m3u8")
+            ]
         );
-        assert!(p.alternatives.iter().all(|a| a.default));
+        let defaults: Vec<bool> = p.alternatives.iter().map(|a| a.default).collect();
+        assert_eq!(defaults, vec![true, false, true], "one default per group");
         // Without the H.264 option HEVC stays alone.
         let ix = fixture("hevc_ac3.mkv");
         let only = renditions(
@@ -1122,7 +1162,7 @@ mod tests {
                 ..RenditionOptions::default()
             },
         );
-        assert_eq!(ids(&only), vec!["v1", "a2", "a2-copy"]);
+        assert_eq!(ids(&only), vec!["v1", "a2", "a2-51", "a2-copy"]);
     }
 
     #[test]
@@ -1182,12 +1222,15 @@ mod tests {
                 .map(|x| x.id.as_str())
                 .collect()
         };
-        assert_eq!(listed(&AudioCaps::default()), vec!["v1-h264", "v1", "a2"]);
+        assert_eq!(
+            listed(&AudioCaps::default()),
+            vec!["v1-h264", "v1", "a2", "a2-51"]
+        );
         assert_eq!(
             listed(&AudioCaps::parse("flac,opus")),
-            vec!["v1-h264", "v1", "a2"]
+            vec!["v1-h264", "v1", "a2", "a2-51"]
         );
-        let all = vec!["v1-h264", "v1", "a2", "a2-copy"];
+        let all = vec!["v1-h264", "v1", "a2", "a2-51", "a2-copy"];
         assert_eq!(listed(&AudioCaps::parse("eac3, AC3,dts")), all);
         assert_eq!(listed(&AudioCaps::parse("all")), all);
         assert_eq!(listed(&AudioCaps::all()), all);

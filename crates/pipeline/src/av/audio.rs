@@ -57,7 +57,7 @@ const RESAMPLE_MARGIN: i64 = 256;
 pub struct AudioEncode {
     /// Output sample rate in Hz (48000).
     pub sample_rate: u32,
-    /// Output channels: 1 or 2 (2: stereo, downmixed from anything wider).
+    /// Output channels: 1, 2 (stereo, downmixed from anything wider) or 6 (5.1).
     pub channels: u16,
     /// Bit rate in bit/s (128000).
     pub bitrate: u32,
@@ -96,10 +96,11 @@ pub fn transcode_audio(
     if first_frame.unsigned_abs() > MAX_AUDIO_FRAME_INDEX {
         return Err(AvError::InvalidParams(format!("first_frame {first_frame}")));
     }
-    let layout = if enc.channels == 1 {
-        ChannelLayout::MONO
-    } else {
-        ChannelLayout::STEREO
+    // 5.1 as FFmpeg's AAC encoder takes it (surrounds at the back: channel configuration 6).
+    let layout = match enc.channels {
+        1 => ChannelLayout::MONO,
+        6 => ChannelLayout::_5POINT1_BACK,
+        _ => ChannelLayout::STEREO,
     };
     let runs = decode(input, packets, layout)?;
     let out_start = (first_frame - i64::from(PREROLL_FRAMES)) * AAC_FRAME;
@@ -116,9 +117,9 @@ fn check_encode(enc: &AudioEncode) -> Result<(), AvError> {
             enc.sample_rate
         )));
     }
-    if !(1..=2).contains(&enc.channels) {
+    if !matches!(enc.channels, 1 | 2 | 6) {
         return Err(AvError::InvalidParams(format!(
-            "AAC channels {} (1 or 2)",
+            "AAC channels {} (1, 2 or 6)",
             enc.channels
         )));
     }
