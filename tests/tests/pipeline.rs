@@ -788,6 +788,7 @@ fn originals_are_copied_bit_exact_with_exact_joins() {
     let cases = [
         ("hevc_ac3.mkv", "ac3", 6),
         ("h264_ac3_51.m2ts", "ac3", 6),
+        ("h264_eac3_51.mp4", "eac3", 6),
         ("vp9_opus.webm", "opus", 1),
         ("audio_opus.opus", "opus", 1),
         ("audio.flac", "flac", 1),
@@ -973,13 +974,19 @@ fn rotated_video_is_transcoded_and_thumbnailed_upright() {
     );
 }
 
-/// A surround track that is not AAC (AC-3 5.1 in hevc_ac3.mkv and h264_ac3_51.m2ts) gets an
+/// A surround track that is not AAC (AC-3 5.1 in Matroska and M2TS, E-AC-3 5.1 in MP4, DTS 5.1 in
+/// Matroska) gets an
 /// AAC 5.1 rendition beside the stereo one (issue 14 item 2): ffprobe reads AAC with 6 channels
 /// in a 5.1 layout, the fragments join exactly (each tfdt the previous one plus its duration),
 /// EXTINF matches them, and ffmpeg decodes it without an error.
 #[test]
 fn surround_gets_an_aac_5_1_rendition() {
-    for (name, id) in [("hevc_ac3.mkv", "a2-51"), ("h264_ac3_51.m2ts", "a4352-51")] {
+    for (name, id) in [
+        ("hevc_ac3.mkv", "a2-51"),
+        ("h264_ac3_51.m2ts", "a4352-51"),
+        ("h264_eac3_51.mp4", "a2-51"),
+        ("h264_dts51.mkv", "a2-51"),
+    ] {
         let tmp = Scratch::new("surround");
         let rs = export(name, tmp.path());
         let r = rs.iter().find(|r| r.id == id).unwrap_or_else(|| {

@@ -776,7 +776,10 @@ pub fn copied_audio(t: &Track) -> Option<CopiedAudio> {
         Codec::Aac if a.aac_object_type == Some(2) => of(AAC_LC_CODECS),
         Codec::Ac3 => of("ac-3"),
         Codec::Eac3 => of("ec-3"),
-        Codec::Opus if a.sample_rate == 48_000 => of("Opus"),
+        // dOps is made from the OpusHead (Ogg, Matroska and libavformat carry it).
+        Codec::Opus if a.sample_rate == 48_000 && t.codec_private.starts_with(b"OpusHead") => {
+            of("Opus")
+        }
         Codec::Mp3 => of("mp4a.6B").map(|c| CopiedAudio {
             frame: if a.sample_rate >= 32_000 { 1152 } else { 576 },
             ..c

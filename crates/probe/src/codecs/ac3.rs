@@ -20,6 +20,11 @@ const KBPS: [u32; 19] = [
     32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640,
 ];
 
+/// Channels of an `acmod` (Table 5.8) plus one for `lfeon`: what `dac3`/`dec3` boxes describe.
+pub fn channels(acmod: u8, lfeon: bool) -> u16 {
+    CHANNELS.get(usize::from(acmod & 7)).copied().unwrap_or(2) + u16::from(lfeon)
+}
+
 /// What a sync frame's header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncFrame {

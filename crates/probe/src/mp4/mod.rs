@@ -950,8 +950,20 @@ fn describe_codec(c: &AtomCodec) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<A
         AtomCodec::Mp3(x) => (Codec::Mp3, Vec::new(), None, Some(audio_info(&x.audio))),
         AtomCodec::Opus(x) => (Codec::Opus, Vec::new(), None, Some(audio_info(&x.audio))),
         AtomCodec::Flac(x) => (Codec::Flac, Vec::new(), None, Some(audio_info(&x.audio))),
-        AtomCodec::Ac3(x) => (Codec::Ac3, Vec::new(), None, Some(audio_info(&x.audio))),
-        AtomCodec::Eac3(x) => (Codec::Eac3, Vec::new(), None, Some(audio_info(&x.audio))),
+        // The AudioSampleEntry's channel count is 2 by convention for (E-)AC-3; the dac3/dec3
+        // box says the layout.
+        AtomCodec::Ac3(x) => {
+            let mut info = audio_info(&x.audio);
+            info.channels = crate::codecs::ac3::channels(x.dac3.acmod, x.dac3.lfeon);
+            (Codec::Ac3, Vec::new(), None, Some(info))
+        }
+        AtomCodec::Eac3(x) => {
+            let mut info = audio_info(&x.audio);
+            if let Some(sub) = x.dec3.substreams.first() {
+                info.channels = crate::codecs::ac3::channels(sub.acmod, sub.lfeon);
+            }
+            (Codec::Eac3, Vec::new(), None, Some(info))
+        }
         AtomCodec::Tx3g(_) => (Codec::MovText, Vec::new(), None, None),
         AtomCodec::Wvtt(_) => (Codec::WebVtt, Vec::new(), None, None),
         AtomCodec::Ipcm(_)
