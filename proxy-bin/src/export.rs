@@ -90,7 +90,7 @@ pub async fn export(
     src: Arc<dyn ByteSource>,
     dir: &Path,
     opts: MediaOptions,
-    caps: &plan::AudioCaps,
+    caps: &plan::Caps,
 ) -> anyhow::Result<Exported> {
     let media = Arc::new(pipeline::io::load(&src, opts).await?);
     let replace = match std::fs::read_dir(dir) {
@@ -150,7 +150,7 @@ async fn write_tree(
     media: &Arc<Media>,
     src: &Arc<dyn ByteSource>,
     dir: &Path,
-    caps: &plan::AudioCaps,
+    caps: &plan::Caps,
 ) -> anyhow::Result<Exported> {
     let segments = u64::from(media.segment_count());
     let total: u64 = media

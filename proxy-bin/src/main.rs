@@ -82,6 +82,10 @@ enum Command {
         /// master lists the originals copied in them (every rendition is written either way).
         #[arg(long, value_name = "CODECS", default_value = "")]
         audio: String,
+        /// Video codecs the players decode (`h264`, `hevc`): the master lists only those, and
+        /// naming `hevc` puts the copied video first (every rendition is written either way).
+        #[arg(long, value_name = "CODECS", default_value = "")]
+        video: String,
     },
     /// Make one output: `init`, a segment number, `stream-init`, `stream-N` or `thumb-MS[@WIDTH]`.
     Segment {
@@ -347,9 +351,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             headers,
             audio,
+            video,
         } => {
             let src = open_source(&source, &headers).await?;
-            let caps = plan::AudioCaps::parse(&audio);
+            let caps = plan::Caps::parse(&audio, &video);
             let done = export::export(src, &dir, pipeline::MediaOptions::default(), &caps).await?;
             emit(&format!(
                 "wrote {} files, {} bytes, into {}\n",

@@ -330,24 +330,15 @@ impl Media {
 
     /// The multivariant playlist of the renditions `caps` lists; `uri` gives each rendition's
     /// media playlist URI.
-    pub fn master_playlist(
-        &self,
-        caps: &plan::AudioCaps,
-        uri: impl Fn(&Rendition) -> String,
-    ) -> String {
-        let listed: Vec<Rendition> = self
-            .renditions
-            .iter()
-            .filter(|r| caps.lists(r))
-            .cloned()
-            .collect();
+    pub fn master_playlist(&self, caps: &plan::Caps, uri: impl Fn(&Rendition) -> String) -> String {
+        let listed = caps.choose(&self.renditions);
         plan::master_playlist(&self.index, &listed, &self.plan, uri)
     }
 
     /// The DASH manifest over the same init and media segments ([`plan::dash`]): the video
     /// and audio renditions `caps` lists, each segment's exact start and duration in the
     /// rendition's timescale.
-    pub fn dash_manifest(&self, caps: &plan::AudioCaps) -> String {
+    pub fn dash_manifest(&self, caps: &plan::Caps) -> String {
         let tl = &self.plan.timeline;
         let video: Vec<(i64, i64)> = self
             .plan
@@ -358,10 +349,9 @@ impl Media {
                 (a, b.saturating_sub(a))
             })
             .collect();
-        let reps: Vec<plan::dash::DashRepresentation<'_>> = self
-            .renditions
+        let listed = caps.choose(&self.renditions);
+        let reps: Vec<plan::dash::DashRepresentation<'_>> = listed
             .iter()
-            .filter(|r| caps.lists(r))
             .filter_map(|r| {
                 let (timescale, segments, sample_rate) = match r.kind {
                     RenditionKind::Video => (tl.timescale, video.clone(), 0),

@@ -40,8 +40,8 @@ pub use timeline::{Cadence, Timeline};
 pub use audio::{audio_plan, rescale, AudioGrid, AudioPlan, AudioSegment, AAC_FRAME};
 pub mod renditions;
 pub use renditions::{
-    bandwidth_estimate, copied_audio, flac_stream_info, master_playlist, renditions, AudioCaps,
-    AudioOutput, CopiedAudio, Rendition, RenditionKind, RenditionOptions, VideoOutput,
+    bandwidth_estimate, copied_audio, flac_stream_info, master_playlist, renditions, AudioOutput,
+    Caps, CopiedAudio, Rendition, RenditionKind, RenditionOptions, VideoOutput,
 };
 
 use std::fmt::Write as _;

@@ -657,7 +657,7 @@ pub struct CopiedAudio {
     pub codecs: &'static str,
     /// Human label: "AC-3", "FLAC".
     pub label: &'static str,
-    /// Name in an [`AudioCaps`] list: `aac`, `ac3`, `eac3`, `flac`, `opus`, `mp3`.
+    /// Name in an [`Caps`] audio list: `aac`, `ac3`, `eac3`, `flac`, `opus`, `mp3`.
     pub cap: &'static str,
     /// Samples per frame (every frame of the track has it: the audio plan's grid).
     pub frame: u32,
@@ -712,52 +712,113 @@ const COPIED_CODECS: [CopiedAudio; 6] = [
     },
 ];
 
-/// The audio codecs a client says it decodes: which originals copied in their codec the master
-/// lists. AAC is always listed (every player decodes it); by default nothing else is, because
-/// players that meet an original they cannot decode do not fall back (VLC 3.0 plays no AC-3 or
-/// FLAC from fMP4, Chromium no AC-3: docs/pipeline.md). A client asks with
-/// `master.m3u8?audio=ac3,eac3,flac,opus,mp3` (or `all`).
+/// What a client says it decodes: which renditions the master (and the DASH manifest) list, and
+/// in which order.
+///
+/// - **Audio:** AAC is always listed (every player decodes it); an original copied in its codec
+///   only when the client names it, because players that meet an original they cannot decode do
+///   not fall back (VLC 3.0 plays no AC-3 or FLAC from fMP4, Chromium no AC-3: docs/pipeline.md).
+///   `audio=ac3,eac3,flac,opus,mp3` (or `all`). Named originals come before AAC.
+/// - **Video:** by default every video rendition, H.264 first (browser-safe). `video=h264` lists
+///   H.264 only; a list naming `hevc` lists the HEVC copy too and puts copied video first. A list
+///   that would leave no video at all is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AudioCaps {
-    codecs: Vec<&'static str>,
+pub struct Caps {
+    audio: Vec<&'static str>,
+    /// Video codec families (`avc1`, `hvc1`) the client decodes; `None`: not said.
+    video: Option<Vec<&'static str>>,
 }
 
-impl AudioCaps {
-    /// Every original listed.
-    pub fn all() -> AudioCaps {
-        AudioCaps {
-            codecs: COPIED_CODECS.iter().map(|c| c.codecs).collect(),
+/// Video names of [`Caps::parse`] and the codec families they stand for.
+const VIDEO_CAPS: [(&str, &str); 2] = [("h264", "avc1"), ("hevc", "hvc1")];
+
+impl Caps {
+    /// Every original listed, video as by default.
+    pub fn all() -> Caps {
+        Caps {
+            audio: COPIED_CODECS.iter().map(|c| c.codecs).collect(),
+            video: None,
         }
     }
 
-    /// From a comma-separated list of [`CopiedAudio::cap`] names, or `all`; unknown names are
-    /// ignored (a client may name codecs this version does not copy).
-    pub fn parse(list: &str) -> AudioCaps {
-        if list
-            .split(',')
-            .any(|n| n.trim().eq_ignore_ascii_case("all"))
-        {
-            return AudioCaps::all();
-        }
-        AudioCaps {
-            codecs: list
-                .split(',')
+    /// From comma-separated lists: `audio` of [`CopiedAudio::cap`] names (or `all`), `video` of
+    /// `h264`, `hevc` (empty: not said). Unknown names are ignored (a client may name codecs this
+    /// version does not make).
+    pub fn parse(audio: &str, video: &str) -> Caps {
+        let names = |list: &str| -> Vec<String> {
+            list.split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        };
+        let audio_names = names(audio);
+        let audio = if audio_names.iter().any(|n| n == "all") {
+            Caps::all().audio
+        } else {
+            audio_names
+                .iter()
+                .filter_map(|n| COPIED_CODECS.iter().find(|c| c.cap == n).map(|c| c.codecs))
+                .collect()
+        };
+        let video_names = names(video);
+        let video = (!video_names.is_empty()).then(|| {
+            video_names
+                .iter()
                 .filter_map(|n| {
-                    COPIED_CODECS
+                    VIDEO_CAPS
                         .iter()
-                        .find(|c| c.cap.eq_ignore_ascii_case(n.trim()))
-                        .map(|c| c.codecs)
+                        .find(|(name, _)| name == n)
+                        .map(|(_, f)| *f)
                 })
-                .collect(),
+                .collect()
+        });
+        Caps { audio, video }
+    }
+
+    /// Whether the master lists `r` (before the no-video guard of [`Caps::choose`]).
+    pub fn lists(&self, r: &Rendition) -> bool {
+        match r.kind {
+            RenditionKind::Audio => {
+                r.codecs == AAC_LC_CODECS || self.audio.iter().any(|c| *c == r.codecs)
+            }
+            RenditionKind::Video => self.video.as_ref().is_none_or(|v| {
+                let family = r.codecs.split('.').next().unwrap_or("");
+                let family = if family == "hev1" { "hvc1" } else { family };
+                v.contains(&family)
+            }),
+            RenditionKind::Subtitle => true,
         }
     }
 
-    /// Whether the master lists `r`: every video and subtitle rendition, every AAC one, and
-    /// the originals of the codecs asked for.
-    pub fn lists(&self, r: &Rendition) -> bool {
-        r.kind != RenditionKind::Audio
-            || r.codecs == AAC_LC_CODECS
-            || self.codecs.iter().any(|c| *c == r.codecs)
+    /// The renditions of `all` to list, in the order to list them: see the type's docs.
+    pub fn choose(&self, all: &[Rendition]) -> Vec<Rendition> {
+        let any_video = all
+            .iter()
+            .any(|r| r.kind == RenditionKind::Video && self.lists(r));
+        let ignore_video = self.video.is_some() && !any_video;
+        let mut out: Vec<Rendition> = all
+            .iter()
+            .filter(|r| {
+                if ignore_video && r.kind == RenditionKind::Video {
+                    true
+                } else {
+                    self.lists(r)
+                }
+            })
+            .cloned()
+            .collect();
+        let copied_video_first =
+            !ignore_video && self.video.as_ref().is_some_and(|v| v.contains(&"hvc1"));
+        let originals_first = !self.audio.is_empty();
+        // A stable sort keeps the default order within each rank.
+        out.sort_by_key(|r| match (r.kind, r.video, r.codecs == AAC_LC_CODECS) {
+            (RenditionKind::Video, Some(VideoOutput::Passthrough), _) if copied_video_first => 0,
+            (RenditionKind::Video, _, _) => 1,
+            (RenditionKind::Audio, _, false) if originals_first => 2,
+            (RenditionKind::Audio, _, _) => 3,
+            (RenditionKind::Subtitle, _, _) => 4,
+        });
+        out
     }
 }
 
@@ -1216,27 +1277,51 @@ mod tests {
     }
 
     #[test]
-    fn audio_caps_choose_the_originals_listed() {
+    fn caps_choose_what_is_listed_and_its_order() {
         let ix = fixture("hevc_ac3.mkv");
         let r = renditions(&ix, &RenditionOptions::default());
-        let listed = |caps: &AudioCaps| -> Vec<&str> {
-            r.iter()
-                .filter(|x| caps.lists(x))
-                .map(|x| x.id.as_str())
-                .collect()
-        };
+        let listed =
+            |caps: &Caps| -> Vec<String> { caps.choose(&r).into_iter().map(|x| x.id).collect() };
         assert_eq!(
-            listed(&AudioCaps::default()),
+            listed(&Caps::default()),
             vec!["v1-h264", "v1", "a2", "a2-51"]
         );
         assert_eq!(
-            listed(&AudioCaps::parse("flac,opus")),
+            listed(&Caps::parse("flac,opus", "")),
             vec!["v1-h264", "v1", "a2", "a2-51"]
         );
-        let all = vec!["v1-h264", "v1", "a2", "a2-51", "a2-copy"];
-        assert_eq!(listed(&AudioCaps::parse("eac3, AC3,dts")), all);
-        assert_eq!(listed(&AudioCaps::parse("all")), all);
-        assert_eq!(listed(&AudioCaps::all()), all);
+        // Originals named: listed, before AAC.
+        let all = vec!["v1-h264", "v1", "a2-copy", "a2", "a2-51"];
+        assert_eq!(listed(&Caps::parse("eac3, AC3,dts", "")), all);
+        assert_eq!(listed(&Caps::parse("all", "")), all);
+        assert_eq!(listed(&Caps::all()), all);
+        // An H.264/AAC-only client: no HEVC, no AC-3.
+        assert_eq!(
+            listed(&Caps::parse("aac", "h264")),
+            vec!["v1-h264", "a2", "a2-51"]
+        );
+        // An HEVC/E-AC-3/AC-3 client: the copies first.
+        assert_eq!(
+            listed(&Caps::parse("eac3,ac3", "hevc,h264")),
+            vec!["v1", "v1-h264", "a2-copy", "a2", "a2-51"]
+        );
+        let m = master_playlist(
+            &ix,
+            &Caps::parse("eac3,ac3", "hevc,h264").choose(&r),
+            &plan(&ix, &PlanOptions::default()).unwrap(),
+            |r| format!("{}/index.m3u8", r.id),
+        );
+        let p = parse(&m);
+        assert_eq!(
+            p.variants[0].codecs.as_deref(),
+            Some("hvc1.1.6.L60.90,ac-3"),
+            "{m}"
+        );
+        // A list that would leave no video is ignored.
+        assert_eq!(
+            listed(&Caps::parse("", "av1")),
+            vec!["v1-h264", "v1", "a2", "a2-51"]
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl Media {
 
     /// The multivariant playlist of what `caps` lists; rendition playlists are at
     /// `{id}/index.m3u8`.
-    pub fn master_playlist(&self, caps: &plan::AudioCaps) -> String {
+    pub fn master_playlist(&self, caps: &plan::Caps) -> String {
         self.pipeline
             .master_playlist(caps, |r| format!("{}/index.m3u8", r.id))
     }

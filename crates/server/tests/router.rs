@@ -261,6 +261,46 @@ async fn multi_audio_master_and_hevc_order() {
     parse_media(&r.text());
 }
 
+/// What the client decodes, in the query (issue 14 item 5): an H.264/AAC-only master lists no
+/// HEVC and no AC-3 variant; an HEVC/E-AC-3/AC-3 one lists the copies first; the MPD follows the
+/// same choice.
+#[tokio::test]
+async fn caps_in_the_query_choose_the_variants() {
+    let app = open_app();
+    let t = open_token("hevc_ac3.mkv");
+    let r = get(&app, &format!("/v1/{t}/master.m3u8?video=h264&audio=aac")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let m = parse_master(&text);
+    assert!(!m.variants.is_empty());
+    for v in &m.variants {
+        let c = v.codecs.as_deref().unwrap();
+        assert!(c.starts_with("avc1.") && c.ends_with("mp4a.40.2"), "{c}");
+    }
+    assert!(!text.contains("ac-3") && !text.contains("hvc1"), "{text}");
+    let r = get(
+        &app,
+        &format!("/v1/{t}/master.m3u8?video=hevc,h264&audio=eac3,ac3"),
+    )
+    .await;
+    let text = r.text();
+    let m = parse_master(&text);
+    assert_eq!(
+        m.variants[0].codecs.as_deref(),
+        Some("hvc1.1.6.L60.90,ac-3"),
+        "{text}"
+    );
+    assert_eq!(m.variants.len(), 4, "{text}");
+    let r = get(&app, &format!("/v1/{t}/manifest.mpd?video=h264")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header(header::CONTENT_TYPE), "application/dash+xml");
+    let mpd = r.text();
+    assert!(
+        mpd.contains("codecs=\"avc1.") && !mpd.contains("hvc1"),
+        "{mpd}"
+    );
+}
+
 #[tokio::test]
 async fn not_media_is_422_and_missing_is_404() {
     let app = open_app();

@@ -27,23 +27,34 @@ fn parse_index(s: &str) -> Option<u32> {
         .flatten()
 }
 
-/// Query of `master.m3u8`.
+/// Query of `master.m3u8` and `manifest.mpd`: what the client decodes ([`plan::Caps`]).
 #[derive(Debug, Deserialize)]
 pub struct MasterQuery {
     /// Audio codecs the client decodes besides AAC (`ac3,eac3,flac,opus,mp3` or `all`): the
-    /// originals copied in those codecs are listed too ([`plan::AudioCaps`]).
+    /// originals copied in those codecs are listed too, first.
     pub audio: Option<String>,
+    /// Video codecs the client decodes (`h264`, `hevc`): only those are listed; naming `hevc`
+    /// puts the copied video first.
+    pub video: Option<String>,
 }
 
-/// `GET /v1/{token}/master.m3u8[?audio=ac3,eac3,flac,opus,mp3]`
+impl MasterQuery {
+    fn caps(&self) -> plan::Caps {
+        plan::Caps::parse(
+            self.audio.as_deref().unwrap_or(""),
+            self.video.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+/// `GET /v1/{token}/master.m3u8[?audio=ac3,eac3,flac,opus,mp3][&video=h264,hevc]`
 pub async fn master(
     State(st): State<AppState>,
     Path(token): Path<String>,
     Query(q): Query<MasterQuery>,
 ) -> Result<Response> {
     let m = media_of(&st, &token).await?;
-    let caps = plan::AudioCaps::parse(q.audio.as_deref().unwrap_or(""));
-    Ok(text(m.master_playlist(&caps), M3U8, PLAYLIST_CACHE))
+    Ok(text(m.master_playlist(&q.caps()), M3U8, PLAYLIST_CACHE))
 }
 
 /// `GET /v1/{token}/manifest.mpd[?audio=…]`: DASH over the same segments as the master
@@ -54,8 +65,11 @@ pub async fn dash_manifest(
     Query(q): Query<MasterQuery>,
 ) -> Result<Response> {
     let m = media_of(&st, &token).await?;
-    let caps = plan::AudioCaps::parse(q.audio.as_deref().unwrap_or(""));
-    Ok(text(m.pipeline.dash_manifest(&caps), MPD, PLAYLIST_CACHE))
+    Ok(text(
+        m.pipeline.dash_manifest(&q.caps()),
+        MPD,
+        PLAYLIST_CACHE,
+    ))
 }
 
 /// `GET /v1/{token}/{rendition}/index.m3u8`
