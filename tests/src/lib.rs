@@ -73,6 +73,23 @@ pub fn fixtures() -> &'static Path {
     })
 }
 
+/// The fixtures the native probes hand to libavformat (issue 12): audio files, AVI, FLV, ASF and
+/// QuickTime with ProRes + PCM.
+pub const UNIVERSAL_FIXTURES: &[&str] = &[
+    "audio.flac",
+    "audio_cbr.mp3",
+    "audio_vbr.mp3",
+    "audio_vorbis.ogg",
+    "audio_opus.opus",
+    "audio.wav",
+    "audio.aiff",
+    "audio_alac.m4a",
+    "mpeg4_mp3.avi",
+    "h264_aac.flv",
+    "wmv2_wma.wmv",
+    "prores_pcm.mov",
+];
+
 /// A fixture's path.
 pub fn fixture(name: &str) -> PathBuf {
     fixtures().join(name)

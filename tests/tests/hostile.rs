@@ -435,37 +435,46 @@ async fn symlink_loop_is_refused() {
 // ---------------------------------------------------------------------------------------------
 // `hlsgate probe` on every crafted file.
 
+/// `hlsgate probe PATH` under [`AS_LIMIT`], killed after `kill_secs`: (exit code or -1, wall
+/// time, peak RSS in KiB as time(1) reports it for timeout and what it waited for, stderr).
+fn probe_limited(path: &Path, kill_secs: u32) -> (i32, Duration, u64, String) {
+    let rss_file = std::path::PathBuf::from(format!("{}.rss", path.display()));
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-o")
+        .arg(&rss_file)
+        .args(["-f", "%M"])
+        .arg("prlimit")
+        .arg(format!("--as={AS_LIMIT}"))
+        .args(["--", "timeout", "-s", "KILL", &kill_secs.to_string()])
+        .arg(hlsgate_bin())
+        .arg("probe")
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run /usr/bin/time (apt-get install time)");
+    let took = t.elapsed();
+    let maxrss: u64 = std::fs::read_to_string(&rss_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or(0);
+    (
+        out.status.code().unwrap_or(-1),
+        took,
+        maxrss,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn probe_refuses_every_crafted_file() {
     let scratch = Scratch::new("hostile-probe");
     let mut fail = Vec::new();
     for c in crafted::all() {
         let path = c.write_to(scratch.path());
-        let rss_file = scratch.path().join(format!("{}.rss", c.name));
-        let t = Instant::now();
-        // time(1) reports the peak RSS of timeout and what it waited for (the probe).
-        let out = Command::new("/usr/bin/time")
-            .arg("-o")
-            .arg(&rss_file)
-            .args(["-f", "%M"])
-            .arg("prlimit")
-            .arg(format!("--as={AS_LIMIT}"))
-            .args(["--", "timeout", "-s", "KILL", "10"])
-            .arg(hlsgate_bin())
-            .arg("probe")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run /usr/bin/time (apt-get install time)");
-        let took = t.elapsed();
-        let code = out.status.code().unwrap_or(-1);
-        let rss_text = std::fs::read_to_string(&rss_file).unwrap_or_default();
-        let maxrss: u64 = rss_text
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .next_back()
-            .unwrap_or(0);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (code, took, maxrss, stderr) = probe_limited(&path, 10);
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         let how = match code {
             0 => "exit 0".to_string(),
@@ -900,22 +909,6 @@ const UNIVERSAL_ANSWER: Duration = Duration::from_secs(10);
 /// blocking an async thread would hold it for the whole scan or segment (seconds).
 const UNIVERSAL_HEALTH: Duration = Duration::from_millis(400);
 
-/// The fixtures the native probes hand to libavformat.
-const UNIVERSAL_FIXTURES: &[&str] = &[
-    "audio.flac",
-    "audio_cbr.mp3",
-    "audio_vbr.mp3",
-    "audio_vorbis.ogg",
-    "audio_opus.opus",
-    "audio.wav",
-    "audio.aiff",
-    "audio_alac.m4a",
-    "mpeg4_mp3.avi",
-    "h264_aac.flv",
-    "wmv2_wma.wmv",
-    "prores_pcm.mov",
-];
-
 /// Deterministic xorshift64 (no dependency, same damage on every run).
 struct Xorshift(u64);
 
@@ -1027,7 +1020,7 @@ fn crafted_wavs() -> Vec<(String, Vec<u8>)> {
 /// Every damaged universal file and crafted WAV, written into `dir`: their names.
 fn write_universal_attacks(dir: &Path) -> Vec<String> {
     let mut names = Vec::new();
-    for (n, name) in UNIVERSAL_FIXTURES.iter().enumerate() {
+    for (n, name) in hlsgate_tests::UNIVERSAL_FIXTURES.iter().enumerate() {
         let bytes = std::fs::read(hlsgate_tests::fixture(name)).expect("fixture");
         let (stem, ext) = name.rsplit_once('.').expect("extension");
         for (tag, b) in damaged(&bytes, 0x9E37_79B9_7F4A_7C15 ^ n as u64) {
@@ -1052,30 +1045,7 @@ fn probe_survives_damaged_universal_files() {
     let (mut ok, mut refused) = (0, 0);
     for name in write_universal_attacks(scratch.path()) {
         let path = scratch.path().join(&name);
-        let rss_file = scratch.path().join(format!("{name}.rss"));
-        let t = Instant::now();
-        let out = Command::new("/usr/bin/time")
-            .arg("-o")
-            .arg(&rss_file)
-            .args(["-f", "%M"])
-            .arg("prlimit")
-            .arg(format!("--as={AS_LIMIT}"))
-            .args(["--", "timeout", "-s", "KILL", "30"])
-            .arg(hlsgate_bin())
-            .arg("probe")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run /usr/bin/time (apt-get install time)");
-        let took = t.elapsed();
-        let code = out.status.code().unwrap_or(-1);
-        let maxrss: u64 = std::fs::read_to_string(&rss_file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .next_back()
-            .unwrap_or(0);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (code, took, maxrss, stderr) = probe_limited(&path, 30);
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         eprintln!(
             "{name:<32} exit {code:<4} {:>6} ms {maxrss:>7} KiB  {}",

@@ -275,20 +275,7 @@ async fn universal_costs_through_http() {
         "{:<18} {:>9} | {:>5} {:>9} | {:>4} {:>8} | {:>4} {:>8}",
         "fixture", "size", "probe", "", "seg", "", "seg#", "of"
     )];
-    for name in [
-        "audio.flac",
-        "audio_cbr.mp3",
-        "audio_vbr.mp3",
-        "audio_vorbis.ogg",
-        "audio_opus.opus",
-        "audio.wav",
-        "audio.aiff",
-        "audio_alac.m4a",
-        "mpeg4_mp3.avi",
-        "h264_aac.flv",
-        "wmv2_wma.wmv",
-        "prores_pcm.mov",
-    ] {
+    for &name in hlsgate_tests::UNIVERSAL_FIXTURES {
         let before = nginx.logged_requests();
         let src: Arc<dyn ByteSource> = Arc::new(
             HttpSource::open(&upstream(), &nginx.url(name), &[])

@@ -323,89 +323,21 @@ fn sample_entry(out: &mut Vec<u8>, t: &TrackSpec) -> Result<(), Fmp4Error> {
         SampleEntry::Aac { asc } => {
             // AAC decoder input buffer: 6144 bits per channel (14496-3 §4.5.3.1).
             let buffer = (768 * u32::from(t.channels)).min(0x00FF_FFFF);
-            let [_, b1, b2, b3] = buffer.to_be_bytes();
-            let buffer_size_db = mp4_atom::u24::from([b1, b2, b3]);
-            // mp4a: 14496-14 §5.6; AudioSampleEntry fields §12.2.3. samplerate is 16.16: a
-            // rate above 65535 is written as 0 and the AudioSpecificConfig is authoritative.
-            let sample_rate = u16::try_from(t.sample_rate).unwrap_or(0);
-            let mp4a = Mp4a {
-                audio: mp4_atom::Audio {
-                    data_reference_index: 1,
-                    channel_count: t.channels,
-                    sample_size: 16,
-                    sample_rate: FixedPoint::from(sample_rate),
-                },
-                // esds: 14496-14 §5.6 around an ES_Descriptor (14496-1 §7.2.6.5): ES_ID 0
-                // (the track is the stream), DecoderConfigDescriptor (§7.2.6.6) with
-                // objectTypeIndication 0x40 (MPEG-4 Audio) and streamType 5 (audio), the
-                // AudioSpecificConfig verbatim as DecoderSpecificInfo (§7.2.6.7), and an
-                // SLConfigDescriptor with predefined = 2 (reserved for MP4 files, §7.3.2.3).
-                esds: mp4_atom::Esds {
-                    es_desc: mp4_atom::esds::EsDescriptor {
-                        es_id: 0,
-                        depends_on_es_id: None,
-                        url: None,
-                        ocr_es_id: None,
-                        stream_priority: 0,
-                        dec_config: mp4_atom::esds::DecoderConfig {
-                            object_type_indication: 0x40,
-                            stream_type: 5,
-                            up_stream: 0,
-                            buffer_size_db,
-                            max_bitrate: t.max_bitrate,
-                            avg_bitrate: t.avg_bitrate,
-                            dec_specific: Some(mp4_atom::esds::DecoderSpecific {
-                                profile: 0,
-                                freq_index: 0,
-                                chan_conf: 0,
-                                // Non-empty (validated): mp4-atom writes it verbatim.
-                                raw: asc.clone(),
-                            }),
-                        },
-                        sl_config: mp4_atom::esds::SLConfig {},
-                    },
-                },
-                btrt: btrt(t, buffer),
-                taic: None,
+            // objectTypeIndication 0x40 (MPEG-4 Audio), the AudioSpecificConfig verbatim as
+            // DecoderSpecificInfo (§7.2.6.7).
+            let dsi = mp4_atom::esds::DecoderSpecific {
+                profile: 0,
+                freq_index: 0,
+                chan_conf: 0,
+                // Non-empty (validated): mp4-atom writes it verbatim.
+                raw: asc.clone(),
             };
-            atom(out, &mp4a)
+            mp4a(out, t, 0x40, buffer, Some(dsi))
         }
-        SampleEntry::MpegAudio => {
-            let sample_rate = u16::try_from(t.sample_rate).unwrap_or(0);
-            let mp4a = Mp4a {
-                audio: mp4_atom::Audio {
-                    data_reference_index: 1,
-                    channel_count: t.channels,
-                    sample_size: 16,
-                    sample_rate: FixedPoint::from(sample_rate),
-                },
-                // As for AAC, with objectTypeIndication 0x6B (ISO/IEC 11172-3 audio, the
-                // value browsers and the MP4 registration give MP3) and no
-                // DecoderSpecificInfo (the frame headers carry the configuration).
-                esds: mp4_atom::Esds {
-                    es_desc: mp4_atom::esds::EsDescriptor {
-                        es_id: 0,
-                        depends_on_es_id: None,
-                        url: None,
-                        ocr_es_id: None,
-                        stream_priority: 0,
-                        dec_config: mp4_atom::esds::DecoderConfig {
-                            object_type_indication: 0x6B,
-                            stream_type: 5,
-                            up_stream: 0,
-                            buffer_size_db: mp4_atom::u24::from([0, 0x06, 0x00]),
-                            max_bitrate: t.max_bitrate,
-                            avg_bitrate: t.avg_bitrate,
-                            dec_specific: None,
-                        },
-                        sl_config: mp4_atom::esds::SLConfig {},
-                    },
-                },
-                btrt: btrt(t, 0x600),
-                taic: None,
-            };
-            atom(out, &mp4a)
-        }
+        // objectTypeIndication 0x6B (ISO/IEC 11172-3 audio, the value browsers and the MP4
+        // registration give MP3), no DecoderSpecificInfo: the frame headers carry the
+        // configuration.
+        SampleEntry::MpegAudio => mp4a(out, t, 0x6B, 0x600, None),
         SampleEntry::Copied {
             kind,
             config_kind,
@@ -431,6 +363,53 @@ fn sample_entry(out: &mut Vec<u8>, t: &TrackSpec) -> Result<(), Fmp4Error> {
             Ok(())
         }),
     }
+}
+
+/// mp4a (14496-14 §5.6; AudioSampleEntry fields §12.2.3) with an esds around an
+/// ES_Descriptor (14496-1 §7.2.6.5): ES_ID 0 (the track is the stream), a
+/// DecoderConfigDescriptor (§7.2.6.6) of `object_type` and streamType 5 (audio), the decoder
+/// buffer `buffer` bytes, `dsi` as its DecoderSpecificInfo, and an SLConfigDescriptor with
+/// predefined = 2 (reserved for MP4 files, §7.3.2.3). The samplerate field is 16.16: a rate
+/// above 65535 is written as 0 (the configuration is authoritative).
+fn mp4a(
+    out: &mut Vec<u8>,
+    t: &TrackSpec,
+    object_type: u8,
+    buffer: u32,
+    dsi: Option<mp4_atom::esds::DecoderSpecific>,
+) -> Result<(), Fmp4Error> {
+    let [_, b1, b2, b3] = buffer.min(0x00FF_FFFF).to_be_bytes();
+    let sample_rate = u16::try_from(t.sample_rate).unwrap_or(0);
+    let mp4a = Mp4a {
+        audio: mp4_atom::Audio {
+            data_reference_index: 1,
+            channel_count: t.channels,
+            sample_size: 16,
+            sample_rate: FixedPoint::from(sample_rate),
+        },
+        esds: mp4_atom::Esds {
+            es_desc: mp4_atom::esds::EsDescriptor {
+                es_id: 0,
+                depends_on_es_id: None,
+                url: None,
+                ocr_es_id: None,
+                stream_priority: 0,
+                dec_config: mp4_atom::esds::DecoderConfig {
+                    object_type_indication: object_type,
+                    stream_type: 5,
+                    up_stream: 0,
+                    buffer_size_db: mp4_atom::u24::from([b1, b2, b3]),
+                    max_bitrate: t.max_bitrate,
+                    avg_bitrate: t.avg_bitrate,
+                    dec_specific: dsi,
+                },
+                sl_config: mp4_atom::esds::SLConfig {},
+            },
+        },
+        btrt: btrt(t, buffer),
+        taic: None,
+    };
+    atom(out, &mp4a)
 }
 
 /// avc1/hvc1 (14496-15 §5.4.2.1, §8.4.1.1): a VisualSampleEntry (14496-12 §12.1.3) whose
