@@ -862,8 +862,12 @@ async fn slowloris_connections_are_closed() {
             }
         }));
     }
-    // Normal requests meanwhile.
-    let health = HealthPoller::start(format!("http://{addr}/healthz"), Duration::from_secs(1));
+    // Normal requests meanwhile. A server starved by the slow connections holds /healthz until
+    // their header timeout (HEADER_TIMEOUT_SECS, 5 s) closes them, or refuses it; the bound is
+    // well under that. It is not a latency target: beside the suite's transcodes and browsers on
+    // a 2-core CI machine one answer measured 1.03 s, so 1 s measured the machine, not the code.
+    let health_bound = Duration::from_secs(HEADER_TIMEOUT_SECS) * 2 / 5;
+    let health = HealthPoller::start(format!("http://{addr}/healthz"), health_bound);
     let mut closed = Vec::new();
     let mut open = 0;
     for t in tasks {
@@ -889,7 +893,7 @@ async fn slowloris_connections_are_closed() {
     }
     if !bad.is_empty() {
         fail.push(format!(
-            "/healthz failed or took > 1 s {} times (first: {})",
+            "/healthz failed or took > {health_bound:?} {} times (first: {})",
             bad.len(),
             bad[0]
         ));
