@@ -1,7 +1,8 @@
 //! Embeds the player page's static files (`assets/`) into the binary.
 //!
-//! Every non-hidden file under `assets/` becomes an entry of `ASSETS` (its path relative to
-//! `assets/`, `/`-separated, and its bytes via `include_bytes!`). When `assets/index.html`
+//! Every file under `assets/` but hidden ones, `node_modules/` and npm's `package*.json`
+//! becomes an entry of `ASSETS` (its path relative to `assets/`, `/`-separated, and its bytes
+//! via `include_bytes!`). When `assets/index.html`
 //! exists, `assets/hls.min.js` must exist too (it is copied from npm by the player build); its
 //! absence fails the build with instructions. Without any `index.html` a small placeholder page
 //! is embedded instead, so the server builds before the player exists.
@@ -17,7 +18,8 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) {
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        // npm's folder and manifests build the page; they are not part of it.
+        if name.starts_with('.') || name == "node_modules" || name.starts_with("package") {
             continue;
         }
         let path = e.path();

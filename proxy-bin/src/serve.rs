@@ -50,6 +50,11 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// Home mode: the page, the library and the token API need a login with this password
+    /// (at least 8 characters); allows a LAN address without a secret [env: HLSGATE_PASSWORD].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
     /// Config file, TOML or YAML (`.yaml`/`.yml`), the same keys [env: HLSGATE_CONFIG].
     #[arg(long)]
     #[serde(skip)]
@@ -160,6 +165,13 @@ pub struct Settings {
         skip_serializing_if = "Option::is_none"
     )]
     pub api_key: Option<String>,
+    /// Home mode's password (the page asks for it); none (or empty) = no login.
+    #[serde(
+        default,
+        deserialize_with = "secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password: Option<String>,
     /// Internal networks (CIDR) upstream URLs may reach anyway; empty entries are skipped.
     pub allow_private_upstream: Vec<String>,
     /// Allowed CORS origins; empty = `*`.
@@ -225,6 +237,7 @@ impl Settings {
             media_root: None,
             secret: d.secret,
             api_key: d.api_key,
+            password: d.password,
             allow_private_upstream: Vec::new(),
             cors_origins: d.cors_origins,
             public_url: d.public_url,
@@ -287,6 +300,7 @@ impl Settings {
         let mut cfg = server::ServerConfig::new(media_root.relative());
         cfg.secret = self.secret.filter(|s| !s.is_empty());
         cfg.api_key = self.api_key.filter(|s| !s.is_empty());
+        cfg.password = self.password.filter(|s| !s.is_empty());
         cfg.allow_private_upstream = self
             .allow_private_upstream
             .iter()
@@ -338,6 +352,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("media_root", "media_root", Kind::Text),
     ("secret", "secret", Kind::Text),
     ("api_key", "api_key", Kind::Text),
+    ("password", "password", Kind::Text),
     (
         "allow_private_upstream",
         "allow_private_upstream",
@@ -569,7 +584,11 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<(SocketAddr, server::ServerCon
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (listen, cfg) = resolve(args)?;
-    let open = cfg.open_mode();
+    let mode = match (cfg.secret.is_some(), cfg.password.is_some()) {
+        (_, true) => "home",
+        (true, false) => "signed",
+        (false, false) => "open",
+    };
     let limits = cfg.conn;
     let state = server::AppState::connect(cfg, Vec::new()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -578,7 +597,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(
         addr = %local,
-        mode = if open { "open" } else { "signed" },
+        mode,
         "hlsgate listening"
     );
     // One line on stderr that scripts (and the tests) can wait for.

@@ -2,7 +2,7 @@
 // The player page in headless Chromium:
 //
 //   node page-check.mjs <base_url> <screenshot.png> [--file NAME] [--thumb] [--timeout SECONDS]
-//                       [--expect-error TEXT]
+//                       [--expect-error TEXT] [--password PW]
 //
 // Loads <base_url>/, clicks the first file of the library (or the one named NAME), waits until
 // the video plays (currentTime > 1 s), optionally hovers the middle of the seek bar until the
@@ -10,12 +10,14 @@
 // console errors, page exceptions, HTTP errors, hls.js errors the page logs, and a visible error
 // box. With --expect-error TEXT the file must NOT play: the page's error box must appear and
 // contain TEXT (the server's own reason, not a code), and the HTTP and console errors of that
-// refusal are expected. Exit 0 = pass, 1 = fail, 2 = watchdog, 3 = usage.
+// refusal are expected. With --password PW (home mode) the page must first answer 401 with its
+// login form; the check saves a screenshot of it (<screenshot>-login.png), logs in through the
+// form and goes on as above. Exit 0 = pass, 1 = fail, 2 = watchdog, 3 = usage.
 import { Deadline, finish, launch, parseArgs, watchdog, watchPage } from './common.mjs';
 
 let parsed;
 try {
-  parsed = parseArgs(process.argv.slice(2), ['thumb'], ['file', 'timeout', 'expect-error']);
+  parsed = parseArgs(process.argv.slice(2), ['thumb'], ['file', 'timeout', 'expect-error', 'password']);
   if (parsed.positional.length !== 2) throw new Error('base URL and screenshot path expected');
 } catch (e) {
   process.stderr.write(
@@ -32,6 +34,7 @@ const opts = {
   thumb: !!parsed.opts.thumb,
   timeout: Number(parsed.opts.timeout || 60),
   expectError: parsed.opts['expect-error'] || null,
+  password: parsed.opts.password || null,
 };
 
 const report = {
@@ -49,6 +52,7 @@ const report = {
   thumb: null,
   screenshot: null,
   error_box: null,
+  login: null,
   console_errors: [],
   http_errors: [],
   hls_warnings: [],
@@ -70,7 +74,35 @@ async function main() {
         report.hls_warnings.push(msg.text().slice(0, 300));
       }
     });
-    await page.goto(base + '/', { timeout: deadline.left() });
+    const first = await page.goto(base + '/', { timeout: deadline.left() });
+    if (opts.password) {
+      // Home mode: the page is the login form (401) until the password is given.
+      const status = first ? first.status() : 0;
+      const form = page.locator('[data-testid="login-form"]');
+      await form.waitFor({ timeout: deadline.left() });
+      const loginShot = screenshot.replace(/\.png$/, '') + '-login.png';
+      await page.screenshot({ path: loginShot, timeout: 10000 });
+      await page.fill('[data-testid="login-password"]', opts.password);
+      const [after] = await Promise.all([
+        page.waitForNavigation({ timeout: deadline.left() }),
+        page.click('[data-testid="login-submit"]'),
+      ]);
+      // What the browser met before the login: the page's own 401 only.
+      const before = report.http_errors.splice(0);
+      const beforeConsole = report.console_errors.splice(0);
+      report.login = {
+        status_before: status,
+        status_after: after ? after.status() : 0,
+        errors_before: before,
+        screenshot: loginShot,
+        logout_button: await page.locator('[data-testid="logout"]').isVisible(),
+      };
+      if (status !== 401) report.failures.push('the page answered ' + status + ' before the login, not 401');
+      if (!before.every((e) => e.startsWith('401 ')) || !beforeConsole.every((c) => c.includes('401'))) {
+        report.failures.push('errors before the login: ' + JSON.stringify([before, beforeConsole]));
+      }
+      if (!report.login.logout_button) report.failures.push('no logout button after the login');
+    }
 
     const files = page.locator('[data-testid="file"]');
     try {

@@ -259,9 +259,27 @@ pub struct PageReport {
     pub screenshot: Option<String>,
     /// The page's error box, when shown.
     pub error_box: Option<String>,
+    /// Home mode: what the login met (`--password`).
+    #[serde(default)]
+    pub login: Option<PageLogin>,
     /// The whole JSON line.
     #[serde(skip)]
     pub raw: String,
+}
+
+/// What the page check met while logging in (home mode).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PageLogin {
+    /// Status of the page before the login (401 expected).
+    pub status_before: u16,
+    /// Status of the page the login form led to.
+    pub status_after: u16,
+    /// HTTP errors before the login (the page's 401 only).
+    pub errors_before: Vec<String>,
+    /// Screenshot of the login form.
+    pub screenshot: String,
+    /// Whether the page showed its logout button after the login.
+    pub logout_button: bool,
 }
 
 impl PageReport {
@@ -287,6 +305,8 @@ pub struct PageOptions {
     pub timeout_secs: Option<u32>,
     /// The file must not play: the page's error box must show this text (the server's reason).
     pub expect_error: Option<String>,
+    /// Home mode: log in through the page's form with this password first.
+    pub password: Option<String>,
 }
 
 /// What [`mpv_check`] saw.
@@ -566,6 +586,9 @@ pub fn page_check_with(base_url: &str, screenshot: &Path, opts: &PageOptions) ->
     }
     if let Some(e) = &opts.expect_error {
         cmd.args(["--expect-error", e]);
+    }
+    if let Some(p) = &opts.password {
+        cmd.args(["--password", p]);
     }
     let (mut r, raw): (PageReport, _) = run_json(cmd, "page-check.mjs");
     r.raw = raw;

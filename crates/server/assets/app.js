@@ -78,7 +78,34 @@
     } catch (_) {
       // keep the status line alone
     }
-    return 'HTTP ' + res.status + (body ? ': ' + body : res.statusText ? ' ' + res.statusText : '');
+    if (res.status === 401 && mode === 'home') {
+      // The login has ended (expired, or the password changed): the page asks again.
+      setTimeout(() => location.reload(), 1500);
+      return 'your login has ended; log in again';
+    }
+    return body || 'HTTP ' + res.status + (res.statusText ? ' ' + res.statusText : '');
+  }
+
+  // The server's mode (open, home, signed): what the page offers.
+  let mode = 'open';
+  async function loadSession() {
+    try {
+      const res = await fetch('/api/v1/session', { headers: authHeaders() });
+      if (res.status === 401) {
+        location.reload();
+        return;
+      }
+      if (!res.ok) return;
+      const s = await res.json();
+      if (typeof s.mode === 'string') mode = s.mode;
+      $('logout').hidden = mode !== 'home';
+      $('api-key-field').hidden = !s.needs_api_key;
+      if (typeof s.sources === 'string') {
+        $('url-hint').textContent = 'Accepts ' + s.sources + '.';
+      }
+    } catch (_) {
+      // an older server: keep the defaults
+    }
   }
 
   // ---- library ----------------------------------------------------------------------------
@@ -159,7 +186,7 @@
       if (!res.ok) {
         libStatus.textContent =
           res.status === 404 || res.status === 403
-            ? 'No library here (it is only listed in open mode). Paste a URL instead.'
+            ? 'No library here: this server lists it in open and home mode only. Paste a URL instead.'
             : 'Could not list the folder: ' + (await responseError(res));
         return;
       }
@@ -311,8 +338,14 @@
       const code = d.response && d.response.code ? ', HTTP ' + d.response.code : '';
       // The server says why in plain words (a short text/plain body): show that first.
       const reason = serverReason(d.networkDetails);
-      const what = reason || FATAL_TEXT[d.details] || 'the stream stopped';
-      showError('Playback failed: ' + what + ' (' + d.details + code + ').');
+      // The server's words alone when it gave them; the player's code otherwise.
+      showError(
+        reason
+          ? 'Playback failed: ' + reason.replace(/\.$/, '') + '.'
+          : 'Playback failed: ' +
+              (FATAL_TEXT[d.details] || 'the stream stopped') +
+              ' (' + d.details + code + ').',
+      );
       setStatus('');
       if (hls === h) stop();
       else h.destroy();
@@ -532,5 +565,5 @@
 
   window.addEventListener('hashchange', () => loadLibrary(currentDir()));
   resetPickers();
-  loadLibrary(currentDir());
+  loadSession().then(() => loadLibrary(currentDir()));
 })();

@@ -15,9 +15,12 @@ pub enum AppError {
     /// 400: the request is malformed (the text is ours, never the client's input).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
-    /// 401: an API key is required and was missing or wrong.
-    #[error("missing or wrong API key")]
-    Unauthorized,
+    /// 401: an API key or a login is required and was missing or wrong (what the text says).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 429: too many attempts from this client; retry after this many seconds.
+    #[error("too many attempts: {0}")]
+    TooMany(&'static str, u32),
     /// 403: the token is not one of ours (forged, tampered, wrong secret, malformed).
     #[error("invalid token")]
     BadToken,
@@ -74,7 +77,8 @@ impl AppError {
         let shared = || -> Box<dyn std::error::Error + Send + Sync> { Box::new(self.clone()) };
         match &**self {
             AppError::BadRequest(m) => AppError::BadRequest(m),
-            AppError::Unauthorized => AppError::Unauthorized,
+            AppError::Unauthorized(m) => AppError::Unauthorized(m),
+            AppError::TooMany(m, s) => AppError::TooMany(m, *s),
             AppError::BadToken => AppError::BadToken,
             AppError::Expired => AppError::Expired,
             AppError::Forbidden(m) => AppError::Forbidden(m),
@@ -93,7 +97,8 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             AppError::BadToken | AppError::Expired | AppError::Forbidden(_) => {
                 StatusCode::FORBIDDEN
             }
@@ -166,7 +171,10 @@ impl IntoResponse for AppError {
             AppError::Unavailable(_, secs) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
-            AppError::Unauthorized => {
+            AppError::TooMany(_, secs) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            AppError::Unauthorized(_) => {
                 h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"hlsgate\""),

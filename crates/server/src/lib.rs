@@ -19,6 +19,7 @@ pub mod media;
 pub mod obs;
 pub mod routes;
 pub mod semantics;
+pub mod session;
 pub mod state;
 pub mod token;
 
@@ -97,9 +98,12 @@ fn compressible(
 pub fn app(state: AppState) -> Router {
     let _ = obs::handle();
     let cors = cors(&state.config().cors_origins);
-    use routes::{api, assets, file, hls, ops};
+    use routes::{api, assets, file, hls, login, ops};
     Router::new()
         .route("/", get(assets::index))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/api/v1/session", get(login::session))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -217,6 +221,7 @@ pub async fn serve(
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
 
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -243,7 +248,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -258,7 +263,13 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let activity = idle::Activity::new();
         let io = TokioIo::new(idle::Tracked::new(stream, activity.clone()));
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address for handlers that count per client (home mode's login).
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut r: axum::http::Request<hyper::body::Incoming>| {
+                r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                r
+            },
+        ));
         let builder = Arc::clone(&builder);
         let mut stop = stop_rx.clone();
         let idle_timeout = limits.idle_timeout;

@@ -38,6 +38,10 @@ pub struct ServerConfig {
     pub secret: Option<String>,
     /// When set, `POST /api/v1/streams*` need `Authorization: Bearer <key>` or `X-API-Key`.
     pub api_key: Option<String>,
+    /// Home mode ([`crate::session`]): the page, the library and the token API need a login
+    /// with this password (or the API key); a non-loopback `listen` is allowed without a
+    /// secret (a random one is made at start: tokens and logins then end with the process).
+    pub password: Option<String>,
     /// Allowed CORS origins; empty or `*` = any origin.
     pub cors_origins: Vec<String>,
     /// Internal networks upstream URLs may reach anyway (the SSRF guard's allow-list).
@@ -81,6 +85,7 @@ impl ServerConfig {
             media_root: media_root.into(),
             secret: None,
             api_key: None,
+            password: None,
             cors_origins: Vec::new(),
             allow_private_upstream: Vec::new(),
             public_url: None,
@@ -99,18 +104,27 @@ impl ServerConfig {
         }
     }
 
-    /// Whether this configuration runs in open mode (no secret).
+    /// Whether this configuration runs in open mode (no secret, no password).
     pub fn open_mode(&self) -> bool {
-        self.secret.is_none()
+        self.secret.is_none() && self.password.is_none()
     }
 
-    /// Refuses settings that are unsafe on `listen`: no secret on a non-loopback address, a
-    /// secret that is too short.
+    /// Refuses settings that are unsafe on `listen`: neither a secret nor a password on a
+    /// non-loopback address, a secret or password that is too short.
     pub fn check(&self, listen: SocketAddr) -> std::result::Result<(), String> {
+        if let Some(p) = &self.password {
+            if p.chars().count() < crate::session::MIN_PASSWORD_LEN {
+                return Err(format!(
+                    "the password must be at least {} characters",
+                    crate::session::MIN_PASSWORD_LEN
+                ));
+            }
+        }
         match &self.secret {
-            None if !listen.ip().is_loopback() => Err(format!(
-                "refusing to listen on {listen} without a secret: open mode (no secret) is for \
-                 loopback only; set --secret / HLSGATE_SECRET"
+            None if self.password.is_none() && !listen.ip().is_loopback() => Err(format!(
+                "refusing to listen on {listen} without a secret or a password: open mode is \
+                 for loopback only; for a home network set --password (the page asks for it), \
+                 for a service --secret / HLSGATE_SECRET"
             )),
             Some(s) if s.len() < token::MIN_SECRET_LEN => Err(format!(
                 "the secret must be at least {} bytes",
@@ -197,6 +211,7 @@ pub enum StartError {
 pub(crate) struct Inner {
     pub config: ServerConfig,
     pub keys: Option<TokenKeys>,
+    pub sessions: Option<crate::session::Sessions>,
     pub root: MediaRoot,
     pub upstream: HttpUpstream,
     pub store: MediaStore,
@@ -270,10 +285,30 @@ impl AppState {
                 )));
             }
         }
-        let keys = config
-            .secret
-            .as_deref()
-            .map(|s| TokenKeys::from_secret(s.as_bytes()));
+        if let Some(p) = &config.password {
+            if p.chars().count() < crate::session::MIN_PASSWORD_LEN {
+                return Err(StartError::Config(format!(
+                    "the password must be at least {} characters",
+                    crate::session::MIN_PASSWORD_LEN
+                )));
+            }
+        }
+        // Home mode without a secret: a random one, for this process only.
+        let secret: Option<Vec<u8>> = match (&config.secret, &config.password) {
+            (Some(s), _) => Some(s.as_bytes().to_vec()),
+            (None, Some(_)) => {
+                let mut b = vec![0u8; 32];
+                getrandom::getrandom(&mut b)
+                    .map_err(|e| StartError::Config(format!("no random secret: {e}")))?;
+                Some(b)
+            }
+            (None, None) => None,
+        };
+        let keys = secret.as_deref().map(TokenKeys::from_secret);
+        let sessions = match (&secret, &config.password) {
+            (Some(s), Some(p)) => Some(crate::session::Sessions::new(s, p)),
+            _ => None,
+        };
         let http = HttpConfig {
             address_policy: AddressPolicy::public_only(config.allow_private_upstream.clone()),
             ..config.http.clone()
@@ -287,6 +322,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 config,
                 keys,
+                sessions,
                 root,
                 upstream,
                 store,
@@ -304,6 +340,34 @@ impl AppState {
     /// Open mode: no secret; plain file references; local files only.
     pub fn open_mode(&self) -> bool {
         self.inner.keys.is_none()
+    }
+
+    /// Home mode's sessions, when a password is configured.
+    pub fn sessions(&self) -> Option<&crate::session::Sessions> {
+        self.inner.sessions.as_ref()
+    }
+
+    /// The gate of the page, the library and the token API: the API key when one is
+    /// configured (`Authorization: Bearer <key>` or `X-API-Key`, digests compared in constant
+    /// time) or, in home mode, a session cookie. With neither configured, everyone passes.
+    pub fn authorize(&self, headers: &axum::http::HeaderMap) -> Result<()> {
+        let key = self.config().api_key.as_deref();
+        let sessions = self.sessions();
+        if key.is_none() && sessions.is_none() {
+            return Ok(());
+        }
+        if let Some(k) = key {
+            if api_key_matches(k, headers) {
+                return Ok(());
+            }
+        }
+        if let Some(s) = sessions {
+            if s.logged_in(headers, token::now_unix()) {
+                return Ok(());
+            }
+            return Err(AppError::Unauthorized("log in first (or send the API key)"));
+        }
+        Err(AppError::Unauthorized("missing or wrong API key"))
     }
 
     /// The media root.
@@ -629,4 +693,30 @@ async fn file_unchanged(m: &Media) -> bool {
         Ok(meta) => meta.len() == *len && meta.modified().ok() == *mtime,
         Err(_) => false,
     }
+}
+
+/// Whether the request carries `expected` as `Authorization: Bearer <key>` or `X-API-Key`.
+fn api_key_matches(expected: &str, headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::header;
+    use sha2::{Digest as _, Sha256};
+    use subtle::ConstantTimeEq as _;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        });
+    let Some(given) = given else {
+        return false;
+    };
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
 }

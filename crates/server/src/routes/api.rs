@@ -9,8 +9,6 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
 use crate::error::{AppError, Result};
 use crate::state::AppState;
@@ -131,37 +129,6 @@ pub struct BatchReply {
     pub expires_at: Option<String>,
     /// One stream per source, in request order.
     pub streams: Vec<StreamReply>,
-}
-
-/// Checks the API key when one is configured (`Authorization: Bearer <key>` or `X-API-Key`),
-/// comparing digests in constant time.
-pub(crate) fn require_key(st: &AppState, headers: &HeaderMap) -> Result<()> {
-    let Some(expected) = st.config().api_key.as_deref() else {
-        return Ok(());
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .or_else(|| {
-            headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        });
-    let Some(given) = given else {
-        return Err(AppError::Unauthorized);
-    };
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    if bool::from(a.as_slice().ct_eq(b.as_slice())) {
-        Ok(())
-    } else {
-        Err(AppError::Unauthorized)
-    }
 }
 
 fn json_body<T>(body: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
@@ -299,7 +266,7 @@ pub async fn create_stream(
     headers: HeaderMap,
     body: std::result::Result<Json<StreamRequest>, JsonRejection>,
 ) -> Result<Response> {
-    require_key(&st, &headers)?;
+    st.authorize(&headers)?;
     let req = json_body(body)?;
     check_source(&st, &req.source).await?;
     let grant = Grant {
@@ -324,7 +291,7 @@ pub async fn create_batch(
     headers: HeaderMap,
     body: std::result::Result<Json<BatchRequest>, JsonRejection>,
 ) -> Result<Response> {
-    require_key(&st, &headers)?;
+    st.authorize(&headers)?;
     let req = json_body(body)?;
     if req.sources.is_empty() {
         return Err(AppError::BadRequest("no sources"));
@@ -379,7 +346,7 @@ pub struct LibraryFile {
     pub path: String,
     /// Size in bytes.
     pub size: u64,
-    /// Open-mode token for it (`/v1/{token}/master.m3u8` plays it).
+    /// A token for it (`/v1/{token}/master.m3u8` plays it).
     pub token: String,
     /// Why it certainly cannot play (empty, text, an image, subtitles…), from its first bytes;
     /// absent when it may ([`crate::semantics::not_media`]).
@@ -398,21 +365,33 @@ pub struct Library {
     pub files: Vec<LibraryFile>,
 }
 
-/// `GET /api/v1/library?dir=<rel>` (open mode only): folders and files, sorted by name, hidden
-/// entries and anything resolving outside the root skipped.
+/// `GET /api/v1/library?dir=<rel>` (open mode, and home mode after a login): folders and
+/// files, sorted by name, hidden entries and anything resolving outside the root skipped. Each
+/// file carries a token that plays it (home mode: sealed, with the default lifetime).
 pub async fn library(
     State(st): State<AppState>,
+    headers: HeaderMap,
     q: std::result::Result<Query<LibraryQuery>, QueryRejection>,
 ) -> Result<Response> {
-    if !st.open_mode() {
+    if !st.open_mode() && st.sessions().is_none() {
         return Err(AppError::Forbidden(
-            "the library is listed in open mode only",
+            "the library is listed in open and home mode only",
         ));
     }
+    st.authorize(&headers)?;
     let Query(q) = q.map_err(|_| AppError::BadRequest("bad query"))?;
     let dir = q.dir.trim_matches('/').to_string();
     let root = st.media_root().clone();
-    let listing = tokio::task::spawn_blocking(move || list(&root, &dir))
+    let expires = expiry(&st, None)?;
+    let st2 = st.clone();
+    let token = move |rel: &str| {
+        st2.issue(&Grant {
+            source: format!("file:{rel}"),
+            headers: Vec::new(),
+            expires,
+        })
+    };
+    let listing = tokio::task::spawn_blocking(move || list(&root, &dir, &token))
         .await
         .map_err(AppError::internal)??;
     Ok(no_store(Json(listing)))
@@ -428,7 +407,11 @@ fn read_head(path: &std::path::Path, n: u64) -> Vec<u8> {
     head
 }
 
-fn list(root: &source::MediaRoot, dir: &str) -> Result<Library> {
+fn list(
+    root: &source::MediaRoot,
+    dir: &str,
+    token: &dyn Fn(&str) -> Result<String>,
+) -> Result<Library> {
     let path = if dir.is_empty() {
         root.path().to_path_buf()
     } else {
@@ -461,7 +444,7 @@ fn list(root: &source::MediaRoot, dir: &str) -> Result<Library> {
         } else if meta.is_file() {
             let head = read_head(&real, crate::semantics::SNIFF_BYTES);
             files.push(LibraryFile {
-                token: token::open_token(&rel),
+                token: token(&rel)?,
                 not_playable: crate::semantics::not_media(&head, meta.len(), &name),
                 name,
                 path: rel,

@@ -60,12 +60,25 @@ fn serve(name: &str, headers: &HeaderMap) -> Result<Response<Body>> {
         .map_err(AppError::internal)
 }
 
-/// `GET /`
-pub async fn index(headers: HeaderMap) -> Result<Response<Body>> {
+/// `GET /`: the player page; in home mode without a login, the login page (401).
+pub async fn index(
+    axum::extract::State(st): axum::extract::State<crate::state::AppState>,
+    headers: HeaderMap,
+) -> Result<Response<Body>> {
+    if st.sessions().is_some() && st.authorize(&headers).is_err() {
+        return super::login::login_page(StatusCode::UNAUTHORIZED, "");
+    }
     serve("index.html", &headers)
 }
 
-/// `GET /{name}` and `GET /assets/{*path}`
-pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Result<Response<Body>> {
+/// `GET /{name}` and `GET /assets/{*path}` (`index.html` is [`index`], behind its gate).
+pub async fn asset(
+    st: axum::extract::State<crate::state::AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response<Body>> {
+    if name == "index.html" {
+        return index(st, headers).await;
+    }
     serve(&name, &headers)
 }

@@ -4,4 +4,5 @@ pub mod api;
 pub mod assets;
 pub mod file;
 pub mod hls;
+pub mod login;
 pub mod ops;
