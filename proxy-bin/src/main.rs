@@ -406,12 +406,20 @@ fn main() -> ExitCode {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        // mp4-atom warns about every box it does not model (`sdtp`, `udta` children…):
-        // ordinary files, not something a user can act on.
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("{default_level},mp4_atom=error"))
-        });
+    // mp4-atom warns about every box it does not model (`sdtp`, `udta` children…): ordinary
+    // files, not something a user can act on. Its lines show only when RUST_LOG names it.
+    let quiet_atoms = || "mp4_atom=error".parse().ok();
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if v.contains("mp4_atom") => tracing_subscriber::EnvFilter::new(v),
+        Ok(v) => {
+            let f = tracing_subscriber::EnvFilter::new(v);
+            match quiet_atoms() {
+                Some(d) => f.add_directive(d),
+                None => f,
+            }
+        }
+        Err(_) => tracing_subscriber::EnvFilter::new(format!("{default_level},mp4_atom=error")),
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -130,6 +130,44 @@ fn two_instances_share_index_and_segments_through_redis() {
         "6 concurrent cold requests (3 on A, 3 on B): transcodes {made_before} -> {made_after}"
     );
     assert_eq!(made_after - made_before, 1.0);
+
+    // What an operator sees after this short playback: both tiers' content, hits by tier,
+    // upstream latency, the running version.
+    let gauges = [
+        (
+            "hlsgate_cache_redis_entries",
+            a.metric("hlsgate_cache_redis_entries", ""),
+        ),
+        (
+            "hlsgate_cache_redis_bytes",
+            a.metric("hlsgate_cache_redis_bytes", ""),
+        ),
+        (
+            "hlsgate_cache_memory_entries",
+            a.metric("hlsgate_cache_memory_entries", ""),
+        ),
+        (
+            "hlsgate_cache_memory_bytes",
+            a.metric("hlsgate_cache_memory_bytes", ""),
+        ),
+        (
+            "hlsgate_cache_hits_total{tier=redis} on B",
+            b.metric("hlsgate_cache_hits_total", "tier=\"redis\""),
+        ),
+        (
+            "hlsgate_upstream_read_seconds_count{ok}",
+            a.metric("hlsgate_upstream_read_seconds_count", "ok"),
+        ),
+        (
+            "hlsgate_upstream_read_seconds_sum{ok}",
+            a.metric("hlsgate_upstream_read_seconds_sum", "ok"),
+        ),
+        ("hlsgate_build_info", a.metric("hlsgate_build_info", "")),
+    ];
+    println!("operator metrics: {gauges:?}");
+    for (name, v) in gauges {
+        assert!(v > 0.0, "{name} = {v} after a playback");
+    }
 }
 
 #[test]

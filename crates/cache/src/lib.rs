@@ -146,4 +146,8 @@ pub mod metric {
     /// Counter, labels `kind` and `outcome` (`hit`|`made`|`waited`|`busy`|`failed`|`cancelled`):
     /// results of [`crate::Coalescer::get_or_make`].
     pub const COALESCE: &str = "hlsgate_coalesce_total";
+    /// Gauge: Redis's `used_memory` (the whole Redis server, set at each scrape).
+    pub const REDIS_BYTES: &str = "hlsgate_cache_redis_bytes";
+    /// Gauge: keys in hlsgate's Redis database (`DBSIZE`, set at each scrape).
+    pub const REDIS_ENTRIES: &str = "hlsgate_cache_redis_entries";
 }

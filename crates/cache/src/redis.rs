@@ -148,6 +148,30 @@ impl RedisCache {
         r.is_some()
     }
 
+    /// Redis's memory in use (`INFO memory`'s `used_memory`) and the keys of its database
+    /// (`DBSIZE`); `None` when Redis does not answer in time.
+    pub async fn usage(&self) -> Option<(u64, u64)> {
+        if !self.should_try() {
+            return None;
+        }
+        let mut c = self.inner.conn.clone();
+        let (info, keys): (String, u64) = self
+            .attempt("usage", async move {
+                redis::pipe()
+                    .cmd("INFO")
+                    .arg("memory")
+                    .cmd("DBSIZE")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let bytes = info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())?;
+        Some((bytes, keys))
+    }
+
     /// Reads a value and its remaining TTL (`None` when it has no expiry). A miss, Redis down and
     /// a late answer all give `None`.
     pub async fn get_with_ttl(&self, key: &Key) -> Option<(Bytes, Option<Duration>)> {

@@ -130,9 +130,13 @@ fn chain(e: &dyn std::error::Error) -> String {
     let mut depth = 0;
     let mut last = s.clone();
     while let Some(c) = cur {
-        // A wrapper that repeats its source's text adds nothing to the line.
+        // A wrapper that repeats its source's text adds nothing to the line; a source whose
+        // text begins with the wrapper's says the same and more: it replaces it.
         let text = c.to_string();
-        if text != last {
+        if text.starts_with(&last) {
+            s.truncate(s.len() - last.len());
+            s.push_str(&text);
+        } else {
             s.push_str(": ");
             s.push_str(&text);
         }
@@ -230,6 +234,24 @@ impl From<plan::PlanError> for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_chains_say_each_thing_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("not a media file we can read (first bytes: 6865)")]
+        struct Probe;
+        let e = AppError::NotMedia(Box::new(Probe));
+        assert_eq!(
+            chain(&e),
+            "not a media file we can read (first bytes: 6865)"
+        );
+        let e = AppError::Upstream("it ignores Range requests", Box::new(Probe));
+        assert_eq!(
+            chain(&e),
+            "upstream failed: it ignores Range requests: not a media file we can read (first \
+             bytes: 6865)"
+        );
+    }
 
     #[test]
     fn reasons_never_echo_details() {

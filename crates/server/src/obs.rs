@@ -14,7 +14,10 @@
 //!   them went away.
 //! - `hlsgate_probes_total{result="made|cached"}` — counter: source indexes probed here, or
 //!   taken from the cache (memory or Redis: another instance probed the source).
+//! - `hlsgate_upstream_read_seconds{outcome="ok|error"}` — histogram of upstream range reads
+//!   (retries included), recorded by `source`.
 //! - Gauges, set at each scrape: `hlsgate_cache_memory_bytes`, `hlsgate_cache_memory_entries`,
+//!   `hlsgate_cache_redis_bytes` (Redis `used_memory`), `hlsgate_cache_redis_entries` (`DBSIZE`),
 //!   `hlsgate_sources_memory_bytes`, `hlsgate_sources_open`, `hlsgate_job_slots{pool}`,
 //!   `hlsgate_jobs_running{pool}`, `hlsgate_jobs_waiting{pool}` (`pool="transcode|remux"`), and
 //!   `hlsgate_build_info{version}` = 1.
@@ -76,6 +79,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             ];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(DURATION.to_string()), &buckets)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full(source::UPSTREAM_SECONDS.to_string()),
+                    &buckets,
+                )
                 .ok()?;
             let h = builder.install_recorder().ok()?;
             metrics::describe_counter!(REQUESTS, "HTTP requests by route and status");
@@ -106,6 +114,17 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 metrics::counter!(UPSTREAM_REQUESTS, "kind" => kind).increment(0);
                 metrics::counter!(UPSTREAM_BYTES, "kind" => kind).increment(0);
             }
+            metrics::describe_histogram!(
+                source::UPSTREAM_SECONDS,
+                metrics::Unit::Seconds,
+                "upstream range reads, retries included, by outcome"
+            );
+            metrics::describe_gauge!(
+                cache::metric::REDIS_BYTES,
+                metrics::Unit::Bytes,
+                "Redis used_memory (the whole Redis server)"
+            );
+            metrics::describe_gauge!(cache::metric::REDIS_ENTRIES, "keys in the Redis database");
             metrics::describe_gauge!(CACHE_BYTES, metrics::Unit::Bytes, "memory cache content");
             metrics::describe_gauge!(CACHE_ENTRIES, "memory cache entries");
             metrics::describe_gauge!(

@@ -212,6 +212,7 @@ pub(crate) struct Inner {
     pub config: ServerConfig,
     pub keys: Option<TokenKeys>,
     pub sessions: Option<crate::session::Sessions>,
+    pub redis: Option<cache::RedisCache>,
     pub root: MediaRoot,
     pub upstream: HttpUpstream,
     pub store: MediaStore,
@@ -259,7 +260,12 @@ impl AppState {
             backends.lease,
             backends.clock,
         ));
-        Self::assemble(config, checks, jobs)
+        Self::assemble(config, checks, jobs, backends.redis)
+    }
+
+    /// The Redis tier, when one is configured.
+    pub fn redis(&self) -> Option<&cache::RedisCache> {
+        self.inner.redis.as_ref()
     }
 
     /// Like [`AppState::new`], with extra readiness checks (FFmpeg, Redis…).
@@ -268,13 +274,14 @@ impl AppState {
         checks: Vec<Arc<dyn ReadyCheck>>,
     ) -> std::result::Result<Self, StartError> {
         let jobs = Arc::new(Jobs::memory(config.jobs.clone()));
-        Self::assemble(config, checks, jobs)
+        Self::assemble(config, checks, jobs, None)
     }
 
     fn assemble(
         config: ServerConfig,
         checks: Vec<Arc<dyn ReadyCheck>>,
         jobs: Arc<Jobs>,
+        redis: Option<cache::RedisCache>,
     ) -> std::result::Result<Self, StartError> {
         let root = MediaRoot::new(&config.media_root).map_err(StartError::MediaRoot)?;
         if let Some(s) = &config.secret {
@@ -323,6 +330,7 @@ impl AppState {
                 config,
                 keys,
                 sessions,
+                redis,
                 root,
                 upstream,
                 store,

@@ -265,13 +265,18 @@ impl HttpSource {
     /// empty file.
     async fn fetch(&self, start: u64, end: u64, opening: bool) -> Result<RangeReply> {
         let limit = self.upstream.config.read_deadline;
-        let deadline = tokio::time::Instant::now() + limit;
-        tokio::time::timeout_at(deadline, self.retry(start, end, opening, deadline))
+        let t0 = tokio::time::Instant::now();
+        let deadline = t0 + limit;
+        let r = tokio::time::timeout_at(deadline, self.retry(start, end, opening, deadline))
             .await
             .unwrap_or(Err(SourceError::Timeout {
                 what: TimeoutKind::Deadline,
                 after: limit,
-            }))
+            }));
+        let outcome = if r.is_ok() { "ok" } else { "error" };
+        metrics::histogram!(crate::UPSTREAM_SECONDS, "outcome" => outcome)
+            .record(t0.elapsed().as_secs_f64());
+        r
     }
 
     async fn retry(

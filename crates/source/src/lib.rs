@@ -36,6 +36,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use file::{FileSource, MediaRoot};
+
+/// Histogram, label `outcome` (`ok`|`error`): seconds one upstream range read took, retries
+/// included, from the request until its last byte (or its failure).
+pub const UPSTREAM_SECONDS: &str = "hlsgate_upstream_read_seconds";
 pub use guard::{AddressPolicy, Blocked, Cidr};
 pub use http::{HttpConfig, HttpSource, HttpUpstream};
 pub use probe::ByteRange;

@@ -45,6 +45,13 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         metrics::gauge!(obs::CACHE_BYTES).set(bytes as f64);
         metrics::gauge!(obs::CACHE_ENTRIES).set(entries as f64);
     }
+    if let Some((bytes, keys)) = match st.redis() {
+        Some(r) => r.usage().await,
+        None => None,
+    } {
+        metrics::gauge!(cache::metric::REDIS_BYTES).set(bytes as f64);
+        metrics::gauge!(cache::metric::REDIS_ENTRIES).set(keys as f64);
+    }
     let (source_bytes, sources) = st.store().usage().await;
     metrics::gauge!(obs::SOURCES_BYTES).set(source_bytes as f64);
     metrics::gauge!(obs::SOURCES).set(sources as f64);
