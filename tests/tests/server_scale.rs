@@ -168,6 +168,35 @@ fn two_instances_share_index_and_segments_through_redis() {
     for (name, v) in gauges {
         assert!(v > 0.0, "{name} = {v} after a playback");
     }
+    // Every series the Grafana dashboard in docs/ charts is one this server exports.
+    let (status, _, body) = http_get(&a.url("/metrics"));
+    assert_eq!(status, 200);
+    let exported = String::from_utf8_lossy(&body).into_owned();
+    let dashboard =
+        std::fs::read_to_string(hlsgate_tests::workspace().join("docs/grafana-dashboard.json"))
+            .expect("docs/grafana-dashboard.json");
+    let _: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let mut charted: Vec<&str> = dashboard
+        .match_indices("hlsgate_")
+        .map(|(i, _)| {
+            let rest = &dashboard[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    charted.sort_unstable();
+    charted.dedup();
+    let missing: Vec<&&str> = charted
+        .iter()
+        .filter(|m| !exported.lines().any(|l| l.starts_with(**m)))
+        .collect();
+    println!(
+        "dashboard charts {} series; missing from /metrics: {missing:?}",
+        charted.len()
+    );
+    assert!(charted.len() >= 20 && missing.is_empty(), "{missing:?}");
 }
 
 #[test]

@@ -45,6 +45,11 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         metrics::gauge!(obs::CACHE_BYTES).set(bytes as f64);
         metrics::gauge!(obs::CACHE_ENTRIES).set(entries as f64);
     }
+    // Set here too: the backend sets it when its health changes, but its first value was set
+    // before the recorder existed (the state is built before the router).
+    if let Some(r) = st.redis() {
+        metrics::gauge!(cache::metric::REDIS_UP).set(if r.healthy() { 1.0 } else { 0.0 });
+    }
     if let Some((bytes, keys)) = match st.redis() {
         Some(r) => r.usage().await,
         None => None,
