@@ -74,6 +74,13 @@ async function main() {
         report.hls_warnings.push(msg.text().slice(0, 300));
       }
     });
+    // Preview image requests: single thumbnails and trick-play sheets, by URL.
+    const thumbRequests = { single: 0, sheets: [] };
+    page.on('request', (req) => {
+      const u = req.url();
+      if (u.includes('/thumb/')) thumbRequests.single += 1;
+      else if (/\/trickplay\/\d+\.jpg/.test(u)) thumbRequests.sheets.push(u.replace(/^.*\/trickplay\//, ''));
+    });
     const first = await page.goto(base + '/', { timeout: deadline.left() });
     if (opts.password) {
       // Home mode: the page is the login form (401) until the password is given.
@@ -166,6 +173,8 @@ async function main() {
       try {
         await page.waitForFunction(
           () => {
+            const tile = document.getElementById('preview-tile');
+            if (tile && tile.dataset.loaded === '1' && !tile.hidden) return true;
             const img = document.getElementById('preview-img');
             return img && img.complete && img.naturalWidth > 0 && !img.hidden;
           },
@@ -175,10 +184,27 @@ async function main() {
       } catch (_) {
         throw new Error('the seek-bar thumbnail did not load');
       }
+      // Move along the bar: a sheet serves many positions (no request per position).
+      for (const f of [0.2, 0.25, 0.3, 0.55, 0.6]) {
+        await page.mouse.move(box.x + box.width * f, box.y + box.height / 2);
+        await page.waitForTimeout(250);
+      }
       report.thumb = await page.evaluate(() => {
+        const tile = document.getElementById('preview-tile');
+        if (tile && tile.dataset.loaded === '1') {
+          const r = tile.getBoundingClientRect();
+          return {
+            kind: 'sheet',
+            src: tile.dataset.sheet,
+            width: Math.round(r.width),
+            height: Math.round(r.height),
+            position: tile.style.backgroundPosition,
+          };
+        }
         const img = document.getElementById('preview-img');
-        return { src: img.src, width: img.naturalWidth, height: img.naturalHeight };
+        return { kind: 'single', src: img.src, width: img.naturalWidth, height: img.naturalHeight };
       });
+      report.thumb.requests = thumbRequests;
     }
   } catch (e) {
     report.failures.push(String(e && e.message ? e.message : e));

@@ -259,6 +259,10 @@ pub struct PageReport {
     pub screenshot: Option<String>,
     /// The page's error box, when shown.
     pub error_box: Option<String>,
+    /// The scrub preview (`--thumb`): `kind` (`sheet` or `single`), `src`, and `requests`
+    /// (`single`: thumbnail requests, `sheets`: the sheets asked for).
+    #[serde(default)]
+    pub thumb: Option<serde_json::Value>,
     /// Home mode: what the login met (`--password`).
     #[serde(default)]
     pub login: Option<PageLogin>,

@@ -234,12 +234,23 @@ fn player_page_plays_a_file() {
     );
     r.assert_ok();
     println!(
-        "page played {:?} in {:?} ms; screenshot {}",
+        "page played {:?} in {:?} ms; scrub preview {}; screenshot {}",
         r.file,
         r.play_ms,
+        r.thumb.as_ref().map_or(String::new(), |t| t.to_string()),
         shot.display()
     );
     assert!(shot.exists());
+    // The scrub preview uses trick-play sheets: hovering six positions asked for one sheet and
+    // no single thumbnail (issue 15).
+    let thumb = r.thumb.as_ref().expect("the preview was hovered");
+    assert_eq!(thumb["kind"], "sheet", "{thumb}");
+    assert_eq!(thumb["requests"]["single"], 0, "{thumb}");
+    assert_eq!(
+        thumb["requests"]["sheets"].as_array().map(Vec::len),
+        Some(1),
+        "one sheet for the whole clip: {thumb}"
+    );
 }
 
 /// The page says why a file cannot play in the server's words, not an hls.js code: random

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use demux::Frame;
+use plan::trickplay::Trickplay;
 use plan::{
     audio_plan, rescale, AudioGrid, AudioOutput, AudioPlan, Plan, PlanOptions, Rendition,
     RenditionKind, RenditionOptions, VideoMode, VideoOutput,
@@ -72,6 +73,8 @@ pub enum Output {
     StreamInit,
     /// Fragment `n` of the continuous stream (video segment `n` + audio segment `n`).
     StreamFragment(u32),
+    /// Trick-play sheet `n` ([`plan::trickplay`]): a JPEG of keyframe tiles.
+    Sheet(u32),
 }
 
 impl Output {
@@ -84,6 +87,7 @@ impl Output {
             Output::Thumbnail { ms, width } => format!("thumb:{ms}:{width}"),
             Output::StreamInit => "stream-init".into(),
             Output::StreamFragment(n) => format!("stream-fragment:{n}"),
+            Output::Sheet(n) => format!("sheet:{n}"),
         }
     }
 
@@ -94,6 +98,7 @@ impl Output {
             Output::Segment(..) | Output::StreamFragment(_) => "segment",
             Output::Subtitle(..) => "vtt",
             Output::Thumbnail { .. } => "thumb",
+            Output::Sheet(_) => "sheet",
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct Media {
     opts: MediaOptions,
     /// Subtitle files next to the source, by rendition id ([`Media::with_sidecars`]).
     sidecars: Vec<(String, crate::Sidecar)>,
+    /// Trick-play tiles, for a source with video.
+    trickplay: Option<Trickplay>,
 }
 
 impl std::fmt::Debug for Media {
@@ -128,6 +135,9 @@ impl std::fmt::Debug for Media {
             .finish()
     }
 }
+
+/// The trick-play image playlist's URI, relative to the master.
+pub const TRICKPLAY_PLAYLIST: &str = "trickplay/index.m3u8";
 
 /// The output track id of single-track renditions (and of video in the stream).
 const TRACK: u32 = 1;
@@ -192,6 +202,15 @@ impl Media {
         }
         let demuxer = SourceDemuxer::new(&index, tables)?;
         let spans = plan::SpanIndex::new(&index);
+        let display = renditions
+            .iter()
+            .find(|r| r.kind == RenditionKind::Video && r.width > 0 && r.height > 0)
+            .map(|r| (r.width, r.height));
+        let trickplay = index
+            .main()
+            .filter(|t| t.kind == probe::TrackKind::Video)
+            .and(display)
+            .and_then(|d| Trickplay::new(plan.total_secs(), d, median_keyframe_ms(&index)));
         Ok(Media {
             index,
             plan,
@@ -201,6 +220,7 @@ impl Media {
             spans,
             opts,
             sidecars: Vec::new(),
+            trickplay,
         })
     }
 
@@ -330,9 +350,53 @@ impl Media {
 
     /// The multivariant playlist of the renditions `caps` lists; `uri` gives each rendition's
     /// media playlist URI.
+    /// With video, the trick-play image playlist (`trickplay/index.m3u8`) is listed last.
     pub fn master_playlist(&self, caps: &plan::Caps, uri: impl Fn(&Rendition) -> String) -> String {
         let listed = caps.choose(&self.renditions);
-        plan::master_playlist(&self.index, &listed, &self.plan, uri)
+        let mut text = plan::master_playlist(&self.index, &listed, &self.plan, uri);
+        if let Some(tp) = &self.trickplay {
+            let (w, h) = tp.sheet_size();
+            // A sheet of JPEG tiles at quality 3 holds about 0.3 bytes per pixel.
+            let sheet_bytes = u64::from(w) * u64::from(h) * 3 / 10;
+            plan::trickplay::image_stream_inf(&mut text, tp, sheet_bytes, TRICKPLAY_PLAYLIST);
+        }
+        text
+    }
+
+    /// The trick-play tiles, for a source with video.
+    pub fn trickplay(&self) -> Option<&Trickplay> {
+        self.trickplay.as_ref()
+    }
+
+    /// The trick-play image playlist (sheets named `{n}.jpg` beside it).
+    pub fn image_playlist(&self) -> Option<String> {
+        let tp = self.trickplay.as_ref()?;
+        Some(plan::trickplay::image_playlist(tp, |n| format!("{n}.jpg")))
+    }
+
+    /// The WebVTT thumbnails track (served beside the master: sheets at `trickplay/{n}.jpg`).
+    pub fn thumbnails_vtt(&self) -> Option<String> {
+        let tp = self.trickplay.as_ref()?;
+        Some(plan::trickplay::vtt(tp, |n| format!("trickplay/{n}.jpg")))
+    }
+
+    /// The keyframe (index ticks) tile `i` shows: the last at or before its time.
+    fn tile_keyframe(&self, tp: &Trickplay, i: u32) -> i64 {
+        self.keyframe_before(self.thumb_time(tp.tile_ms(i)))
+    }
+
+    /// The distinct keyframes (index ticks, ascending) sheet `n` shows.
+    fn sheet_keyframes(&self, n: u32) -> Result<(Trickplay, Vec<i64>), PipelineError> {
+        let tp = self
+            .trickplay
+            .ok_or(PipelineError::Empty("the source has no video"))?;
+        let tiles = tp.sheet_tiles(n);
+        if tiles.is_empty() {
+            return Err(PipelineError::NoSuchSegment(n));
+        }
+        let mut kfs: Vec<i64> = tiles.map(|i| self.tile_keyframe(&tp, i)).collect();
+        kfs.dedup();
+        Ok((tp, kfs))
     }
 
     /// The DASH manifest over the same init and media segments ([`plan::dash`]): the video
@@ -476,6 +540,14 @@ impl Media {
                 let from = self.keyframe_before(at);
                 Ok(self.spans.ranges(from, at + 1))
             }
+            Output::Sheet(n) => {
+                let (_, kfs) = self.sheet_keyframes(*n)?;
+                let mut all = Vec::new();
+                for k in kfs {
+                    all.extend(self.spans.ranges(k, k + 1));
+                }
+                Ok(merge(all))
+            }
             Output::StreamInit => match self.stream_renditions().0 {
                 Some(v) => self.needs(&Output::Init(v.id.clone())),
                 None => Ok(Vec::new()),
@@ -517,6 +589,7 @@ impl Media {
             }
             Output::Subtitle(id, n) => Ok(self.subtitle(id, *n, data)?.into_bytes()),
             Output::Thumbnail { ms, width } => self.thumbnail(*ms, *width, data),
+            Output::Sheet(n) => self.sheet(*n, data),
             Output::StreamInit => {
                 let (v, a) = self.stream_renditions();
                 let mut specs = Vec::new();
@@ -961,6 +1034,60 @@ impl Media {
         Ok(vtt::segment(&cues))
     }
 
+    fn sheet(&self, n: u32, data: &Fetched) -> Result<Vec<u8>, PipelineError> {
+        let main = self
+            .index
+            .main()
+            .filter(|t| t.kind == probe::TrackKind::Video)
+            .ok_or(PipelineError::Empty("the source has no video"))?;
+        let (tp, kfs) = self.sheet_keyframes(n)?;
+        let ts = i64::from(main.timescale);
+        let its = i64::from(self.index.timescale);
+        let frames = self.frames(data, main.id)?;
+        // Each wanted keyframe's frame: the keyframe whose time is nearest (the index and the
+        // demuxer may round a rescaled time differently by a tick).
+        let keyed: Vec<&Frame> = frames.iter().filter(|f| f.keyframe).collect();
+        let mut chosen: Vec<Option<usize>> = Vec::with_capacity(kfs.len());
+        for k in &kfs {
+            let want = rescale(*k, ts, its);
+            chosen.push(
+                keyed
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, f)| (f.pts - want).unsigned_abs())
+                    .filter(|(_, f)| (f.pts - want).unsigned_abs() <= (ts / 100).max(1) as u64)
+                    .map(|(i, _)| i),
+            );
+        }
+        // Only the keyframes a tile shows are decoded, each once.
+        let mut packets: Vec<av::Packet<'_>> = Vec::with_capacity(kfs.len());
+        let mut slot: Vec<Option<usize>> = Vec::with_capacity(kfs.len());
+        for c in &chosen {
+            slot.push(c.and_then(|i| keyed.get(i)).map(|f| {
+                packets.push(packet(f));
+                packets.len() - 1
+            }));
+        }
+        let tiles: Vec<Option<usize>> = tp
+            .sheet_tiles(n)
+            .map(|i| {
+                let k = self.tile_keyframe(&tp, i);
+                kfs.iter()
+                    .position(|x| *x == k)
+                    .and_then(|p| slot.get(p).copied().flatten())
+            })
+            .collect();
+        Ok(av::sheet(
+            &stream_params(main),
+            &packets,
+            &tiles,
+            av::SheetLayout {
+                tile: tp.tile,
+                grid: tp.layout,
+            },
+        )?)
+    }
+
     fn thumbnail(&self, ms: u64, width: u32, data: &Fetched) -> Result<Vec<u8>, PipelineError> {
         let main = self
             .index
@@ -988,6 +1115,22 @@ impl Media {
             width.clamp(16, 1920),
         )?)
     }
+}
+
+/// The median distance between keyframes, milliseconds (0 with fewer than two).
+fn median_keyframe_ms(index: &MediaIndex) -> u64 {
+    let mut gaps: Vec<i64> = index
+        .keyframes
+        .windows(2)
+        .map(|w| w[1].pts.saturating_sub(w[0].pts))
+        .filter(|g| *g > 0)
+        .collect();
+    if gaps.is_empty() || index.timescale == 0 {
+        return 0;
+    }
+    let mid = gaps.len() / 2;
+    let (_, m, _) = gaps.select_nth_unstable(mid);
+    u64::try_from(rescale(*m, 1000, i64::from(index.timescale))).unwrap_or(0)
 }
 
 fn track(index: &MediaIndex, id: u64) -> Result<&Track, PipelineError> {

@@ -33,6 +33,7 @@ pub mod limits;
 pub mod playlist;
 mod spans;
 pub mod timeline;
+pub mod trickplay;
 
 pub use spans::SpanIndex;
 pub use timeline::{Cadence, Timeline};
@@ -56,7 +57,9 @@ use serde::{Deserialize, Serialize};
 /// video's, no EXT-X-MEDIA-SEQUENCE:0, the header in the same order).
 /// 4: one output [`Timeline`]: time 0 at the first video frame (not the earliest track), EXTINF
 /// in output ticks (video on its frame cadence).
-pub const PLAN_VERSION: u32 = 4;
+/// 5: the multivariant playlist of a video lists its trick-play images
+/// (`EXT-X-IMAGE-STREAM-INF`, [`trickplay`]).
+pub const PLAN_VERSION: u32 = 5;
 
 /// Spans closer than this are fetched as one range (cheaper than a second request).
 pub const MERGE_GAP: u64 = 1 << 20;

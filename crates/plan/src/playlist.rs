@@ -18,7 +18,8 @@
 //!
 //! Each writer fills one `String` sized up front from what it is given (a plan's segments, a
 //! source's renditions), so a playlist costs one allocation and nothing grows with anything but
-//! the plan. The DASH manifest and the image (trick-play) playlists are to be written here too.
+//! the plan. The image (trick-play) playlists and the WebVTT thumbnails track are written by
+//! [`crate::trickplay`] with these helpers; the DASH manifest by [`crate::dash`].
 
 use std::fmt::{self, Write as _};
 

@@ -10,6 +10,7 @@
   const preview = $('preview');
   const previewImg = $('preview-img');
   const previewTime = $('preview-time');
+  const previewTile = $('preview-tile');
   const audioSel = $('audio');
   const subSel = $('subtitles');
   const qualSel = $('quality');
@@ -281,6 +282,7 @@
     stop();
     const master = new URL(info.master_url, location.href).href;
     thumbBase = master.replace(/\/master\.m3u8(\?.*)?$/, '');
+    loadTiles(thumbBase);
     $('now-playing').textContent = title;
     $('master-link').href = master;
     $('file-link').href = info.file_url ? new URL(info.file_url, location.href).href : master;
@@ -500,6 +502,90 @@
   let thumbTimer = 0;
   let thumbWanted = '';
 
+  // Trick play: the server's WebVTT thumbnails track names, for each stretch of time, a tile of
+  // a sprite sheet (`trickplay/0.jpg#xywh=x,y,w,h`). One sheet serves a hundred hover
+  // positions; without the track (audio only, an older server) single thumbnails are asked.
+  let tiles = null; // [{ start, end, url, x, y, w, h }]
+  const sheets = new Map(); // sheet URL -> Promise<HTMLImageElement>
+
+  async function loadTiles(base) {
+    tiles = null;
+    sheets.clear();
+    try {
+      const res = await fetch(base + '/trickplay.vtt');
+      if (!res.ok) return;
+      const text = await res.text();
+      if (base !== thumbBase) return;
+      tiles = parseTiles(text, base + '/trickplay.vtt');
+    } catch (_) {
+      tiles = null;
+    }
+  }
+
+  function vttSeconds(s) {
+    const p = s.trim().split(':').map(Number);
+    return p.reduce((acc, v) => acc * 60 + v, 0);
+  }
+
+  function parseTiles(text, vttUrl) {
+    const out = [];
+    for (const block of text.split(/\r?\n\r?\n/)) {
+      const lines = block.split(/\r?\n/).filter(Boolean);
+      const i = lines.findIndex((l) => l.includes('-->'));
+      if (i < 0 || !lines[i + 1]) continue;
+      const [a, b] = lines[i].split('-->');
+      const m = /^(.*)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec(lines[i + 1].trim());
+      if (!m) continue;
+      out.push({
+        start: vttSeconds(a),
+        end: vttSeconds(b),
+        url: new URL(m[1], vttUrl).href,
+        x: Number(m[2]),
+        y: Number(m[3]),
+        w: Number(m[4]),
+        h: Number(m[5]),
+      });
+    }
+    return out.length ? out : null;
+  }
+
+  function sheet(url) {
+    let p = sheets.get(url);
+    if (!p) {
+      p = new Promise((resolve, reject) => {
+        const img = new Image();
+        img.onload = () => resolve(img);
+        img.onerror = () => reject(new Error('sheet'));
+        img.src = url;
+      });
+      sheets.set(url, p);
+    }
+    return p;
+  }
+
+  function showTile(t) {
+    const cue = tiles.find((c) => t >= c.start && t < c.end) || tiles[tiles.length - 1];
+    const key = cue.url + '#' + cue.x + ',' + cue.y;
+    if (key === thumbWanted) return;
+    thumbWanted = key;
+    sheet(cue.url).then(
+      (img) => {
+        if (thumbWanted !== key) return;
+        const s = THUMB_WIDTH / cue.w;
+        previewTile.style.height = Math.round(cue.h * s) + 'px';
+        previewTile.style.backgroundImage = 'url("' + cue.url + '")';
+        previewTile.style.backgroundSize = img.naturalWidth * s + 'px auto';
+        previewTile.style.backgroundPosition = -cue.x * s + 'px ' + -cue.y * s + 'px';
+        previewTile.dataset.sheet = cue.url;
+        previewTile.dataset.loaded = '1';
+        previewTile.hidden = false;
+      },
+      () => {
+        previewTile.hidden = true;
+      },
+    );
+  }
+
   function hoverTime(ev) {
     const r = seek.getBoundingClientRect();
     const x = Math.min(Math.max(ev.clientX - r.left, 0), r.width);
@@ -512,6 +598,11 @@
     preview.hidden = false;
     preview.style.left = x + 'px';
     previewTime.textContent = fmtTime(t);
+    if (tiles) {
+      previewImg.hidden = true;
+      showTile(t);
+      return;
+    }
     // Whole seconds: neighbouring pixels share one cached thumbnail.
     const ms = Math.floor(t) * 1000;
     const url = thumbBase + '/thumb/' + ms + '.jpg?w=' + THUMB_WIDTH;

@@ -523,7 +523,7 @@ fn work_of(media: &Subject, out: &Output) -> Work {
         Output::Init(id) => (video(id), false),
         Output::Segment(id, _) => (video(id), audio(id)),
         Output::Subtitle(..) => (false, false),
-        Output::Thumbnail { .. } => (true, false),
+        Output::Thumbnail { .. } | Output::Sheet(_) => (true, false),
         Output::StreamInit | Output::StreamFragment(_) => {
             let (sv, sa) = pm.stream_renditions();
             let any = |f: &dyn Fn(&str) -> bool| [sv, sa].into_iter().flatten().any(|r| f(&r.id));

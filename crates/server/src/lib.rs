@@ -119,6 +119,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/{token}/plan.txt", get(hls::plan_txt))
         .route("/v1/{token}/plan.json", get(hls::plan_json))
         .route("/v1/{token}/thumb/{file}", get(hls::thumb))
+        .route("/v1/{token}/trickplay.vtt", get(hls::thumbnails_vtt))
+        .route("/v1/{token}/trickplay/index.m3u8", get(hls::image_playlist))
+        .route("/v1/{token}/trickplay/{file}", get(hls::sheet))
         .route(
             "/v1/{token}/{rendition}/index.m3u8",
             get(hls::media_playlist),

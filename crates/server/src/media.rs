@@ -254,6 +254,13 @@ impl Media {
             .await
     }
 
+    /// Trick-play sheet `n` (JPEG).
+    pub async fn sheet(self: &Arc<Self>, n: u32) -> Result<Served> {
+        self.jobs
+            .served(&self.subject(), Output::Sheet(n), Cause::Request)
+            .await
+    }
+
     /// Whether `r` has media segments (`.m4s`), as opposed to WebVTT.
     pub fn has_segments(r: &Rendition) -> bool {
         r.kind != RenditionKind::Subtitle

@@ -338,6 +338,8 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const PLAYLIST_CACHE: &str = "public, max-age=10";
 /// The HLS playlist media type (RFC 8216 §4).
 pub const M3U8: &str = "application/vnd.apple.mpegurl";
+/// WebVTT (subtitle segments, the trick-play thumbnails track).
+pub const VTT: &str = "text/vtt; charset=utf-8";
 /// `Content-Type` of the DASH manifest.
 pub const MPD: &str = "application/dash+xml";
 

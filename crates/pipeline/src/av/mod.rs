@@ -8,7 +8,8 @@
 //! - [`transcode_video`]: decode → (deinterlace) → scale/pad to yuv420p → libx264 → avcC + samples.
 //! - [`transcode_audio`]: decode → downmix → resample → place on the absolute sample grid →
 //!   `aac` with pre-roll → exactly the AAC frames of the requested slice of the 1024-sample grid.
-//! - [`thumbnail`]: the frame presented at a time, scaled, as JPEG.
+//! - [`thumbnail`]: the frame presented at a time, scaled, as JPEG; [`sheet`]: keyframes tiled
+//!   into one JPEG (trick play).
 //! - [`check_ffmpeg`]: the readiness check.
 #![allow(unsafe_code)]
 
@@ -23,7 +24,7 @@ mod video;
 
 pub use audio::{transcode_audio, AudioEncode, AudioOutput, POSTROLL_FRAMES, PREROLL_FRAMES};
 pub use error::AvError;
-pub use thumb::thumbnail;
+pub use thumb::{sheet, thumbnail, SheetLayout, MAX_SHEET_TILES};
 
 pub use video::{
     transcode_video, transcode_video_cancellable, video_config, VideoEncode, VideoOutput,

@@ -1,4 +1,5 @@
-//! Thumbnails: the picture presented at a time, scaled, as a baseline JPEG (FFmpeg's mjpeg).
+//! Thumbnails: the picture presented at a time, scaled, as a baseline JPEG (FFmpeg's mjpeg);
+//! and trick-play sheets: keyframes decoded alone, scaled into the tiles of one JPEG.
 
 use ffmpeg_next as ff;
 
@@ -108,6 +109,134 @@ fn drain(
             Err(e) => return Err(AvError::ff("decoding video")(e)),
         }
     }
+}
+
+/// The tile grid of a trick-play sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SheetLayout {
+    /// Tile size, pixels (even).
+    pub tile: (u32, u32),
+    /// Tiles per row, rows.
+    pub grid: (u32, u32),
+}
+
+/// Most tiles of one sheet.
+pub const MAX_SHEET_TILES: usize = 400;
+
+/// A trick-play sheet: `keyframes` (random-access packets, in presentation order) are decoded
+/// one by one — nothing else is — and tile `i` of `tiles` shows the picture of
+/// `keyframes[tiles[i]]`, turned upright, fitted into the tile (black bars when the aspect
+/// differs); a `None` tile, a tile past `tiles` or a keyframe that does not decode is black.
+pub fn sheet(
+    input: &StreamParams,
+    keyframes: &[Packet],
+    tiles: &[Option<usize>],
+    layout: SheetLayout,
+) -> Result<Vec<u8>, AvError> {
+    check_input(input, keyframes)?;
+    let (tw, th) = layout.tile;
+    let (cols, rows) = layout.grid;
+    let cells = (cols as usize).saturating_mul(rows as usize);
+    if tw < 2
+        || th < 2
+        || tw % 2 == 1
+        || th % 2 == 1
+        || cells == 0
+        || cells > MAX_SHEET_TILES
+        || tiles.len() > cells
+        || u64::from(tw) * u64::from(cols) > u64::from(MAX_DIMENSION)
+        || u64::from(th) * u64::from(rows) > u64::from(MAX_DIMENSION)
+    {
+        return Err(AvError::InvalidParams(format!(
+            "sheet of {cols}x{rows} tiles of {tw}x{th} for {} tiles",
+            tiles.len()
+        )));
+    }
+    let pictures = decode_each(input, keyframes)?;
+    let (w, h) = (tw * cols, th * rows);
+    let mut sheet = ff::frame::Video::new(ff::format::Pixel::YUVJ420P, w, h);
+    // Black in full-range YUV.
+    for (plane, value) in [(0, 0u8), (1, 128), (2, 128)] {
+        sheet.data_mut(plane).fill(value);
+    }
+    let rot = upright(input.rotation);
+    let spec = format!(
+        "{rot}scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:flags=bicubic,\
+         pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2:black,setsar=1,format=yuvj420p"
+    );
+    let mut scaled: Vec<Option<ff::frame::Video>> = Vec::with_capacity(pictures.len());
+    for p in &pictures {
+        scaled.push(match p {
+            Some(frame) => {
+                let mut f = VideoFilter::for_frame(frame, input.timescale, &spec)?;
+                let mut out = f.push(Some(frame))?;
+                out.extend(f.push(None)?);
+                out.into_iter().next()
+            }
+            None => None,
+        });
+    }
+    for (i, k) in tiles.iter().enumerate() {
+        let Some(tile) = k.and_then(|k| scaled.get(k)).and_then(Option::as_ref) else {
+            continue;
+        };
+        if tile.width() != tw || tile.height() != th {
+            continue;
+        }
+        let (col, row) = (i as u32 % cols, i as u32 / cols);
+        for plane in 0..3 {
+            let (sub_w, sub_h) = if plane == 0 { (1, 1) } else { (2, 2) };
+            let (x0, y0) = ((col * tw / sub_w) as usize, (row * th / sub_h) as usize);
+            let (pw, ph) = ((tw / sub_w) as usize, (th / sub_h) as usize);
+            let src_stride = tile.stride(plane);
+            let dst_stride = sheet.stride(plane);
+            let src = tile.data(plane);
+            let dst = sheet.data_mut(plane);
+            for y in 0..ph {
+                let s = y * src_stride;
+                let d = (y0 + y) * dst_stride + x0;
+                if let (Some(from), Some(to)) = (src.get(s..s + pw), dst.get_mut(d..d + pw)) {
+                    to.copy_from_slice(from);
+                }
+            }
+        }
+    }
+    encode_jpeg(&mut sheet, input.timescale)
+}
+
+/// Decodes each packet on its own (they are random-access points): the picture of each, in
+/// the order given; `None` where one gives no picture.
+fn decode_each(
+    input: &StreamParams,
+    keyframes: &[Packet],
+) -> Result<Vec<Option<ff::frame::Video>>, AvError> {
+    let mut decoder = open_decoder(input, 1)?
+        .video()
+        .map_err(AvError::ff("opening the video decoder"))?;
+    let mut out = Vec::with_capacity(keyframes.len());
+    for p in keyframes {
+        let mut picture = None;
+        match decoder.send_packet(&to_ff_packet(p)) {
+            Ok(()) => {}
+            Err(e) if is_data_error(&e) => {
+                out.push(None);
+                continue;
+            }
+            Err(e) => return Err(AvError::ff("decoding video")(e)),
+        }
+        // Drain this packet's picture (a decoder with a reorder delay holds it until flushed).
+        decoder
+            .send_eof()
+            .map_err(AvError::ff("flushing the video decoder"))?;
+        drain(&mut decoder, &mut |f| {
+            if picture.is_none() {
+                picture = Some(f);
+            }
+        })?;
+        decoder.flush();
+        out.push(picture);
+    }
+    Ok(out)
 }
 
 fn encode_jpeg(frame: &mut ff::frame::Video, timescale: u32) -> Result<Vec<u8>, AvError> {

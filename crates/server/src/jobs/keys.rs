@@ -26,6 +26,7 @@ pub(super) fn key_of(media: &Subject, out: &Output) -> Key {
         Output::Segment(_, n) | Output::StreamFragment(n) => (Kind::Segment, u64::from(*n)),
         Output::Subtitle(_, n) => (Kind::Vtt, u64::from(*n)),
         Output::Thumbnail { ms, .. } => (Kind::Thumb, *ms),
+        Output::Sheet(n) => (Kind::Thumb, u64::from(*n)),
     };
     let rendition = format!("{}|{}", media.pipeline.params_key(), out.key_text());
     Key::new(KeyParts {

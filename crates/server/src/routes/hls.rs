@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::error::{AppError, Result};
 use crate::media::Media;
-use crate::semantics::{text, M3U8, MPD, PLAYLIST_CACHE};
+use crate::semantics::{text, M3U8, MPD, PLAYLIST_CACHE, VTT};
 use crate::state::AppState;
 
 /// Verifies the token and returns the (memoised) media.
@@ -70,6 +70,56 @@ pub async fn dash_manifest(
         MPD,
         PLAYLIST_CACHE,
     ))
+}
+
+/// `GET /v1/{token}/trickplay/index.m3u8`: the trick-play image playlist (404 without video).
+pub async fn image_playlist(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let text_body = m.pipeline.image_playlist().ok_or(AppError::NotFound(
+        "no trick-play images: the source has no video",
+    ))?;
+    Ok(text(text_body, M3U8, PLAYLIST_CACHE))
+}
+
+/// `GET /v1/{token}/trickplay.vtt`: the WebVTT thumbnails track (404 without video).
+pub async fn thumbnails_vtt(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let m = media_of(&st, &token).await?;
+    let body = m.pipeline.thumbnails_vtt().ok_or(AppError::NotFound(
+        "no trick-play images: the source has no video",
+    ))?;
+    Ok(text(body, VTT, PLAYLIST_CACHE))
+}
+
+/// `GET /v1/{token}/trickplay/{n}.jpg`: trick-play sheet `n`.
+pub async fn sheet(
+    State(st): State<AppState>,
+    Path((token, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let n = file
+        .strip_suffix(".jpg")
+        .filter(|s| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<u32>().ok())
+        .ok_or(AppError::NotFound("no such sheet"))?;
+    let m = media_of(&st, &token).await?;
+    let sheets = m
+        .pipeline
+        .trickplay()
+        .ok_or(AppError::NotFound(
+            "no trick-play images: the source has no video",
+        ))?
+        .sheets();
+    if n >= sheets {
+        return Err(AppError::NotFound("no such sheet"));
+    }
+    let served = m.sheet(n).await?;
+    Ok(served.respond(&headers, "image/jpeg"))
 }
 
 /// `GET /v1/{token}/{rendition}/index.m3u8`
@@ -137,7 +187,7 @@ pub async fn segment(
         }
         ("vtt", RenditionKind::Subtitle) => {
             let served = m.subtitle(r, n).await?;
-            Ok(served.respond(&headers, "text/vtt; charset=utf-8"))
+            Ok(served.respond(&headers, VTT))
         }
         _ => Err(AppError::NotFound("no such segment for this rendition")),
     }
