@@ -4,7 +4,8 @@
 //! rendition's playlist, init and segments) — the same bytes the server would serve — with
 //! progress on stderr, atomically (a hidden sibling folder renamed at the end).
 //! `segment` makes one output in a fresh process, which is how the tests prove that segments are
-//! independent of each other.
+//! independent of each other. `download` writes the progressive MP4 the server serves as
+//! `download.mp4`, also atomically, with progress.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -143,6 +144,100 @@ pub async fn export(
             .with_context(|| format!("renaming the export to {}", dir.display()))?;
     }
     Ok(done)
+}
+
+/// Writes `download.mp4` of `src` (an MP4 file) as `out`: into a hidden sibling file renamed at
+/// the end, with a bar (or a line per tenth) on stderr. Returns the bytes written.
+pub async fn download(
+    src: Arc<dyn ByteSource>,
+    out: &Path,
+    all_audio: bool,
+) -> anyhow::Result<u64> {
+    let loaded = pipeline::io::probe(&src).await?;
+    let moov = loaded.tables.clone();
+    let media = Media::new(
+        loaded.index.clone(),
+        moov.as_deref(),
+        MediaOptions::default(),
+    )?;
+    let tracks = pipeline::download::tracks(&media, all_audio).map_err(|e| anyhow::anyhow!(e))?;
+    let moov = moov.context("this MP4 file keeps no sample tables")?;
+    let index = loaded.index;
+    let layout = tokio::task::spawn_blocking(move || {
+        pipeline::download::Layout::new(&index, &moov, &tracks)
+    })
+    .await??;
+    let name = out
+        .file_name()
+        .with_context(|| format!("{} names no file", out.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let written = write_download(&src, &layout, &partial).await;
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, out)
+        .with_context(|| format!("renaming the download to {}", out.display()))?;
+    Ok(layout.size)
+}
+
+async fn write_download(
+    src: &Arc<dyn ByteSource>,
+    layout: &pipeline::download::Layout,
+    path: &Path,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let b = indicatif::ProgressBar::new(layout.size);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    });
+    let mut done = 0u64;
+    let mut tenth = 0;
+    let mut advance = |n: u64| {
+        done += n;
+        match &bar {
+            Some(b) => b.set_position(done),
+            None => {
+                let t = done * 10 / layout.size.max(1);
+                if t > tenth {
+                    tenth = t;
+                    eprintln!("download: {}% ({done} of {} bytes)", t * 10, layout.size);
+                }
+            }
+        }
+    };
+    w.write_all(&layout.head)?;
+    advance(layout.head.len() as u64);
+    for r in pipeline::download::reads(&layout.pieces) {
+        let bytes = src
+            .read(source::ByteRange::new(r.src, r.src + r.len))
+            .await?;
+        anyhow::ensure!(bytes.len() as u64 == r.len, "the source ended early");
+        for (at, len) in &r.parts {
+            w.write_all(&bytes[*at as usize..(*at + *len) as usize])?;
+            advance(*len);
+        }
+    }
+    w.flush()?;
+    w.get_ref().sync_all()?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(())
 }
 
 /// Writes every file of the tree under `dir`, showing progress.

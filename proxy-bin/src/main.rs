@@ -87,6 +87,20 @@ enum Command {
         #[arg(long, value_name = "CODECS", default_value = "")]
         video: String,
     },
+    /// Write one progressive MP4 (`moov` first) of an MP4 file's copied tracks: the same bytes
+    /// as the server's `download.mp4`.
+    Download {
+        /// A local path, or an http(s):// URL read with Range requests.
+        source: String,
+        /// The file to write (replaced when it exists; written beside it, then renamed).
+        out: std::path::PathBuf,
+        /// `all` to carry every audio track (AC-3, E-AC-3…), not only the AAC ones.
+        #[arg(long, value_name = "aac|all", default_value = "aac")]
+        audio: String,
+        /// A header sent with every upstream request, `Name: value` (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
     /// Make one output: `init`, a segment number, `stream-init`, `stream-N` or `thumb-MS[@WIDTH]`.
     Segment {
         /// A local path, or an http(s):// URL read with Range requests.
@@ -362,6 +376,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 done.bytes,
                 dir.display()
             ))?;
+        }
+        Command::Download {
+            source,
+            out,
+            audio,
+            headers,
+        } => {
+            let all_audio = match audio.as_str() {
+                "aac" | "" => false,
+                "all" => true,
+                other => anyhow::bail!("--audio {other}: use aac or all"),
+            };
+            let src = open_source(&source, &headers).await?;
+            let bytes = export::download(src, &out, all_audio).await?;
+            emit(&format!("wrote {bytes} bytes into {}\n", out.display()))?;
         }
         Command::Segment {
             source,

@@ -8,7 +8,8 @@
 // lists --hls-root, where a folder holding master.m3u8 is shown as a playable file and any
 // other folder as a folder; `POST /api/v1/streams {"source": "file:<path>"}` answers with
 // /hls/<path>/master.m3u8 (an http(s) source ending in .m3u8 is played as is); static HLS files
-// under /hls/; `/hls/<path>/thumb/<ms>.jpg` is always FILE.jpg. Prints {"port": N} when ready.
+// under /hls/; `/hls/<path>/thumb/<ms>.jpg` is always FILE.jpg; `GET /api/v1/session` says open
+// mode. Prints {"port": N} when ready.
 import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -98,6 +99,10 @@ const server = createServer((req, res) => {
   const url = new URL(req.url, 'http://' + req.headers.host);
   const origin = 'http://' + req.headers.host;
   const path = decodeURIComponent(url.pathname);
+  if (req.method === 'GET' && path === '/api/v1/session') {
+    const s = { mode: 'open', library: true, needs_api_key: false, sources: 'file:PATH' };
+    return send(res, 200, JSON.stringify(s), 'application/json');
+  }
   if (req.method === 'GET' && path === '/api/v1/library') {
     const lib = library(url.searchParams.get('dir') || '');
     return lib ? send(res, 200, JSON.stringify(lib), 'application/json') : send(res, 404, 'no such folder');

@@ -960,3 +960,45 @@ pub fn dashjs_check(mpd_url: &str, audio_only: bool) -> DashJsReport {
     r.raw = raw;
     r
 }
+
+/// What [`video_check`] saw.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VideoReport {
+    /// Every check passed.
+    pub ok: bool,
+    /// Why not.
+    pub failures: Vec<String>,
+    /// The element's duration, seconds.
+    pub duration: Option<f64>,
+    /// Milliseconds until `currentTime` > 1 s.
+    pub play_ms: Option<f64>,
+    /// Milliseconds from the seek until it played on past the target.
+    pub seek_ms: Option<f64>,
+    /// `currentTime` at the end.
+    pub current_time: Option<f64>,
+    /// The whole JSON line.
+    #[serde(skip)]
+    pub raw: String,
+}
+
+impl VideoReport {
+    /// Panics with the failures and the whole report unless `ok`.
+    pub fn assert_ok(&self) {
+        assert!(
+            self.ok,
+            "video check failed:\n  {}\nreport: {}",
+            self.failures.join("\n  "),
+            self.raw
+        );
+    }
+}
+
+/// A progressive file `url` in a plain `<video>` of headless Chromium: plays, seeks to
+/// `seek_secs`, plays on (`tests/players/video-check.mjs`).
+pub fn video_check(url: &str, seek_secs: f64) -> VideoReport {
+    let mut cmd = node("video-check.mjs");
+    cmd.arg(url).arg(format!("{seek_secs}"));
+    let (mut r, raw): (VideoReport, _) = run_json(cmd, "video-check.mjs");
+    r.raw = raw;
+    r
+}

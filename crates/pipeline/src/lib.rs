@@ -11,6 +11,8 @@
 //! - [`av`]: FFmpeg (decode, scale, x264, AAC encode on the absolute frame grid, JPEG) — the
 //!   only module with `unsafe`;
 //! - [`vtt`]: subtitles as WebVTT with a correct `X-TIMESTAMP-MAP`.
+//! - [`download`]: the layout of `download.mp4` (a progressive MP4 of an MP4 source's copied
+//!   tracks, `moov` first) from the sample tables alone.
 //!
 //! The fMP4 boxes are written by the `fmp4` crate, samples are read by the `demux` crate.
 //! [`OUTPUT_VERSION`] goes into every cache key and ETag: bump it whenever the bytes made for the
@@ -18,6 +20,7 @@
 
 pub mod av;
 pub mod cancel;
+pub mod download;
 pub mod io;
 pub mod media;
 pub mod sidecar;

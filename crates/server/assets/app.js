@@ -282,7 +282,7 @@
     stop();
     const master = new URL(info.master_url, location.href).href;
     thumbBase = master.replace(/\/master\.m3u8(\?.*)?$/, '');
-    loadTiles(thumbBase);
+    tiles = null;
     $('now-playing').textContent = title;
     $('master-link').href = master;
     $('file-link').href = info.file_url ? new URL(info.file_url, location.href).href : master;
@@ -298,6 +298,7 @@
       // Safari (iOS) without MSE: native HLS.
       video.src = master;
       wireNative();
+      masterText(master, null).then((text) => loadTiles(thumbBase, text));
     } else {
       showError('This browser can play neither HLS natively nor through Media Source Extensions.');
       return;
@@ -311,8 +312,26 @@
     }
   }
 
+  // The master's text, for the trick-play check: what hls.js loaded, else fetched again (the
+  // browser's cache answers: playlists may be kept 10 s).
+  async function masterText(url, details) {
+    if (details && typeof details.responseText === 'string') return details.responseText;
+    try {
+      const res = await fetch(url);
+      return res.ok ? await res.text() : '';
+    } catch (_) {
+      return '';
+    }
+  }
+
   function wireHls(h) {
     let mediaRecoveries = 0;
+    h.on(Hls.Events.MANIFEST_LOADED, (_e, d) => {
+      const base = thumbBase;
+      masterText(d.url, d.networkDetails).then((text) => {
+        if (base === thumbBase) loadTiles(base, text);
+      });
+    });
     h.on(Hls.Events.MANIFEST_PARSED, () => fillLevels(h));
     h.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => fillAudio(h));
     h.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_e, d) => {
@@ -508,9 +527,12 @@
   let tiles = null; // [{ start, end, url, x, y, w, h }]
   const sheets = new Map(); // sheet URL -> Promise<HTMLImageElement>
 
-  async function loadTiles(base) {
+  // Called with the master playlist's text: only a master that lists trick-play images
+  // (EXT-X-IMAGE-STREAM-INF) has the WebVTT track beside it.
+  async function loadTiles(base, masterText) {
     tiles = null;
     sheets.clear();
+    if (typeof masterText !== 'string' || !masterText.includes('#EXT-X-IMAGE-STREAM-INF:')) return;
     try {
       const res = await fetch(base + '/trickplay.vtt');
       if (!res.ok) return;

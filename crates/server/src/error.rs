@@ -30,6 +30,10 @@ pub enum AppError {
     /// 403: refused by policy (what the text says).
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// 409: the resource cannot be made from this source (what the text says, and what to use
+    /// instead).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// 404: nothing here.
     #[error("not found: {0}")]
     NotFound(&'static str),
@@ -82,6 +86,7 @@ impl AppError {
             AppError::BadToken => AppError::BadToken,
             AppError::Expired => AppError::Expired,
             AppError::Forbidden(m) => AppError::Forbidden(m),
+            AppError::Conflict(m) => AppError::Conflict(m),
             AppError::NotFound(m) => AppError::NotFound(m),
             AppError::RangeNotSatisfiable { size } => AppError::RangeNotSatisfiable { size: *size },
             AppError::TooLarge => AppError::TooLarge,
@@ -103,6 +108,7 @@ impl AppError {
                 StatusCode::FORBIDDEN
             }
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotMedia(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -98,7 +98,7 @@ fn compressible(
 pub fn app(state: AppState) -> Router {
     let _ = obs::handle();
     let cors = cors(&state.config().cors_origins);
-    use routes::{api, assets, file, hls, login, ops};
+    use routes::{api, assets, download, file, hls, login, ops};
     Router::new()
         .route("/", get(assets::index))
         .route("/login", get(login::login_form).post(login::login))
@@ -114,6 +114,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/{token}/manifest.mpd", get(hls::dash_manifest))
         .route("/v1/{token}/file", get(file::file))
         .route("/v1/{token}/stream.mp4", get(hls::stream))
+        .route("/v1/{token}/download.mp4", get(download::download))
         .route("/v1/{token}/probe.txt", get(hls::probe_txt))
         .route("/v1/{token}/probe.json", get(hls::probe_json))
         .route("/v1/{token}/plan.txt", get(hls::plan_txt))

@@ -7,8 +7,10 @@
 //! nothing is stored on the server, a new password ends every session, and so does a restart
 //! when the secret is the random one home mode makes without `--secret`.
 //!
-//! Guessing is slowed per client address: after [`MAX_LOGIN_FAILURES`] wrong passwords within
-//! [`FAILURE_WINDOW`], that address is answered 429 until the window passes.
+//! Guessing is slowed per client address (an IPv6 client's whole /64, which one host can
+//! rotate through): after [`MAX_LOGIN_FAILURES`] wrong passwords within [`FAILURE_WINDOW`], that
+//! address is answered 429 until the window passes. An attempt is counted before the password is
+//! compared, so parallel guesses cannot slip past the count.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -121,26 +123,40 @@ impl Sessions {
         cookie_values(headers, SESSION_COOKIE).any(|v| self.valid(v, now))
     }
 
-    /// Whether `ip` has used up its failures (it is answered 429 until the window passes).
-    pub async fn locked(&self, ip: IpAddr) -> bool {
-        self.failures
-            .get(&ip)
-            .await
-            .is_some_and(|n| n.load(Ordering::Relaxed) >= MAX_LOGIN_FAILURES)
-    }
-
-    /// Counts a wrong password from `ip`.
-    pub async fn failed(&self, ip: IpAddr) {
+    /// Counts an attempt from `ip` as a failure until [`Sessions::succeeded`] says otherwise;
+    /// `false` when `ip` had used up its failures already (answer 429, compare nothing).
+    pub async fn attempt(&self, ip: IpAddr) -> bool {
         let n = self
             .failures
-            .get_with(ip, async { Arc::new(AtomicU32::new(0)) })
+            .get_with(bucket(ip), async { Arc::new(AtomicU32::new(0)) })
             .await;
-        n.fetch_add(1, Ordering::Relaxed);
+        let before = n.fetch_add(1, Ordering::SeqCst);
+        if before >= MAX_LOGIN_FAILURES {
+            // Stay at the limit (no overflow however long the guessing goes on).
+            n.store(MAX_LOGIN_FAILURES, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
     /// Forgets the failures of `ip` (it logged in).
     pub async fn succeeded(&self, ip: IpAddr) {
-        self.failures.invalidate(&ip).await;
+        self.failures.invalidate(&bucket(ip)).await;
+    }
+}
+
+/// Whose failures an address counts towards: an IPv4 address (also written as IPv4-mapped
+/// IPv6), or an IPv6 client's /64.
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -220,14 +236,24 @@ mod tests {
         let s = Sessions::new(b"secret-0123456789abcdef", "correct horse");
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         let b: IpAddr = "192.0.2.2".parse().expect("ip");
-        for _ in 0..MAX_LOGIN_FAILURES - 1 {
-            s.failed(a).await;
+        for _ in 0..MAX_LOGIN_FAILURES {
+            assert!(s.attempt(a).await);
         }
-        assert!(!s.locked(a).await);
-        s.failed(a).await;
-        assert!(s.locked(a).await);
-        assert!(!s.locked(b).await);
+        assert!(!s.attempt(a).await, "the 11th attempt is refused");
+        assert!(s.attempt(b).await, "another address is not");
         s.succeeded(a).await;
-        assert!(!s.locked(a).await);
+        assert!(s.attempt(a).await, "a login forgets the failures");
+        // One IPv6 /64 is one client; IPv4-mapped addresses are their IPv4 address.
+        let v6 = |x: &str| -> IpAddr { x.parse().expect("ip") };
+        for i in 0..MAX_LOGIN_FAILURES {
+            assert!(s.attempt(v6(&format!("2001:db8:1:2::{:x}", i + 1))).await);
+        }
+        assert!(!s.attempt(v6("2001:db8:1:2:ffff::9")).await);
+        assert!(s.attempt(v6("2001:db8:1:3::1")).await);
+        let c: IpAddr = "198.51.100.7".parse().expect("ip");
+        for _ in 0..MAX_LOGIN_FAILURES {
+            assert!(s.attempt(c).await);
+        }
+        assert!(!s.attempt(v6("::ffff:198.51.100.7")).await);
     }
 }

@@ -213,12 +213,17 @@ pub(crate) struct Inner {
     pub keys: Option<TokenKeys>,
     pub sessions: Option<crate::session::Sessions>,
     pub redis: Option<cache::RedisCache>,
+    /// Layouts of `download.mp4` by media key and tracks, weighed by their bytes.
+    pub downloads: moka::future::Cache<String, Arc<pipeline::download::Layout>>,
     pub root: MediaRoot,
     pub upstream: HttpUpstream,
     pub store: MediaStore,
     pub ready: Vec<Arc<dyn ReadyCheck>>,
     pub jobs: Arc<Jobs>,
 }
+
+/// Most bytes of `download.mp4` layouts kept (heads and piece lists).
+pub const DOWNLOAD_LAYOUT_BYTES: u64 = 64 << 20;
 
 /// The state handlers share: cheap to clone.
 #[derive(Clone)]
@@ -261,6 +266,27 @@ impl AppState {
             backends.clock,
         ));
         Self::assemble(config, checks, jobs, backends.redis)
+    }
+
+    /// The `download.mp4` layout of `tracks` of `m`, made once (blocking pool) and kept while
+    /// used (at most [`DOWNLOAD_LAYOUT_BYTES`] of them).
+    pub async fn download_layout(
+        &self,
+        m: &Arc<crate::media::Media>,
+        tracks: &[u64],
+    ) -> Result<Arc<pipeline::download::Layout>> {
+        let key = format!("{}|{tracks:?}", m.key);
+        let m2 = Arc::clone(m);
+        let tracks = tracks.to_vec();
+        self.inner
+            .downloads
+            .try_get_with(key, async move {
+                crate::routes::download::build_layout(&m2, tracks)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .map_err(|e: Arc<AppError>| e.replay())
     }
 
     /// The Redis tier, when one is configured.
@@ -331,6 +357,13 @@ impl AppState {
                 keys,
                 sessions,
                 redis,
+                downloads: moka::future::Cache::builder()
+                    .max_capacity(DOWNLOAD_LAYOUT_BYTES)
+                    .weigher(|_k: &String, l: &Arc<pipeline::download::Layout>| {
+                        u32::try_from(l.heap_bytes()).unwrap_or(u32::MAX)
+                    })
+                    .time_to_idle(Duration::from_secs(600))
+                    .build(),
                 root,
                 upstream,
                 store,

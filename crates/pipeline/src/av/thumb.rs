@@ -152,30 +152,27 @@ pub fn sheet(
             tiles.len()
         )));
     }
-    let pictures = decode_each(input, keyframes)?;
     let (w, h) = (tw * cols, th * rows);
     let mut sheet = ff::frame::Video::new(ff::format::Pixel::YUVJ420P, w, h);
     // Black in full-range YUV.
     for (plane, value) in [(0, 0u8), (1, 128), (2, 128)] {
         sheet.data_mut(plane).fill(value);
     }
+    // Square pixels first (an anamorphic picture is shown at its display aspect), then
+    // upright, then fitted into the tile.
     let rot = upright(input.rotation);
     let spec = format!(
-        "{rot}scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:flags=bicubic,\
+        "scale=trunc(iw*sar/2)*2:ih,setsar=1,{rot}\
+         scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:flags=bicubic,\
          pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2:black,setsar=1,format=yuvj420p"
     );
-    let mut scaled: Vec<Option<ff::frame::Video>> = Vec::with_capacity(pictures.len());
-    for p in &pictures {
-        scaled.push(match p {
-            Some(frame) => {
-                let mut f = VideoFilter::for_frame(frame, input.timescale, &spec)?;
-                let mut out = f.push(Some(frame))?;
-                out.extend(f.push(None)?);
-                out.into_iter().next()
-            }
-            None => None,
-        });
-    }
+    // Each picture becomes its small tile as soon as it is decoded: only tiles are kept.
+    let scaled = decode_each(input, keyframes, &mut |frame| {
+        let mut f = VideoFilter::for_frame(frame, input.timescale, &spec)?;
+        let mut out = f.push(Some(frame))?;
+        out.extend(f.push(None)?);
+        Ok(out.into_iter().next())
+    })?;
     for (i, k) in tiles.iter().enumerate() {
         let Some(tile) = k.and_then(|k| scaled.get(k)).and_then(Option::as_ref) else {
             continue;
@@ -204,11 +201,15 @@ pub fn sheet(
     encode_jpeg(&mut sheet, input.timescale)
 }
 
-/// Decodes each packet on its own (they are random-access points): the picture of each, in
-/// the order given; `None` where one gives no picture.
+/// What [`decode_each`] does with each decoded picture.
+type Convert<'a> = dyn FnMut(&ff::frame::Video) -> Result<Option<ff::frame::Video>, AvError> + 'a;
+
+/// Decodes each packet on its own (they are random-access points) and turns its picture into
+/// what `convert` makes of it, in the order given; `None` where one gives no picture.
 fn decode_each(
     input: &StreamParams,
     keyframes: &[Packet],
+    convert: &mut Convert<'_>,
 ) -> Result<Vec<Option<ff::frame::Video>>, AvError> {
     let mut decoder = open_decoder(input, 1)?
         .video()
@@ -234,7 +235,10 @@ fn decode_each(
             }
         })?;
         decoder.flush();
-        out.push(picture);
+        out.push(match picture {
+            Some(p) => convert(&p)?,
+            None => None,
+        });
     }
     Ok(out)
 }

@@ -1031,6 +1031,8 @@ pub struct Sample {
     pub sync: bool,
     /// The first sample of its chunk.
     pub chunk_start: bool,
+    /// Its chunk: the 0-based index into `stco`/`co64` (chunks without samples are counted).
+    pub chunk: u32,
 }
 
 /// Every sample of `trak`, in decode order, from its sample tables: the one reading of
@@ -1069,6 +1071,7 @@ pub fn sample_table(trak: &Trak) -> Result<Vec<Sample>> {
                 cts: 0,
                 sync: stbl.stss.is_none(),
                 chunk_start: false,
+                chunk: 0,
             });
             t = t.saturating_add(i64::from(e.sample_delta));
         }
@@ -1084,6 +1087,7 @@ pub fn sample_table(trak: &Trak) -> Result<Vec<Sample>> {
             cts: 0,
             sync: stbl.stss.is_none(),
             chunk_start: false,
+            chunk: 0,
         });
         t = t.saturating_add(i64::from(last_delta));
     }
@@ -1137,6 +1141,7 @@ pub fn sample_table(trak: &Trak) -> Result<Vec<Sample>> {
             if let Some(s) = samples.get_mut(sample) {
                 s.offset = off;
                 s.chunk_start = k == 0;
+                s.chunk = u32::try_from(ci).unwrap_or(u32::MAX);
                 off = off.saturating_add(u64::from(s.size));
             }
             sample += 1;

@@ -84,7 +84,7 @@ pub async fn login(
         ));
     };
     let ip = peer(info);
-    if sessions.locked(ip).await {
+    if !sessions.attempt(ip).await {
         return Err(AppError::TooMany(
             "wrong password too often; wait and try again",
             u32::try_from(FAILURE_WINDOW.as_secs()).unwrap_or(u32::MAX),
@@ -95,7 +95,6 @@ pub async fn login(
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     if !sessions.password_matches(&password) {
-        sessions.failed(ip).await;
         tracing::warn!(client = %ip, "wrong password");
         return login_page(StatusCode::UNAUTHORIZED, "Wrong password.");
     }

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod download;
 pub mod file;
 pub mod hls;
 pub mod login;
