@@ -135,6 +135,43 @@ fn dash_manifest_plays_in_dashjs_ffmpeg_and_gstreamer() {
             .and_then(|d| d.split('S').next())
             .and_then(|d| d.parse().ok())
             .unwrap();
+        // The MPD's templates name the HLS URLs: segment 1 of the first representation asked
+        // for through the MPD is then a cache hit for its HLS playlist's URI.
+        let (first_id, _, first_segs) = &reps[0];
+        let template = mpd
+            .split("<SegmentTemplate ")
+            .map(|t| t.split('>').next().unwrap_or(""))
+            .find(|t| t.contains(&format!("media=\"{first_id}/")))
+            .unwrap_or_else(|| panic!("{source}: a SegmentTemplate for {first_id}"));
+        let media = attr(template, "media").expect("media=");
+        let start: u32 = attr(template, "startNumber")
+            .and_then(|v| v.parse().ok())
+            .expect("startNumber");
+        if first_segs.len() > 1 {
+            let via_dash = format!(
+                "{base}{}",
+                media.replace("$Number$", &(start + 1).to_string())
+            );
+            let playlist = String::from_utf8(get(&format!("{base}{first_id}/index.m3u8"))).unwrap();
+            let uri = playlist
+                .lines()
+                .filter(|l| l.ends_with(".m4s"))
+                .nth(1)
+                .expect("segment 1");
+            let via_hls = format!("{base}{first_id}/{uri}");
+            assert_eq!(
+                via_dash, via_hls,
+                "{source}: DASH and HLS name one resource"
+            );
+            let hits = || s.metric("hlsgate_cache_hits_total", "kind=\"segment\"");
+            let dash_bytes = get(&via_dash);
+            let before = hits();
+            assert_eq!(get(&via_hls), dash_bytes);
+            assert!(
+                hits() > before,
+                "{source}: the HLS request is a cache hit ({before} hits before it)"
+            );
+        }
         for (id, timescale, segs) in &reps {
             // The same segments as the HLS playlist of the rendition.
             let playlist = String::from_utf8(get(&format!("{base}{id}/index.m3u8"))).unwrap();
