@@ -21,8 +21,8 @@ pub fn tracks(media: &Media, all_audio: bool) -> Result<Vec<u64>, &'static str> 
     let ix = media.index();
     if ix.container != Container::Mp4 {
         return Err(
-            "download.mp4 is made from MP4 files only; stream.mp4 plays any source as \
-                    one fragmented MP4",
+            "download.mp4 is made from MP4 files only (with sample tables: not fragmented, not \
+             read through FFmpeg); stream.mp4 plays any source as one fragmented MP4",
         );
     }
     let mut ids = Vec::new();
