@@ -127,6 +127,7 @@ pub const MAX_SHEET_TILES: usize = 400;
 /// one by one — nothing else is — and tile `i` of `tiles` shows the picture of
 /// `keyframes[tiles[i]]`, turned upright, fitted into the tile (black bars when the aspect
 /// differs); a `None` tile, a tile past `tiles` or a keyframe that does not decode is black.
+/// When no keyframe decodes: [`AvError::NoFrames`].
 pub fn sheet(
     input: &StreamParams,
     keyframes: &[Packet],
@@ -173,6 +174,11 @@ pub fn sheet(
         out.extend(f.push(None)?);
         Ok(out.into_iter().next())
     })?;
+    // A sheet whose keyframes all fail to decode shows nothing: the source's fault, not a
+    // black picture.
+    if tiles.iter().flatten().all(|k| scaled.get(*k).is_none_or(Option::is_none)) {
+        return Err(AvError::NoFrames("trick-play sheet (no keyframe decoded)"));
+    }
     for (i, k) in tiles.iter().enumerate() {
         let Some(tile) = k.and_then(|k| scaled.get(k)).and_then(Option::as_ref) else {
             continue;
