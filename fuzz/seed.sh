@@ -3,7 +3,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../fixtures/out"
-for t in probe_mp4 probe_mkv probe_ts probe_any demux_any; do mkdir -p "$here/corpus/$t"; done
+for t in probe_mp4 probe_mkv probe_ts probe_any demux_any progressive_mp4; do mkdir -p "$here/corpus/$t"; done
 # Crafted attack files (made by the hostile-input tests, committed in seeds/): nesting bombs,
 # absurd durations, sample-count bombs.
 for t in probe_mp4 probe_mkv probe_ts; do cp "$here/seeds/$t"/* "$here/corpus/$t/"; done
@@ -23,3 +23,7 @@ cp "$here"/corpus/probe_mp4/* "$here"/corpus/probe_mkv/* "$here"/corpus/probe_ts
 # without a Segment size) and the small audio-only file whole.
 cp "$here"/corpus/probe_any/* "$here/corpus/demux_any/"
 cp "$out/aac_only.m4a" "$here/corpus/demux_any/"
+# The progressive layout needs MP4 files whose moov the probe reads: the MP4 heads (faststart
+# files keep their moov in the first 64 KiB), the crafted MP4s and the small audio file whole.
+cp "$here"/corpus/probe_mp4/* "$here/corpus/progressive_mp4/"
+cp "$out/aac_only.m4a" "$here/corpus/progressive_mp4/"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-20}"; shift || true
-targets=("$@"); [ "${#targets[@]}" -gt 0 ] || targets=(probe_mp4 probe_mkv probe_ts probe_any demux_any)
+targets=("$@"); [ "${#targets[@]}" -gt 0 ] || targets=(probe_mp4 probe_mkv probe_ts probe_any demux_any progressive_mp4)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 fuzz/seed.sh
 export RUSTC_BOOTSTRAP=1

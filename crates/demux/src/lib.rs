@@ -48,11 +48,15 @@
 //! end at the end of a PES), when the range ends at the end of the file, and otherwise dropped.
 //!
 //! Hostile bytes never panic: every read is bounds-checked and failures are a [`DemuxError`].
+//!
+//! [`progressive`] lays out a progressive MP4 of chosen tracks of an MP4 file from its sample
+//! tables (the server's `download.mp4`).
 
 mod error;
 mod mkv;
 mod mp4;
 mod nal;
+pub mod progressive;
 mod ts;
 
 use std::collections::BTreeMap;

@@ -176,7 +176,11 @@ pub fn sheet(
     })?;
     // A sheet whose keyframes all fail to decode shows nothing: the source's fault, not a
     // black picture.
-    if tiles.iter().flatten().all(|k| scaled.get(*k).is_none_or(Option::is_none)) {
+    if tiles
+        .iter()
+        .flatten()
+        .all(|k| scaled.get(*k).is_none_or(Option::is_none))
+    {
         return Err(AvError::NoFrames("trick-play sheet (no keyframe decoded)"));
     }
     for (i, k) in tiles.iter().enumerate() {

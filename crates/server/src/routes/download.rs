@@ -182,5 +182,5 @@ pub(crate) async fn build_layout(m: &Media, tracks: Vec<u64>) -> Result<Layout> 
     tokio::task::spawn_blocking(move || Layout::new(&index, &moov, &tracks))
         .await
         .map_err(AppError::internal)?
-        .map_err(AppError::from)
+        .map_err(|e| AppError::from(pipeline::PipelineError::from(e)))
 }
