@@ -171,15 +171,16 @@ async fn read(source: &dyn ByteSource, r: &Read) -> Result<Vec<Bytes>> {
         .collect())
 }
 
-/// Builds (blocking pool) the layout of `tracks` of `m`, from its `moov` (taken from the cache
-/// where the probe left it).
+/// Builds (blocking pool) the layout of `tracks` of `m` from its `moov`, read again from the
+/// source (one range; the index says where it is).
 pub(crate) async fn build_layout(m: &Media, tracks: Vec<u64>) -> Result<Layout> {
-    let (loaded, _) = m.jobs.probed(&m.source).await?;
-    let moov = loaded
-        .tables
+    let at = m
+        .index()
+        .moov
         .ok_or(AppError::Conflict("this MP4 file keeps no sample tables"))?;
-    let index = loaded.index;
-    tokio::task::spawn_blocking(move || Layout::new(&index, &moov, &tracks))
+    let moov = m.source.read(ByteRange::new(at.start, at.end)).await?;
+    let pm = Arc::clone(&m.pipeline);
+    tokio::task::spawn_blocking(move || Layout::new(pm.index(), &moov, &tracks))
         .await
         .map_err(AppError::internal)?
         .map_err(|e| AppError::from(pipeline::PipelineError::from(e)))
