@@ -254,6 +254,29 @@ impl Media {
             .await
     }
 
+    /// Builds (blocking pool) the `download.mp4` layout of `tracks` from the `moov`, read again
+    /// from the source (one range; the index says where it is).
+    pub(crate) async fn build_layout(
+        &self,
+        tracks: Vec<u64>,
+    ) -> Result<pipeline::download::Layout> {
+        let at = self
+            .index()
+            .moov
+            .ok_or(AppError::Conflict("this MP4 file keeps no sample tables"))?;
+        let moov = self
+            .source
+            .read(source::ByteRange::new(at.start, at.end))
+            .await?;
+        let pm = Arc::clone(&self.pipeline);
+        tokio::task::spawn_blocking(move || {
+            pipeline::download::Layout::new(pm.index(), &moov, &tracks)
+        })
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::from(PipelineError::from(e)))
+    }
+
     /// Trick-play sheet `n` (JPEG).
     pub async fn sheet(self: &Arc<Self>, n: u32) -> Result<Served> {
         self.jobs

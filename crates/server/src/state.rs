@@ -280,11 +280,10 @@ impl AppState {
         let tracks = tracks.to_vec();
         self.inner
             .downloads
-            .try_get_with(key, async move {
-                crate::routes::download::build_layout(&m2, tracks)
-                    .await
-                    .map(Arc::new)
-            })
+            .try_get_with(
+                key,
+                async move { m2.build_layout(tracks).await.map(Arc::new) },
+            )
             .await
             .map_err(|e: Arc<AppError>| e.replay())
     }

@@ -11,12 +11,11 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode};
 use bytes::Bytes;
-use pipeline::download::{Layout, Read, DOWNLOAD_VERSION};
+use pipeline::download::{Read, DOWNLOAD_VERSION};
 use serde::Deserialize;
 use source::{ByteRange, ByteSource};
 
 use crate::error::{AppError, Result};
-use crate::media::Media;
 use crate::semantics::{etag_of_key, if_range_allows, none_match, parse_range, RangeRequest};
 use crate::state::AppState;
 
@@ -169,19 +168,4 @@ async fn read(source: &dyn ByteSource, r: &Read) -> Result<Vec<Bytes>> {
         .iter()
         .map(|(at, len)| bytes.slice(*at as usize..(*at + *len) as usize))
         .collect())
-}
-
-/// Builds (blocking pool) the layout of `tracks` of `m` from its `moov`, read again from the
-/// source (one range; the index says where it is).
-pub(crate) async fn build_layout(m: &Media, tracks: Vec<u64>) -> Result<Layout> {
-    let at = m
-        .index()
-        .moov
-        .ok_or(AppError::Conflict("this MP4 file keeps no sample tables"))?;
-    let moov = m.source.read(ByteRange::new(at.start, at.end)).await?;
-    let pm = Arc::clone(&m.pipeline);
-    tokio::task::spawn_blocking(move || Layout::new(pm.index(), &moov, &tracks))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(|e| AppError::from(pipeline::PipelineError::from(e)))
 }
