@@ -142,6 +142,73 @@ pub fn if_range_allows(headers: &HeaderMap, etag: &str, last_modified: Option<Sy
     }
 }
 
+/// What a byte-addressed resource of `len` bytes answers, from the request's validators and
+/// `Range` (RFC 9110 §13–14): `304`, or the response to serve — `builder` already holds
+/// `Accept-Ranges`, `ETag`, `Cache-Control` and (for one satisfiable range) `Content-Range`,
+/// and the bytes are `[start, end)`. An unsatisfiable range is [`AppError::RangeNotSatisfiable`].
+pub(crate) enum Ranged {
+    /// `304 Not Modified`, ready.
+    NotModified(Response<Body>),
+    /// Serve `[start, end)` with `status` (200 or 206) through `builder`.
+    Serve {
+        /// The response so far (add type, length, body).
+        builder: axum::http::response::Builder,
+        /// 200 or 206.
+        status: StatusCode,
+        /// First byte.
+        start: u64,
+        /// One past the last byte.
+        end: u64,
+    },
+}
+
+/// [`Ranged`] for a resource of `len` bytes with `etag` (and `last_modified`, when known),
+/// cached for `cache_control`.
+pub(crate) fn ranged(
+    headers: &HeaderMap,
+    etag: &str,
+    last_modified: Option<SystemTime>,
+    cache_control: &str,
+    len: u64,
+) -> crate::error::Result<Ranged> {
+    use crate::error::AppError;
+    let mut b = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, cache_control);
+    if let Some(lm) = last_modified {
+        b = b.header(header::LAST_MODIFIED, httpdate::fmt_http_date(lm));
+    }
+    if none_match(headers, etag) {
+        return b
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map(Ranged::NotModified)
+            .map_err(AppError::internal);
+    }
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) if if_range_allows(headers, etag, last_modified) => parse_range(v, len),
+        _ => RangeRequest::Full,
+    };
+    let (status, start, end) = match range {
+        RangeRequest::Full => (StatusCode::OK, 0, len),
+        RangeRequest::Partial { start, end } => {
+            b = b.header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{len}", end - 1),
+            );
+            (StatusCode::PARTIAL_CONTENT, start, end)
+        }
+        RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size: len }),
+    };
+    Ok(Ranged::Serve {
+        builder: b,
+        status,
+        start,
+        end,
+    })
+}
+
 /// `Content-Type` of a probed file: from the container its magic bytes were recognised as
 /// (never from the name), `audio/…` when it has no video track.
 pub fn content_type(index: &probe::MediaIndex) -> &'static str {

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, Method, Response, StatusCode};
+use axum::http::{header, HeaderMap, Method, Response};
 use bytes::Bytes;
 use pipeline::download::{Read, DOWNLOAD_VERSION};
 use serde::Deserialize;
 use source::{ByteRange, ByteSource};
 
 use crate::error::{AppError, Result};
-use crate::semantics::{etag_of_key, if_range_allows, none_match, parse_range, RangeRequest};
+use crate::semantics::{etag_of_key, ranged, Ranged};
 use crate::state::AppState;
 
 /// `?audio=`: `all` for every audio track; the AAC tracks otherwise.
@@ -79,31 +79,16 @@ pub async fn download(
         m.source.identity().key(),
         layout.fingerprint
     ));
-    let mut b = Response::builder()
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, &etag)
-        .header(header::CACHE_CONTROL, "public, max-age=3600");
-    if none_match(&headers, &etag) {
-        return b
-            .status(StatusCode::NOT_MODIFIED)
-            .body(Body::empty())
-            .map_err(AppError::internal);
-    }
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) if if_range_allows(&headers, &etag, None) => parse_range(v, len),
-        _ => RangeRequest::Full,
-    };
-    let (status, start, end) = match range {
-        RangeRequest::Full => (StatusCode::OK, 0, len),
-        RangeRequest::Partial { start, end } => {
-            b = b.header(
-                header::CONTENT_RANGE,
-                format!("bytes {start}-{}/{len}", end - 1),
-            );
-            (StatusCode::PARTIAL_CONTENT, start, end)
-        }
-        RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size: len }),
-    };
+    let (mut b, status, start, end) =
+        match ranged(&headers, &etag, None, "public, max-age=3600", len)? {
+            Ranged::NotModified(r) => return Ok(r),
+            Ranged::Serve {
+                builder,
+                status,
+                start,
+                end,
+            } => (builder, status, start, end),
+        };
     b = b
         .status(status)
         .header(header::CONTENT_TYPE, "video/mp4")

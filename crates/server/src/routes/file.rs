@@ -10,15 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, Response, StatusCode};
+use axum::http::{header, HeaderMap, Method, Response};
 use bytes::Bytes;
 use source::ByteRange;
 
 use crate::error::{AppError, Result};
-use crate::semantics::{
-    etag_of_key, if_range_allows, none_match, parse_range, sniff_content_type, RangeRequest,
-    SNIFF_BYTES,
-};
+use crate::semantics::{etag_of_key, ranged, sniff_content_type, Ranged, SNIFF_BYTES};
 use crate::state::AppState;
 
 /// Bytes read from the source per body chunk.
@@ -45,34 +42,16 @@ pub async fn file(
         (None, None) => None,
     };
 
-    let mut b = Response::builder()
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, &etag)
-        .header(header::CACHE_CONTROL, "public, max-age=3600");
-    if let Some(lm) = last_modified {
-        b = b.header(header::LAST_MODIFIED, httpdate::fmt_http_date(lm));
-    }
-    if none_match(&headers, &etag) {
-        return b
-            .status(StatusCode::NOT_MODIFIED)
-            .body(Body::empty())
-            .map_err(AppError::internal);
-    }
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) if if_range_allows(&headers, &etag, last_modified) => parse_range(v, len),
-        _ => RangeRequest::Full,
-    };
-    let (status, start, end) = match range {
-        RangeRequest::Full => (StatusCode::OK, 0, len),
-        RangeRequest::Partial { start, end } => {
-            b = b.header(
-                header::CONTENT_RANGE,
-                format!("bytes {start}-{}/{len}", end - 1),
-            );
-            (StatusCode::PARTIAL_CONTENT, start, end)
-        }
-        RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size: len }),
-    };
+    let (mut b, status, start, end) =
+        match ranged(&headers, &etag, last_modified, "public, max-age=3600", len)? {
+            Ranged::NotModified(r) => return Ok(r),
+            Ranged::Serve {
+                builder,
+                status,
+                start,
+                end,
+            } => (builder, status, start, end),
+        };
     let body = method != Method::HEAD && start != end;
     // The first chunk is read before the status line is sent: an upstream that fails or
     // stalls gets its own 502/504, never a cacheable 206 that breaks off.
