@@ -169,9 +169,14 @@ fn two_instances_share_index_and_segments_through_redis() {
         assert!(v > 0.0, "{name} = {v} after a playback");
     }
     // Every series the Grafana dashboard in docs/ charts is one this server exports.
-    let (status, _, body) = http_get(&a.url("/metrics"));
-    assert_eq!(status, 200);
-    let exported = String::from_utf8_lossy(&body).into_owned();
+    // Counters appear once first incremented: which instance had the cache hits depends on
+    // which won the concurrent requests above, so both instances' exports are read.
+    let mut exported = String::new();
+    for srv in [&a, &b] {
+        let (status, _, body) = http_get(&srv.url("/metrics"));
+        assert_eq!(status, 200);
+        exported.push_str(&String::from_utf8_lossy(&body));
+    }
     let dashboard =
         std::fs::read_to_string(hlsgate_tests::workspace().join("docs/grafana-dashboard.json"))
             .expect("docs/grafana-dashboard.json");
