@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // dash.js in headless Chromium against one MPD:
 //
-//   node dashjs-check.mjs <mpd_url> [--timeout SECONDS] [--audio-only]
+//   node dashjs-check.mjs <mpd_url> [--timeout SECONDS] [--audio-only] [--text]
 //
 // Plays muted from 0 until currentTime advances, seeks to the middle and to 4 s before the end
-// (currentTime must advance after each), waits for `ended`. Every dash.js ERROR event, media
-// element error, console error, page exception and HTTP error fails the check. Prints one JSON
-// line; exit 0 = pass, 1 = fail, 2 = watchdog (hung), 3 = usage. The page is served by request
-// interception on the MPD's own origin, with dash.js from node_modules.
+// (currentTime must advance after each), waits for `ended`. With --text the first text track
+// is shown from the start and every cue the page's text tracks received is reported
+// (`text_cues`: start, end, text), for the caller to compare with the source's subtitles.
+// Every dash.js ERROR event, media element error, console error, page exception and HTTP error
+// fails the check. Prints one JSON line; exit 0 = pass, 1 = fail, 2 = watchdog (hung),
+// 3 = usage. The page is served by request interception on the MPD's own origin, with dash.js
+// from node_modules.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Deadline, finish, launch, parseArgs, watchdog, watchPage } from './common.mjs';
@@ -19,14 +22,14 @@ const PREFIX = '/__hlsgate_check__/';
 
 let parsed;
 try {
-  parsed = parseArgs(process.argv.slice(2), ['audio-only'], ['timeout']);
+  parsed = parseArgs(process.argv.slice(2), ['audio-only', 'text'], ['timeout']);
   if (parsed.positional.length !== 1) throw new Error('one MPD URL expected');
 } catch (e) {
-  process.stderr.write('usage: dashjs-check.mjs <mpd_url> [--timeout S] [--audio-only]\n' + e.message + '\n');
+  process.stderr.write('usage: dashjs-check.mjs <mpd_url> [--timeout S] [--audio-only] [--text]\n' + e.message + '\n');
   process.exit(3);
 }
 const mpd = parsed.positional[0];
-const opts = { audioOnly: !!parsed.opts['audio-only'], timeout: Number(parsed.opts.timeout || 60) };
+const opts = { audioOnly: !!parsed.opts['audio-only'], text: !!parsed.opts.text, timeout: Number(parsed.opts.timeout || 60) };
 const report = {
   check: 'dashjs',
   url: mpd,
@@ -38,6 +41,8 @@ const report = {
   seeks: [],
   ended: false,
   representations: [],
+  text_tracks: [],
+  text_cues: [],
   dash_errors: [],
   console_errors: [],
   http_errors: [],
@@ -56,12 +61,18 @@ const PAGE = `<!doctype html>
 'use strict';
 const dc = { errors: [], seeked: 0, ended: false, fatal: false, mediaError: null };
 window.__dc = dc;
-window.startCheck = (url) => {
+window.startCheck = (url, text) => {
   const v = document.getElementById('v');
   v.muted = true;
   const p = dashjs.MediaPlayer().create();
   window.__dash = p;
   p.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
+  if (text) {
+    p.on(dashjs.MediaPlayer.events.TEXT_TRACKS_ADDED, () => {
+      p.enableText(true);
+      p.setTextTrack(0);
+    });
+  }
   p.on(dashjs.MediaPlayer.events.ERROR, (e) => {
     const err = e.error || {};
     dc.errors.push({ code: err.code || null, message: String(err.message || e.event || '').slice(0, 300) });
@@ -105,7 +116,7 @@ async function main() {
     const FATAL_OR = 'window.__dc.fatal || ';
     const currentTime = () => page.evaluate(() => document.getElementById('v').currentTime);
     const t0 = Date.now();
-    await page.evaluate((u) => window.startCheck(u), mpd);
+    await page.evaluate(([u, t]) => window.startCheck(u, t), [mpd, opts.text]);
     await wait('playback to start', FATAL_OR + "document.getElementById('v').currentTime > 0.5");
     report.start_ms = Date.now() - t0;
     report.duration = await page.evaluate(() => document.getElementById('v').duration);
@@ -129,7 +140,16 @@ async function main() {
         report.failures.push(`${label} seek landed at ${landed.toFixed(3)} s, target ${target.toFixed(3)} s`);
       }
     };
+    if (opts.text) {
+      report.text_tracks = await page.evaluate(() =>
+        (window.__dash.getTracksFor('text') || []).map((t) => ({ lang: t.lang, labels: t.labels, roles: t.roles })));
+      // The first cues load with the first segments; give them until 3 s in.
+      await wait('a text cue', FATAL_OR + "Array.from(document.getElementById('v').textTracks).some((t) => t.cues && t.cues.length > 0) || document.getElementById('v').currentTime > 3");
+    }
     await seekTo('middle', report.duration / 2);
+    if (opts.text) {
+      await wait('playback past the middle + 2 s', FATAL_OR + `document.getElementById('v').currentTime >= ${report.duration / 2 + 2}`);
+    }
     await seekTo('end', Math.max(0, report.duration - 4));
     await wait('ended', FATAL_OR + 'window.__dc.ended');
     report.ended = true;
@@ -146,9 +166,16 @@ async function main() {
       if (pages.length > 0) {
         const st = await pages[0].evaluate(() => {
           const v = document.getElementById('v');
+          const cues = [];
+          for (const t of Array.from(v.textTracks)) {
+            for (const c of Array.from(t.cues || [])) {
+              cues.push({ start: c.startTime, end: c.endTime, text: c.text, track: t.label || t.language || '' });
+            }
+          }
           return { errors: window.__dc ? window.__dc.errors : [], mediaError: window.__dc ? window.__dc.mediaError : null,
-                   size: { width: v.videoWidth, height: v.videoHeight } };
+                   size: { width: v.videoWidth, height: v.videoHeight }, cues };
         });
+        report.text_cues = st.cues;
         report.dash_errors = st.errors;
         report.media_error = st.mediaError;
         report.video_size = st.size;

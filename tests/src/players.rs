@@ -372,6 +372,8 @@ pub struct DecodedStream {
     pub max_gap: f64,
     /// Largest overlap between consecutive frames, seconds (0 = none).
     pub max_overlap: f64,
+    /// For subtitle streams (copied, not decoded): each packet's (start, end), seconds.
+    pub cues: Vec<(f64, f64)>,
 }
 
 /// What [`ffmpeg_hls_check`] saw.
@@ -407,15 +409,11 @@ impl FfmpegReport {
     /// stream, no stream has a hole longer than [`MAX_DECODE_GAP`], and every stream ends within
     /// [`MAX_END_SPREAD`] of the longest, and every stream starts within [`MAX_START_SPREAD`]
     /// of the earliest.
+    /// Subtitle streams (sparse by nature) are left out of these bounds.
     pub fn assert_ok(&self) {
-        let first = self
-            .streams
-            .iter()
-            .map(|s| s.start)
-            .fold(f64::INFINITY, f64::min);
-        let bad: Vec<&DecodedStream> = self
-            .streams
-            .iter()
+        let media = || self.streams.iter().filter(|s| s.media_type != "subtitle");
+        let first = media().map(|s| s.start).fold(f64::INFINITY, f64::min);
+        let bad: Vec<&DecodedStream> = media()
             .filter(|s| {
                 s.max_gap > MAX_DECODE_GAP
                     || s.end < self.decoded_duration - MAX_END_SPREAD
@@ -501,6 +499,11 @@ pub fn parse_framecrc(text: &str) -> Vec<DecodedStream> {
                 end: secs(end),
                 max_gap: secs(max_gap),
                 max_overlap: secs(max_overlap),
+                cues: if kind.get(&index).map(String::as_str) == Some("subtitle") {
+                    fr.iter().map(|&(p, d)| (secs(p), secs(p + d))).collect()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect()
@@ -626,15 +629,24 @@ fn mpv_run(url: &str, timeout_secs: u32, audio_only: bool) -> MpvReport {
     r
 }
 
-/// `ffmpeg -v warning -i MASTER -map 0 -f framecrc -`: FFmpeg's HLS demuxer reads every
-/// rendition and decodes it to the end; the checksum muxer lists every decoded frame, so holes
-/// (a segment skipped after a 404 or a parse failure — FFmpeg goes on silently after those)
-/// show in [`DecodedStream::max_gap`]. FFmpeg 5.1 cannot seek in fMP4 HLS, so this plays from 0
-/// only; it skips WebVTT renditions (the one allowed warning).
+/// `ffmpeg -v warning -i MASTER -map 0 -c:s copy -f framecrc -`: FFmpeg's HLS (or DASH)
+/// demuxer reads every rendition and decodes it to the end; the checksum muxer lists every
+/// decoded frame, so holes (a segment skipped after a 404 or a parse failure — FFmpeg goes on
+/// silently after those) show in [`DecodedStream::max_gap`]. FFmpeg 5.1 cannot seek in fMP4
+/// HLS, so this plays from 0 only; its HLS demuxer skips WebVTT renditions (the one allowed
+/// warning).
 pub fn ffmpeg_hls_check(master_url: &str) -> FfmpegReport {
+    ffmpeg_check_streams(master_url, &["-map", "0", "-c:s", "copy"])
+}
+
+/// [`ffmpeg_hls_check`] with other stream selection (`maps`: `-map 0:v? -map 0:a?`, or
+/// `-map 0:s -c copy` to list the subtitle packets in [`DecodedStream::cues`]).
+pub fn ffmpeg_check_streams(master_url: &str, maps: &[&str]) -> FfmpegReport {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-hide_banner", "-v", "warning", "-nostats"])
-        .args(["-i", master_url, "-map", "0", "-f", "framecrc", "-"])
+        .args(["-i", master_url])
+        .args(maps)
+        .args(["-f", "framecrc", "-"])
         .stdin(Stdio::null())
         .output()
         .expect("run ffmpeg");
@@ -931,9 +943,23 @@ pub struct DashJsReport {
     pub seeks: Vec<serde_json::Value>,
     /// `ended` fired.
     pub ended: bool,
+    /// The cues the page's text tracks received (with `--text`).
+    #[serde(default)]
+    pub text_cues: Vec<TextCue>,
     /// The whole JSON line.
     #[serde(skip)]
     pub raw: String,
+}
+
+/// One cue of a browser text track.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TextCue {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// Payload.
+    pub text: String,
 }
 
 impl DashJsReport {
@@ -949,12 +975,16 @@ impl DashJsReport {
 }
 
 /// dash.js in headless Chromium against `mpd_url`: plays from 0, seeks to the middle and to 4 s
-/// before the end, `ended` fires, no dash.js error (`tests/players/dashjs-check.mjs`).
-pub fn dashjs_check(mpd_url: &str, audio_only: bool) -> DashJsReport {
+/// before the end, `ended` fires, no dash.js error (`tests/players/dashjs-check.mjs`); with
+/// `text`, the first text track is shown and the cues it received are reported.
+pub fn dashjs_check(mpd_url: &str, audio_only: bool, text: bool) -> DashJsReport {
     let mut cmd = node("dashjs-check.mjs");
     cmd.arg(mpd_url).args(["--timeout", "120"]);
     if audio_only {
         cmd.arg("--audio-only");
+    }
+    if text {
+        cmd.arg("--text");
     }
     let (mut r, raw): (DashJsReport, _) = run_json(cmd, "dashjs-check.mjs");
     r.raw = raw;

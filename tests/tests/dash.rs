@@ -8,7 +8,7 @@ use std::process::Command;
 
 use hlsgate_tests::fixtures;
 use hlsgate_tests::mp4check::fragments;
-use hlsgate_tests::players::{dashjs_check, ffmpeg_hls_check};
+use hlsgate_tests::players::{dashjs_check, ffmpeg_check_streams};
 use hlsgate_tests::server::Hlsgate;
 
 fn server() -> Hlsgate {
@@ -31,23 +31,53 @@ fn attr<'a>(tag: &'a str, attr: &str) -> Option<&'a str> {
 /// A representation of the MPD: id, timescale, (start, duration) of each segment.
 type Rep = (String, u64, Vec<(u64, u64)>);
 
-/// Each representation's id, timescale and (start, duration) list, from the MPD text.
-fn representations(mpd: &str) -> Vec<Rep> {
-    let mut out = Vec::new();
-    for rep in mpd.split("<Representation ").skip(1) {
+/// Each media (video, audio) representation's id, timescale and (start, duration) list, and
+/// each text one's, from the MPD text.
+fn representations(mpd: &str) -> (Vec<Rep>, Vec<Rep>) {
+    let (mut media, mut text) = (Vec::new(), Vec::new());
+    for set in mpd.split("<AdaptationSet ").skip(1) {
+        let set_head = format!(" {}", set.split('>').next().unwrap());
+        let is_text = attr(&set_head, "contentType") == Some("text");
+        if is_text {
+            assert_eq!(attr(&set_head, "mimeType"), Some("text/vtt"), "{set_head}");
+        }
+        for rep in set.split("<Representation ").skip(1) {
+            let r = representation(rep, is_text);
+            if is_text {
+                text.push(r);
+            } else {
+                media.push(r);
+            }
+        }
+    }
+    (media, text)
+}
+
+/// One `<Representation …>…` of the MPD: id, timescale, segments.
+fn representation(rep: &str, is_text: bool) -> Rep {
+    {
         let head = format!(" {}", rep.split('>').next().unwrap());
         let id = attr(&head, "id").unwrap().to_string();
         let tmpl = rep.split("<SegmentTemplate").nth(1).unwrap();
         let tmpl_head = tmpl.split('>').next().unwrap();
         let timescale: u64 = attr(tmpl_head, "timescale").unwrap().parse().unwrap();
-        assert_eq!(
-            attr(tmpl_head, "media"),
-            Some(format!("{id}/$Number$.m4s").as_str())
-        );
-        assert_eq!(
-            attr(tmpl_head, "initialization"),
-            Some(format!("{id}/init.mp4").as_str())
-        );
+        if is_text {
+            // The HLS subtitle playlist's own WebVTT files; no initialization segment.
+            assert_eq!(
+                attr(tmpl_head, "media"),
+                Some(format!("{id}/$Number$.vtt").as_str())
+            );
+            assert_eq!(attr(tmpl_head, "initialization"), None);
+        } else {
+            assert_eq!(
+                attr(tmpl_head, "media"),
+                Some(format!("{id}/$Number$.m4s").as_str())
+            );
+            assert_eq!(
+                attr(tmpl_head, "initialization"),
+                Some(format!("{id}/init.mp4").as_str())
+            );
+        }
         assert_eq!(attr(tmpl_head, "startNumber"), Some("0"));
         let timeline = tmpl.split("</SegmentTimeline>").next().unwrap();
         let mut segs = Vec::new();
@@ -65,9 +95,8 @@ fn representations(mpd: &str) -> Vec<Rep> {
                 t += d;
             }
         }
-        out.push((id, timescale, segs));
+        (id, timescale, segs)
     }
-    out
 }
 
 /// GStreamer plays `url` to EOS with fake sinks: (exit ok, last video pts, last audio pts).
@@ -127,7 +156,7 @@ fn dash_manifest_plays_in_dashjs_ffmpeg_and_gstreamer() {
         let mpd_url = master.replace("master.m3u8", "manifest.mpd");
         let base = master.trim_end_matches("master.m3u8").to_string();
         let mpd = String::from_utf8(get(&mpd_url)).unwrap();
-        let reps = representations(&mpd);
+        let (reps, texts) = representations(&mpd);
         assert!(!reps.is_empty(), "{source}: no representation:\n{mpd}");
         let duration: f64 = mpd
             .split("mediaPresentationDuration=\"PT")
@@ -194,21 +223,108 @@ fn dash_manifest_plays_in_dashjs_ffmpeg_and_gstreamer() {
                 "{source} {id}: {total} s of segments, the MPD says {duration} s"
             );
         }
-        println!("{source}: {} representations, {duration} s", reps.len());
+        // Subtitles: one text set per subtitle rendition of the master, on the video's
+        // timeline (the same windows and times as the video representation), naming the HLS
+        // subtitle playlist's WebVTT files.
+        let master_text = String::from_utf8(get(&master)).unwrap();
+        let subtitle_ids: Vec<String> = master_text
+            .lines()
+            .filter(|l| l.starts_with("#EXT-X-MEDIA:TYPE=SUBTITLES"))
+            .filter_map(|l| {
+                l.split("URI=\"")
+                    .nth(1)?
+                    .split('/')
+                    .next()
+                    .map(String::from)
+            })
+            .collect();
+        let text_ids: Vec<String> = texts.iter().map(|(id, ..)| id.clone()).collect();
+        assert_eq!(
+            text_ids, subtitle_ids,
+            "{source}: text sets = subtitle renditions"
+        );
+        for (id, timescale, segs) in &texts {
+            let (_, vts, vsegs) = &reps[0];
+            assert_eq!(
+                (timescale, segs),
+                (vts, vsegs),
+                "{source} {id}: video timeline"
+            );
+            let playlist = String::from_utf8(get(&format!("{base}{id}/index.m3u8"))).unwrap();
+            let hls: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".vtt")).collect();
+            let dash: Vec<String> = (0..segs.len()).map(|n| format!("{n}.vtt")).collect();
+            assert_eq!(hls, dash, "{source} {id}: the HLS WebVTT files");
+        }
+        println!(
+            "{source}: {} representations + {} text, {duration} s",
+            reps.len(),
+            texts.len()
+        );
 
-        let ff = ffmpeg_hls_check(&mpd_url);
+        // Video and audio to the end. (With `-map 0` FFmpeg 5.1 also maps the text set and
+        // then stops every stream where it stops reading text: see below.)
+        let ff = ffmpeg_check_streams(&mpd_url, &["-map", "0:v?", "-map", "0:a?"]);
         ff.assert_ok();
+        assert!(
+            (ff.decoded_duration - duration).abs() < 0.5,
+            "{source}: ffmpeg decoded {} s of {duration}",
+            ff.decoded_duration
+        );
         println!(
             "{source}: ffmpeg (DASH demuxer) decoded {:.3} s",
             ff.decoded_duration
         );
+        if !texts.is_empty() {
+            // The fixture's SRT, read by ffmpeg's DASH demuxer from the WebVTT segments. FFmpeg
+            // 5.1 asks only for the first two (`0.vtt`, `1.vtt`): it sees the first two cues,
+            // at their times.
+            let subs = ffmpeg_check_streams(&mpd_url, &["-map", "0:s", "-c", "copy"]);
+            let ff_cues: Vec<(f64, f64)> = subs
+                .of_type("subtitle")
+                .iter()
+                .flat_map(|s| s.cues.clone())
+                .collect();
+            println!("{source}: ffmpeg subtitle packets {ff_cues:?}");
+            assert!(
+                subs.success && subs.errors.trim().is_empty(),
+                "{}",
+                subs.errors
+            );
+            assert!(!ff_cues.is_empty(), "{source}: ffmpeg read no cue");
+            let want = [(2.0, 4.0), (10.5, 12.0), (30.0, 33.0)];
+            for (n, (s, e)) in ff_cues.iter().enumerate() {
+                let (ws, we) = want[n];
+                assert!(
+                    (s - ws).abs() < 0.002 && (e - we).abs() < 0.002,
+                    "{source}: ffmpeg cue {s}–{e}, the SRT says {ws}–{we}"
+                );
+            }
+        }
 
-        let d = dashjs_check(&mpd_url, !video);
+        let d = dashjs_check(&mpd_url, !video, !texts.is_empty());
         d.assert_ok();
         println!(
             "{source}: dash.js started in {:?} ms, seeks {:?}",
             d.start_ms, d.seeks
         );
+        if source == "file:multi_audio_subs.mkv" {
+            // The cues of the fixture's SRT (2 s, 10.5 s, 30 s): dash.js shows the first from
+            // the start and the third after the seek to the middle, at the source's times.
+            let cues: Vec<(f64, f64, String)> = d
+                .text_cues
+                .iter()
+                .map(|c| (c.start, c.end, c.text.clone()))
+                .collect();
+            println!("{source}: dash.js text cues {cues:?}");
+            for (start, end, text) in [(2.0, 4.0, "First cue"), (30.0, 33.0, "Half way")] {
+                assert!(
+                    cues.iter().any(|(s, e, t)| (s - start).abs() < 0.002
+                        && (e - end).abs() < 0.002
+                        && t == text),
+                    "{source}: dash.js has no cue {text:?} at {start}–{end} s: {cues:?}"
+                );
+            }
+        }
 
         for element in ["playbin", "playbin3"] {
             let (ok, v, a, err) = gst_play(element, &mpd_url);

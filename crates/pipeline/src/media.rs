@@ -399,9 +399,9 @@ impl Media {
         Ok((tp, kfs))
     }
 
-    /// The DASH manifest over the same init and media segments ([`plan::dash`]): the video
-    /// and audio renditions `caps` lists, each segment's exact start and duration in the
-    /// rendition's timescale.
+    /// The DASH manifest over the same init and media segments ([`plan::dash`]): the video,
+    /// audio and subtitle renditions `caps` lists, each segment's exact start and duration in
+    /// the rendition's timescale (subtitle segments on the video's).
     pub fn dash_manifest(&self, caps: &plan::Caps) -> String {
         let tl = &self.plan.timeline;
         let video: Vec<(i64, i64)> = self
@@ -429,7 +429,8 @@ impl Media {
                             .collect();
                         (ap.rate, segs, ap.rate)
                     }
-                    RenditionKind::Subtitle => return None,
+                    // The subtitle segments are the video's windows.
+                    RenditionKind::Subtitle => (tl.timescale, video.clone(), 0),
                 };
                 Some(plan::dash::DashRepresentation {
                     rendition: r,

@@ -6,9 +6,11 @@
 //! its summed sample durations, the very numbers behind the HLS EXTINF.
 //!
 //! One `AdaptationSet` per video codec (switching inside one set keeps the codec; AVC before
-//! HEVC, as in the master), one per audio rendition (its language and name), none for
-//! subtitles: the WebVTT segments are plain text files, which DASH players take only as one
-//! whole file or as fMP4 `wvtt`, so subtitles stay on the HLS side for now.
+//! HEVC, as in the master), one per audio rendition (its language and name), and one per
+//! subtitle rendition: `text/vtt` segments on the video's timeline, the very `{id}/$Number$.vtt`
+//! files the HLS subtitle playlist lists (each a whole WebVTT document holding the cues that
+//! start in its window, times on the presentation timeline), read as segmented WebVTT by
+//! dash.js (4.x) and ffmpeg's DASH demuxer.
 
 use std::fmt::Write as _;
 
@@ -122,19 +124,62 @@ pub fn manifest(reps: &[DashRepresentation<'_>], duration_secs: f64) -> String {
         template(&mut s, r);
         s.push_str("      </Representation>\n    </AdaptationSet>\n");
     }
+    for r in reps
+        .iter()
+        .filter(|r| r.rendition.kind == RenditionKind::Subtitle)
+    {
+        let t = r.rendition;
+        let _ = write!(
+            s,
+            "    <AdaptationSet id=\"{set}\" contentType=\"text\" mimeType=\"text/vtt\" segmentAlignment=\"true\""
+        );
+        set += 1;
+        if let Some(lang) = &t.language {
+            let _ = write!(s, " lang=\"{}\"", xml(lang));
+        }
+        s.push_str(">\n");
+        let _ = writeln!(s, "      <Label>{}</Label>", xml(&t.name));
+        // DASH roles (ISO/IEC 23009-1 5.8.5.5): forced subtitles are "forced-subtitle".
+        let role = if t.forced {
+            "forced-subtitle"
+        } else {
+            "subtitle"
+        };
+        let _ = writeln!(
+            s,
+            "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>"
+        );
+        let _ = writeln!(
+            s,
+            "      <Representation id=\"{}\" codecs=\"wvtt\" bandwidth=\"{}\">",
+            xml(&t.id),
+            r.bandwidth.max(1)
+        );
+        template(&mut s, r);
+        s.push_str("      </Representation>\n    </AdaptationSet>\n");
+    }
     s.push_str("  </Period>\n</MPD>\n");
     s
 }
 
 /// The `SegmentTemplate` of one representation, with its timeline run-length encoded (`r` counts
-/// the repeats of a segment that starts where the previous one ended and lasts as long).
+/// the repeats of a segment that starts where the previous one ended and lasts as long). WebVTT
+/// segments have no initialization segment.
 fn template(s: &mut String, r: &DashRepresentation<'_>) {
     let id = xml(&r.rendition.id);
-    let _ = writeln!(
-        s,
-        "        <SegmentTemplate timescale=\"{}\" initialization=\"{id}/init.mp4\" media=\"{id}/$Number$.m4s\" startNumber=\"0\">",
-        r.timescale.max(1)
-    );
+    if r.rendition.kind == RenditionKind::Subtitle {
+        let _ = writeln!(
+            s,
+            "        <SegmentTemplate timescale=\"{}\" media=\"{id}/$Number$.vtt\" startNumber=\"0\">",
+            r.timescale.max(1)
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "        <SegmentTemplate timescale=\"{}\" initialization=\"{id}/init.mp4\" media=\"{id}/$Number$.m4s\" startNumber=\"0\">",
+            r.timescale.max(1)
+        );
+    }
     s.push_str("          <SegmentTimeline>\n");
     let mut i = 0;
     let segs = &r.segments;
@@ -292,5 +337,40 @@ mod tests {
         };
         assert!(manifest(&[gap], 2.5)
             .contains("<S t=\"0\" d=\"1000\"/>\n            <S t=\"1500\" d=\"1000\"/>"));
+    }
+
+    #[test]
+    fn subtitles_are_text_sets_of_the_hls_webvtt_files() {
+        let mut t = rendition("s3", RenditionKind::Subtitle, "wvtt");
+        t.language = Some("fr".into());
+        t.name = "Français".into();
+        t.forced = true;
+        let rep = DashRepresentation {
+            rendition: &t,
+            timescale: 1000,
+            segments: vec![(0, 6000), (6000, 6000), (12000, 3000)],
+            bandwidth: 1,
+            sample_rate: 0,
+        };
+        let m = manifest(&[rep], 15.0);
+        assert!(
+            m.contains("contentType=\"text\" mimeType=\"text/vtt\""),
+            "{m}"
+        );
+        assert!(m.contains("lang=\"fr\""), "{m}");
+        assert!(m.contains("<Label>Français</Label>"), "{m}");
+        assert!(m.contains("value=\"forced-subtitle\""), "{m}");
+        // The HLS playlist's own `{n}.vtt` files, no initialization segment.
+        assert!(
+            m.contains(
+                "<SegmentTemplate timescale=\"1000\" media=\"s3/$Number$.vtt\" startNumber=\"0\">"
+            ),
+            "{m}"
+        );
+        assert!(!m.contains("initialization"), "{m}");
+        assert!(
+            m.contains("<S t=\"0\" d=\"6000\" r=\"1\"/>\n            <S d=\"3000\"/>"),
+            "{m}"
+        );
     }
 }
