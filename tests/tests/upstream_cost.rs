@@ -9,16 +9,31 @@ fn upstream() -> HttpUpstream {
     HttpUpstream::new(HttpConfig::default()).unwrap()
 }
 
-/// Probes `name` through nginx; returns (requests, bytes, file size) as counted by the source,
-/// after checking nginx logged the same number of requests.
+/// Loads `name` through nginx as the server does (`pipeline::io::probe`: the index and the
+/// demuxer's tables, an MP4's `moov`); returns (requests, bytes, file size) as counted by the
+/// source, after checking nginx logged the same number of requests.
 async fn cost(nginx: &Nginx, name: &str) -> (u64, u64, u64) {
     let before = nginx.logged_requests();
     let src = HttpSource::open(&upstream(), &nginx.url(name), &[])
         .await
         .unwrap();
-    let (index, _) = source::probe(&src).await.unwrap();
-    assert!(!index.tracks.is_empty());
+    let src: std::sync::Arc<dyn ByteSource> = std::sync::Arc::new(src);
+    let loaded = pipeline::io::probe(&src).await.unwrap();
+    assert!(!loaded.index.tracks.is_empty());
     let s = src.stats();
+    if loaded.index.container == probe::Container::Mp4 {
+        // The demuxer's tables are the probe's own read of the moov: nothing is read after
+        // the probe (its first read is the source's opening request).
+        assert!(
+            loaded.tables.is_some(),
+            "{name}: the moov comes with the index"
+        );
+        assert_eq!(
+            s.requests(),
+            loaded.cost.requests,
+            "{name}: read again after the probe"
+        );
+    }
     // nginx writes its log line after the response; give it a moment.
     let mut logged = 0;
     for _ in 0..50 {

@@ -35,9 +35,9 @@ pub struct Loaded {
 
 /// Indexes `src`: with the native probes (MP4, Matroska/WebM, MPEG-TS), and, for a file they
 /// do not recognise, with libavformat's packet scan ([`crate::av::lavf`]) on the blocking pool.
-/// An MP4 source's `moov` is read once more (the probe's own reads are not kept).
+/// An MP4 source's `moov` comes with the index (the probe's own read, kept).
 pub async fn probe(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
-    let (index, cost) = match source::probe(src.as_ref()).await {
+    let (index, cost, moov) = match source::probe_keeping_moov(src.as_ref()).await {
         Ok(v) => v,
         Err(source::SourceError::Probe(unknown @ probe::ProbeError::UnknownFormat { .. })) => {
             return match universal(src, false).await {
@@ -62,9 +62,10 @@ pub async fn probe(src: &Arc<dyn ByteSource>) -> Result<Loaded, LoadError> {
     if !natively_decodable(&index) {
         return universal(src, false).await;
     }
-    let tables = match index.moov {
-        Some(r) => Some(src.read(r).await?),
-        None => None,
+    let tables = match (moov, index.moov) {
+        (Some(bytes), _) => Some(bytes),
+        (None, Some(r)) => Some(src.read(r).await?),
+        (None, None) => None,
     };
     Ok(Loaded {
         index,

@@ -107,6 +107,8 @@ pub struct Prober {
     requests: u64,
     bytes: u64,
     pending: Option<ByteRange>,
+    /// The `moov` bytes, kept from the store when the probe is done.
+    moov: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Prober {
@@ -129,6 +131,7 @@ impl Prober {
             requests: 0,
             bytes: 0,
             pending: None,
+            moov: None,
         }
     }
 
@@ -148,6 +151,13 @@ impl Prober {
     /// Bytes pushed so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes
+    }
+
+    /// Once [`Step::Done`]: the `moov` bytes the probe read ([`MediaIndex::moov`]'s range),
+    /// when it still held them whole (MP4 with sample tables), so a caller that needs them
+    /// does not read them again.
+    pub fn take_moov(&mut self) -> Option<Vec<u8>> {
+        self.moov.take()
     }
 
     /// What to do next.
@@ -189,6 +199,7 @@ impl Prober {
                     Poll::Need(r) => return self.need(r),
                     Poll::Done(mut index) => {
                         self.stage = Stage::Finished;
+                        self.moov = index.moov.and_then(|r| self.store.take(r.start, r.end));
                         self.store.clear();
                         check_index(&mut index)?;
                         return Ok(Step::Done(Box::new(index)));

@@ -59,6 +59,21 @@ impl Store {
         })
     }
 
+    /// Takes bytes `[start, end)` out of the store when one held chunk covers them: the chunk
+    /// itself when it is exactly that range (no copy), else a copy of the part.
+    pub fn take(&mut self, start: u64, end: u64) -> Option<Vec<u8>> {
+        let at = self.chunks.iter().position(|(off, data)| {
+            *off <= start && start <= end && end <= off + data.len() as u64
+        })?;
+        let (off, len) = (self.chunks[at].0, self.chunks[at].1.len() as u64);
+        if off == start && len == end - start {
+            let (_, data) = self.chunks.swap_remove(at);
+            self.held = self.held.saturating_sub(len);
+            return Some(data);
+        }
+        self.get(start, end).map(<[u8]>::to_vec)
+    }
+
     /// End of the held bytes that run contiguously from `start` (`start` itself when none).
     pub fn held_until(&self, start: u64) -> u64 {
         self.chunks

@@ -283,6 +283,17 @@ pub struct ProbeCost {
 /// The cost counts the probe's reads (an HTTP source also counts its opening request in
 /// [`ByteSource::stats`]).
 pub async fn probe(source: &dyn ByteSource) -> Result<(probe::MediaIndex, ProbeCost)> {
+    probe_keeping_moov(source)
+        .await
+        .map(|(index, cost, _)| (index, cost))
+}
+
+/// [`probe`], also handing back the `moov` bytes the probe read (MP4 sources; `None` for other
+/// containers), which the demuxer needs as its sample tables: read once, not twice (a 2-hour
+/// film's `moov` is 11 MB).
+pub async fn probe_keeping_moov(
+    source: &dyn ByteSource,
+) -> Result<(probe::MediaIndex, ProbeCost, Option<Bytes>)> {
     let mut prober = probe::Prober::new(source.size());
     let mut fetched: Option<(u64, Vec<u8>)> = None;
     loop {
@@ -312,7 +323,8 @@ pub async fn probe(source: &dyn ByteSource) -> Result<(probe::MediaIndex, ProbeC
                     requests: prober.requests(),
                     bytes: prober.bytes_read(),
                 };
-                return Ok((*index, cost));
+                let moov = prober.take_moov().map(Bytes::from);
+                return Ok((*index, cost, moov));
             }
         }
     }
