@@ -86,6 +86,10 @@ enum Command {
         /// naming `hevc` puts the copied video first (every rendition is written either way).
         #[arg(long, value_name = "CODECS", default_value = "")]
         video: String,
+        /// Also write the quality ladder (H.264 rungs below the top video: every rung of the
+        /// whole file is transcoded now, where the server makes each only when asked).
+        #[arg(long)]
+        ladder: bool,
     },
     /// Write one progressive MP4 (`moov` first) of an MP4 file's copied tracks: the same bytes
     /// as the server's `download.mp4`.
@@ -366,10 +370,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             headers,
             audio,
             video,
+            ladder,
         } => {
             let src = open_source(&source, &headers).await?;
             let caps = plan::Caps::parse(&audio, &video);
-            let done = export::export(src, &dir, pipeline::MediaOptions::default(), &caps).await?;
+            let mut opts = pipeline::MediaOptions::default();
+            opts.renditions.ladder = ladder;
+            let done = export::export(src, &dir, opts, &caps).await?;
             emit(&format!(
                 "wrote {} files, {} bytes, into {}\n",
                 done.files,

@@ -199,6 +199,8 @@ pub struct Settings {
     pub h264_for_hevc: bool,
     /// Height cap of transcoded video.
     pub max_height: u32,
+    /// Offer the quality ladder (H.264 rungs below the top video rendition).
+    pub ladder: bool,
     /// Redis URL of the shared cache; none = memory only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<String>,
@@ -249,6 +251,7 @@ impl Settings {
             target_segment_secs: d.target_secs,
             h264_for_hevc: d.renditions.h264_for_hevc,
             max_height: d.renditions.max_height,
+            ladder: d.renditions.ladder,
             redis: d.jobs.redis_url,
             cache_mib: d.jobs.cache_bytes >> 20,
             segment_ttl: d.jobs.ttl,
@@ -317,6 +320,7 @@ impl Settings {
         cfg.target_secs = self.target_segment_secs;
         cfg.renditions.h264_for_hevc = self.h264_for_hevc;
         cfg.renditions.max_height = self.max_height;
+        cfg.renditions.ladder = self.ladder;
         cfg.jobs.redis_url = self.redis;
         cfg.jobs.cache_bytes = self.cache_mib.max(1) << 20;
         cfg.jobs.ttl = self.segment_ttl;

@@ -3,12 +3,15 @@
 //
 //   node hlsjs-check.mjs <master_url> [--audio-switch] [--subtitles] [--cross-origin]
 //                        [--timeout SECONDS] [--min-play SECONDS] [--stop-on-error] [--audio-only]
+//                        [--level-switch SECONDS]
 //
 // Plays muted from 0 until currentTime advances, seeks to the middle and to 4 s before the end
 // (currentTime must advance after each), waits for `ended`. --audio-switch switches to audio
 // track 1 after the middle seek (AUDIO_TRACK_SWITCHED, a fragment of track 1 buffered, playback
 // still advancing). --subtitles enables subtitle track 0 and requires a cue to become active
-// somewhere in the played range. Every hls.js ERROR event (fatal or not), console error, page
+// somewhere in the played range. --level-switch N switches to the next quality level at once
+// (`currentLevel`, cycling through all of them) every N seconds of playing, and requires a
+// fragment of every level to be buffered. Every hls.js ERROR event (fatal or not), console error, page
 // exception and HTTP error fails the check — except the non-fatal "aborted" ERROR hls.js emits
 // when it cancels its own load on a seek or switch (counted in hls_aborted_loads); --stop-on-error stops at the first hls.js error. Prints one JSON line; exit 0 = pass, 1 = fail,
 // 2 = watchdog (hung), 3 = usage.
@@ -31,13 +34,14 @@ try {
   parsed = parseArgs(
     process.argv.slice(2),
     ['audio-switch', 'subtitles', 'cross-origin', 'stop-on-error', 'audio-only'],
-    ['timeout', 'min-play'],
+    ['timeout', 'min-play', 'level-switch'],
   );
   if (parsed.positional.length !== 1) throw new Error('one master URL expected');
 } catch (e) {
   process.stderr.write(
     'usage: hlsjs-check.mjs <master_url> [--audio-switch] [--subtitles] [--cross-origin] ' +
-      '[--timeout S] [--min-play S] [--stop-on-error] [--audio-only]\n' + e.message + '\n',
+      '[--timeout S] [--min-play S] [--stop-on-error] [--audio-only] [--level-switch S]\n' +
+      e.message + '\n',
   );
   process.exit(3);
 }
@@ -51,6 +55,7 @@ const opts = {
   audioOnly: !!parsed.opts['audio-only'],
   timeout: Number(parsed.opts.timeout || 60),
   minPlay: Number(parsed.opts['min-play'] || 0.5),
+  levelSwitch: Number(parsed.opts['level-switch'] || 0),
 };
 
 const report = {
@@ -66,6 +71,7 @@ const report = {
   ended: false,
   audio_switch: null,
   subtitles: null,
+  level_switch: null,
   levels: [],
   audio_tracks: [],
   subtitle_tracks: [],
@@ -89,7 +95,8 @@ const PAGE = `<!doctype html>
 <script src="${PREFIX}hls.min.js"></script>
 <script>
 'use strict';
-const hc = { events: {}, errors: [], aborted: 0, switched: [], buffered: {}, cues: [], seeked: 0, ended: false,
+const hc = { events: {}, errors: [], aborted: 0, switched: [], levels: [], forced: [], buffered: {}, cues: [],
+             seeked: 0, ended: false,
              firstFrameMs: null, playError: null, mediaError: null, fatal: false, t0: 0 };
 window.__hc = hc;
 window.startCheck = (master, opts) => {
@@ -119,6 +126,21 @@ window.startCheck = (master, opts) => {
     if (d.fatal) hc.fatal = true;
   });
   hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_e, d) => hc.switched.push(d.id));
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => hc.levels.push({ level: d.level, at: v.currentTime }));
+  if (opts.levelSwitch > 0) {
+    // Every N seconds of playing: the next level, cycling, switched at once (currentLevel:
+    // the buffer ahead is dropped and the new level's fragment at the playhead loaded, as a
+    // quality menu does), so each switch joins two renditions mid-segment.
+    let last = 0;
+    setInterval(() => {
+      if (v.paused || v.seeking || hls.levels.length < 2) return;
+      if (v.currentTime - last < opts.levelSwitch && v.currentTime >= last) return;
+      last = v.currentTime;
+      const next = (Math.max(hls.currentLevel, 0) + 1) % hls.levels.length;
+      hls.currentLevel = next;
+      hc.forced.push({ level: next, at: v.currentTime });
+    }, 100);
+  }
   hls.on(Hls.Events.FRAG_BUFFERED, (_e, d) => {
     const k = d.frag.type + ':' + d.frag.level;
     hc.buffered[k] = (hc.buffered[k] || 0) + 1;
@@ -309,7 +331,7 @@ async function main() {
           return {
             errors: hc.errors || [], aborted: hc.aborted || 0, events: hc.events || {}, cues: hc.cues || [],
             firstFrameMs: hc.firstFrameMs, mediaError: hc.mediaError, playError: hc.playError,
-            buffered: hc.buffered || {},
+            buffered: hc.buffered || {}, levels: hc.levels || [], forced: hc.forced || [],
             frames: q ? { total: q.totalVideoFrames, dropped: q.droppedVideoFrames } : null,
             size: { width: v.videoWidth, height: v.videoHeight },
           };
@@ -322,6 +344,14 @@ async function main() {
         report.frames = st.frames;
         report.video_size = st.size;
         if (opts.subtitles) report.subtitles = { cues: st.cues };
+        if (opts.levelSwitch > 0) {
+          report.level_switch = { forced: st.forced, switched: st.levels, buffered: st.buffered };
+          const count = report.levels.length;
+          if (count < 2) report.failures.push('--level-switch needs 2 levels, the master has ' + count);
+          for (let l = 0; l < count; l += 1) {
+            if (!(st.buffered['main:' + l] > 0)) report.failures.push('no fragment of level ' + l + ' was buffered');
+          }
+        }
         if (st.playError) report.failures.push('play() rejected: ' + st.playError);
         if (st.mediaError) report.failures.push('media element error: ' + JSON.stringify(st.mediaError));
         if (!opts.audioOnly && st.size.width === 0) report.failures.push('no video frame decoded (videoWidth 0)');

@@ -81,6 +81,9 @@ pub struct HlsJsOptions {
     pub stop_on_error: bool,
     /// An audio-only master: no video frame is expected.
     pub audio_only: bool,
+    /// Force the next quality level every this many seconds of playing (cycling through all),
+    /// and require a fragment of every level to be buffered.
+    pub level_switch_secs: Option<f64>,
 }
 
 /// One seek of [`hlsjs_check`].
@@ -203,6 +206,10 @@ pub struct PlayerReport {
     pub audio_switch: Option<AudioSwitchReport>,
     /// The subtitle cues, when asked for.
     pub subtitles: Option<SubtitlesReport>,
+    /// With `level_switch_secs`: the forced switches, hls.js's LEVEL_SWITCHED events, and the
+    /// fragments buffered per `type:level`.
+    #[serde(default)]
+    pub level_switch: Option<serde_json::Value>,
     /// Video renditions.
     pub levels: Vec<LevelReport>,
     /// Audio renditions.
@@ -566,6 +573,9 @@ pub fn hlsjs_check(master_url: &str, opts: &HlsJsOptions) -> PlayerReport {
     }
     if let Some(m) = opts.min_play_secs {
         cmd.args(["--min-play", &m.to_string()]);
+    }
+    if let Some(n) = opts.level_switch_secs {
+        cmd.args(["--level-switch", &n.to_string()]);
     }
     let (mut r, raw): (PlayerReport, _) = run_json(cmd, "hlsjs-check.mjs");
     r.raw = raw;

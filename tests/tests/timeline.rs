@@ -7,8 +7,8 @@
 //! - audio frames follow each other exactly (1024 samples), joins included;
 //! - each rendition ends where its playlist's EXTINFs say (± one frame).
 //!
-//! One test per fixture shape; `hlsgate export` makes the outputs (the pipeline every server
-//! request goes through).
+//! One test per fixture shape; `hlsgate export --ladder` makes the outputs (the pipeline every
+//! server request goes through), the quality ladder's rungs included.
 
 use std::path::Path;
 use std::process::Command;
@@ -74,7 +74,13 @@ fn export(name: &str) -> Vec<Seen> {
     let scratch = Scratch::new("timeline");
     let dir = scratch.path().join("out");
     let src = fixture(name);
-    let (code, _, err) = hlsgate(&["export", src.to_str().unwrap(), dir.to_str().unwrap()]);
+    // With the quality ladder: its rungs (the 4:4:4 film's 480p and 360p) are checked too.
+    let (code, _, err) = hlsgate(&[
+        "export",
+        "--ladder",
+        src.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "export {name}: {err}");
     let mut seen = Vec::new();
     let mut rdirs: Vec<_> = std::fs::read_dir(&dir)
@@ -137,7 +143,7 @@ fn probe(id: &str, path: &Path, extinf_total: f64) -> Seen {
 
 /// Checks the rules of the module docs; `cfr`: the source video has a constant rate (else every
 /// step is over 0 and at most two frames).
-fn check(name: &str, cfr: bool) {
+fn check(name: &str, cfr: bool) -> Vec<String> {
     let seen = export(name);
     let nominal = source_rate(name);
     let mut failures = Vec::new();
@@ -214,6 +220,7 @@ fn check(name: &str, cfr: bool) {
         );
     }
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
+    seen.into_iter().map(|s| s.id).collect()
 }
 
 #[test]
@@ -270,7 +277,11 @@ fn mp4_long_gop_and_5_1_at_44_1_khz() {
 
 #[test]
 fn transcoded_4_4_4_odd_size() {
-    check("h264_444_odd.mkv", true);
+    // 1366×766 after the transcode: the ladder's 480p and 360p rungs, checked alike.
+    let ids = check("h264_444_odd.mkv", true);
+    for rung in ["v1-480p", "v1-360p"] {
+        assert!(ids.iter().any(|i| i == rung), "no {rung} among {ids:?}");
+    }
 }
 
 #[test]

@@ -333,13 +333,14 @@ impl Media {
         // every option that shapes the bytes, named and in a fixed order.
         let r = &self.opts.renditions;
         let mut key = format!(
-            "target={};preset={};threads={};h264_for_hevc={};max_height={};crf={}",
+            "target={};preset={};threads={};h264_for_hevc={};max_height={};crf={};ladder={}",
             self.opts.target_secs,
             self.opts.x264_preset,
             self.opts.encoder_threads,
             u8::from(r.h264_for_hevc),
             r.max_height,
-            r.crf
+            r.crf,
+            u8::from(r.ladder)
         );
         // Subtitle files next to the source: which, and their bytes.
         for (id, sc) in &self.sidecars {

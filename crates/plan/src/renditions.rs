@@ -126,6 +126,9 @@ pub struct RenditionOptions {
     pub max_height: u32,
     /// x264 CRF of transcodes (default 23).
     pub crf: u8,
+    /// Offer the quality ladder: H.264 transcodes at each of [`LADDER`]'s heights below the
+    /// top video rendition's (default true). Each rung is made only when a player asks for it.
+    pub ladder: bool,
 }
 
 impl Default for RenditionOptions {
@@ -134,9 +137,13 @@ impl Default for RenditionOptions {
             h264_for_hevc: true,
             max_height: 1080,
             crf: 23,
+            ladder: true,
         }
     }
 }
+
+/// Heights (the short side, for portrait video) of the quality ladder's rungs.
+pub const LADDER: [u32; 4] = [1080, 720, 480, 360];
 
 /// Sample rate of transcoded audio.
 pub const AAC_SAMPLE_RATE: u32 = 48_000;
@@ -331,6 +338,8 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
     } else {
         (v.width, v.height)
     };
+    // The top of the ladder: the transcode's short side, else the copied picture's.
+    let mut top = 0;
     if transcode {
         let (width, height) = if dh > dw {
             let (h, w) = transcode_size(dh, dw, opts.max_height);
@@ -338,6 +347,7 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
         } else {
             transcode_size(dw, dh, opts.max_height)
         };
+        top = width.min(height);
         let level = h264_level(width, height, fps.unwrap_or(30.0));
         out.push(Rendition {
             id: format!("v{}-h264", t.id),
@@ -362,6 +372,9 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
         });
     }
     if let Some((codecs, is_hevc)) = passthrough {
+        if !transcode {
+            top = dw.min(dh);
+        }
         out.push(Rendition {
             id: format!("v{}", t.id),
             kind: RenditionKind::Video,
@@ -382,6 +395,43 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
             frame_rate: fps,
             channels: 0,
         });
+    }
+    if opts.ladder {
+        for rung in LADDER
+            .into_iter()
+            .filter(|h| *h < top && *h <= opts.max_height)
+        {
+            // The short side is the rung: 1280×720 for a 16:9 film, 720×1280 for a portrait
+            // phone video (turned upright, as every transcode is).
+            let (width, height) = if dh > dw {
+                let (h, w) = transcode_size(dh, dw, rung);
+                (w, h)
+            } else {
+                transcode_size(dw, dh, rung)
+            };
+            let level = h264_level(width, height, fps.unwrap_or(30.0));
+            out.push(Rendition {
+                id: format!("v{}-{rung}p", t.id),
+                kind: RenditionKind::Video,
+                track_id: t.id,
+                video: Some(VideoOutput::H264 {
+                    width,
+                    height,
+                    crf: opts.crf,
+                    maxrate_kbps: maxrate_kbps(width, height, fps.unwrap_or(30.0)),
+                }),
+                audio: None,
+                codecs: format!("avc1.{H264_PROFILE:02x}00{level:02x}"),
+                language: None,
+                name: format!("{}p H.264", width.min(height)),
+                default: false,
+                forced: false,
+                width,
+                height,
+                frame_rate: fps,
+                channels: 0,
+            });
+        }
     }
 }
 
@@ -1406,7 +1456,103 @@ mod tests {
     }
 
     #[test]
+    fn the_ladder_has_the_rungs_below_the_top_rendition() {
+        let info = |width, height| VideoInfo {
+            width,
+            height,
+            profile: Some(100),
+            constraints: Some(0),
+            level: Some(51),
+            bit_depth: Some(8),
+            chroma_format: Some(1),
+            frame_rate: Some(probe::Rational { num: 24, den: 1 }),
+            ..VideoInfo::default()
+        };
+        let video = |r: &[Rendition]| -> Vec<(String, u32, u32)> {
+            r.iter()
+                .filter(|r| r.kind == RenditionKind::Video)
+                .map(|r| (r.id.clone(), r.width, r.height))
+                .collect()
+        };
+        let v = |id: &str, w, h| (id.to_string(), w, h);
+        // 4K H.264 is copied; the rungs are transcodes from 1080p down.
+        let r = renditions(
+            &synthetic(info(3840, 2160), Codec::H264),
+            &Default::default(),
+        );
+        assert_eq!(
+            video(&r),
+            vec![
+                v("v1", 3840, 2160),
+                v("v1-1080p", 1920, 1080),
+                v("v1-720p", 1280, 720),
+                v("v1-480p", 852, 480),
+                v("v1-360p", 640, 360)
+            ]
+        );
+        assert!(r[1..5].iter().all(|r| !r.default
+            && matches!(r.video, Some(VideoOutput::H264 { .. }))
+            && r.codecs.starts_with("avc1.6400")));
+        assert_eq!(r[2].name, "720p H.264");
+        // HEVC 1080p: the H.264 transcode at 1080p is the top; rungs below it.
+        let mut hevc = info(1920, 1080);
+        hevc.profile = Some(1);
+        let r = renditions(&synthetic(hevc, Codec::Hevc), &Default::default());
+        assert_eq!(
+            video(&r),
+            vec![
+                v("v1-h264", 1920, 1080),
+                v("v1", 1920, 1080),
+                v("v1-720p", 1280, 720),
+                v("v1-480p", 852, 480),
+                v("v1-360p", 640, 360)
+            ]
+        );
+        // A portrait phone video: the rung is the short side, the picture upright.
+        let r = renditions(
+            &synthetic(info(1080, 1920), Codec::H264),
+            &Default::default(),
+        );
+        assert_eq!(
+            video(&r),
+            vec![
+                v("v1", 1080, 1920),
+                v("v1-720p", 720, 1280),
+                v("v1-480p", 480, 852),
+                v("v1-360p", 360, 640)
+            ]
+        );
+        // The cap applies to rungs too; 360p and below have none; `ladder: false` none at all.
+        let capped = RenditionOptions {
+            max_height: 480,
+            ..Default::default()
+        };
+        let r = renditions(&synthetic(info(1920, 1080), Codec::H264), &capped);
+        assert_eq!(
+            video(&r),
+            vec![
+                v("v1", 1920, 1080),
+                v("v1-480p", 852, 480),
+                v("v1-360p", 640, 360)
+            ]
+        );
+        let r = renditions(&synthetic(info(640, 360), Codec::H264), &Default::default());
+        assert_eq!(video(&r), vec![v("v1", 640, 360)]);
+        let off = RenditionOptions {
+            ladder: false,
+            ..Default::default()
+        };
+        let r = renditions(&synthetic(info(1920, 1080), Codec::H264), &off);
+        assert_eq!(video(&r), vec![v("v1", 1920, 1080)]);
+    }
+
+    #[test]
     fn unplayable_video_is_transcoded_and_capped() {
+        // The top renditions alone (the ladder below them has its own test).
+        let no_ladder = RenditionOptions {
+            ladder: false,
+            ..Default::default()
+        };
         let base = VideoInfo {
             width: 3840,
             height: 2160,
@@ -1419,7 +1565,7 @@ mod tests {
             ..VideoInfo::default()
         };
         // 4K H.264 8-bit passes through (no cap on passthrough).
-        let r = renditions(&synthetic(base.clone(), Codec::H264), &Default::default());
+        let r = renditions(&synthetic(base.clone(), Codec::H264), &no_ladder);
         assert_eq!(ids(&r), vec!["v1", "a2"]);
         // HE-AAC (object type 5) is transcoded.
         assert!(matches!(r[1].audio, Some(AudioOutput::Aac { .. })));
@@ -1428,7 +1574,7 @@ mod tests {
             bit_depth: Some(10),
             ..base.clone()
         };
-        let r = renditions(&synthetic(ten, Codec::H264), &Default::default());
+        let r = renditions(&synthetic(ten, Codec::H264), &no_ladder);
         assert_eq!(ids(&r), vec!["v1-h264", "a2"]);
         assert_eq!((r[0].width, r[0].height), (1920, 1080));
         assert_eq!(r[0].codecs, "avc1.640028");
@@ -1460,7 +1606,7 @@ mod tests {
             (base.clone(), Codec::Av1),
             (base.clone(), Codec::Mpeg2Video),
         ] {
-            let r = renditions(&synthetic(v, c.clone()), &Default::default());
+            let r = renditions(&synthetic(v, c.clone()), &no_ladder);
             assert_eq!(ids(&r), vec!["v1-h264", "a2"], "{c:?}");
             assert_eq!(r[0].width % 2, 0);
             assert_eq!(r[0].height % 2, 0);
