@@ -38,7 +38,8 @@ pub use sidecar::Sidecar;
 /// times and thumbnails on the same timeline.
 /// 4: transcoded video tells x264 the source's frame rate (SPS timing and rate control were
 /// per timescale tick: "1000 fps" for a millisecond clock).
-pub const OUTPUT_VERSION: u32 = 4;
+/// 5: transcodes and thumbnails of HDR sources (PQ, HLG) are tone-mapped to SDR BT.709.
+pub const OUTPUT_VERSION: u32 = 5;
 
 /// Why an output could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use ffmpeg_next as ff;
 
 use super::codec::{check_input, is_again, is_data_error, open_decoder, to_ff_packet};
 use super::limits::MAX_DIMENSION;
-use super::video::{fit, upright, upright_size, VideoFilter};
+use super::video::{fit, is_hdr, tone_map, upright, upright_size, VideoFilter};
 use super::{AvError, Packet, StreamParams};
 
 /// JPEG quantiser scale (2 = best … 31 = worst).
@@ -38,8 +38,9 @@ pub fn thumbnail(
     let (pw, ph, sar) = upright_size(picture.width(), picture.height(), sar, input.rotation);
     let (w, h) = fit(pw, ph, sar, width, MAX_DIMENSION * 4);
     let rot = upright(input.rotation);
+    let tone = tone_map(is_hdr(&picture));
     let spec = format!(
-        "{rot}scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,setsar=1,format=yuvj420p"
+        "{tone}{rot}scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,setsar=1,format=yuvj420p"
     );
     let mut filter = VideoFilter::for_frame(&picture, input.timescale, &spec)?;
     let mut out = filter.push(Some(&picture))?;
@@ -162,14 +163,17 @@ pub fn sheet(
     // Square pixels first (an anamorphic picture is shown at its display aspect), then
     // upright, then fitted into the tile.
     let rot = upright(input.rotation);
-    let spec = format!(
-        "scale=trunc(iw*sar/2)*2:ih,setsar=1,{rot}\
-         scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:flags=bicubic,\
-         pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2:black,setsar=1,format=yuvj420p"
-    );
+    let spec = |hdr: bool| {
+        format!(
+            "{}scale=trunc(iw*sar/2)*2:ih,setsar=1,{rot}\
+             scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:flags=bicubic,\
+             pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2:black,setsar=1,format=yuvj420p",
+            tone_map(hdr)
+        )
+    };
     // Each picture becomes its small tile as soon as it is decoded: only tiles are kept.
     let scaled = decode_each(input, keyframes, &mut |frame| {
-        let mut f = VideoFilter::for_frame(frame, input.timescale, &spec)?;
+        let mut f = VideoFilter::for_frame(frame, input.timescale, &spec(is_hdr(frame)))?;
         let mut out = f.push(Some(frame))?;
         out.extend(f.push(None)?);
         Ok(out.into_iter().next())

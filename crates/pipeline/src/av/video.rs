@@ -231,6 +231,8 @@ struct FrameKey {
     height: u32,
     format: ff::format::Pixel,
     sar: (i32, i32),
+    /// HDR transfer (PQ, HLG): the pictures are tone-mapped to SDR BT.709.
+    hdr: bool,
 }
 
 impl FrameKey {
@@ -246,7 +248,32 @@ impl FrameKey {
             height: frame.height(),
             format: frame.format(),
             sar,
+            hdr: is_hdr(frame),
         }
+    }
+}
+
+/// Whether `frame` is coded with an HDR transfer: SMPTE ST 2084 (PQ, HDR10) or ARIB STD-B67
+/// (HLG), as the bitstream's VUI says.
+pub(crate) fn is_hdr(frame: &ff::frame::Video) -> bool {
+    use ff::color::TransferCharacteristic as T;
+    matches!(
+        frame.color_transfer_characteristic(),
+        T::SMPTE2084 | T::ARIB_STD_B67
+    )
+}
+
+/// The filters that turn an HDR picture (PQ or HLG, BT.2020) into SDR BT.709, limited range:
+/// to linear light (100 nits = 1.0), BT.709 primaries, Hable's curve (highlights compressed,
+/// mid-tones kept), then the BT.709 transfer and matrix (libzimg's `zscale` and FFmpeg's
+/// `tonemap`). The output frames carry BT.709 in their colour description, which the H.264
+/// encoder writes into its VUI and the JPEG into its headers. Empty for SDR pictures.
+pub(crate) fn tone_map(hdr: bool) -> &'static str {
+    if hdr {
+        "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,\
+         zscale=t=bt709:m=bt709:r=tv,"
+    } else {
+        ""
     }
 }
 
@@ -390,7 +417,7 @@ pub(crate) fn upright_size(
 }
 
 /// The filter chain for a source picture `key`, displayed turned by `rotation`, into `enc`'s
-/// output: deinterlace (on the coded fields), turn upright, scale, pad.
+/// output: deinterlace (on the coded fields), tone-map HDR to SDR, turn upright, scale, pad.
 fn filter_spec(key: FrameKey, enc: &VideoEncode, rotation: u32) -> String {
     let (kw, kh, ksar) = upright_size(key.width, key.height, key.sar, rotation);
     let (w, h) = fit(kw, kh, ksar, enc.width, enc.height);
@@ -402,9 +429,17 @@ fn filter_spec(key: FrameKey, enc: &VideoEncode, rotation: u32) -> String {
     } else {
         ""
     };
+    let tone = tone_map(key.hdr);
+    // The scaler keeps the transfer and primaries zscale wrote but not the matrix: all three
+    // said again, so the H.264 VUI is BT.709 throughout.
+    let tags = if key.hdr {
+        ",setparams=colorspace=bt709:color_trc=bt709:color_primaries=bt709:range=tv"
+    } else {
+        ""
+    };
     format!(
-        "{deint}{rot}scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,format=yuv420p,\
-         pad=w={}:h={}:x={x}:y={y}:color=black,setsar=1",
+        "{deint}{tone}{rot}scale=w={w}:h={h}:flags=bicubic+accurate_rnd+full_chroma_int,format=yuv420p,\
+         pad=w={}:h={}:x={x}:y={y}:color=black,setsar=1{tags}",
         enc.width, enc.height
     )
 }
