@@ -3,7 +3,9 @@
 //! matrix in the stream's parameter sets (the init's avcC, read back by ffprobe), and pictures
 //! whose luma sits in SDR range — the fixture's ~1000-nit PQ patch comes out near white, where
 //! a plain conversion (PQ code values shown as BT.709) leaves it at 75 % grey, the washed-out
-//! look. The thumbnails are tone-mapped too.
+//! look. The thumbnails are tone-mapped too. The HEVC Main 10 original is offered beside it,
+//! copied, with `VIDEO-RANGE=PQ`/`HLG` in the master, its pictures still BT.2020 with the HDR
+//! transfer (ffprobe on the copied init + segment).
 
 use std::path::Path;
 use std::process::Command;
@@ -64,10 +66,67 @@ fn pq_and_hlg_transcodes_are_tone_mapped_to_bt709() {
             .to_string();
         let base = master_url.trim_end_matches("master.m3u8").to_string();
         let master = String::from_utf8(get(&master_url)).unwrap();
+        let Ok(m3u8_rs::Playlist::MasterPlaylist(parsed)) =
+            m3u8_rs::parse_playlist_res(master.as_bytes())
+        else {
+            panic!("{name}: not a master playlist:\n{master}");
+        };
+        let range = if name.starts_with("hdr10") {
+            "PQ"
+        } else {
+            "HLG"
+        };
+        let variants: Vec<(String, String, Option<String>)> = parsed
+            .variants
+            .iter()
+            .map(|v| {
+                (
+                    v.uri.clone(),
+                    v.codecs.clone().unwrap_or_default(),
+                    v.other_attributes
+                        .as_ref()
+                        .and_then(|o| o.get("VIDEO-RANGE"))
+                        .map(|r| r.to_string()),
+                )
+            })
+            .collect();
+        println!("{name}: variants {variants:?}");
+        // The SDR H.264 transcode first (browsers), then the HEVC Main 10 copy with its range.
+        assert_eq!(variants[0].0, "v1-h264/index.m3u8", "{name}");
+        assert_eq!(variants[0].2, None, "{name}: the transcode is SDR");
+        assert_eq!(variants[1].0, "v1/index.m3u8", "{name}");
         assert!(
-            master.contains("v1-h264/index.m3u8") && !master.contains("VIDEO-RANGE=PQ"),
-            "{name}: an SDR H.264 variant:\n{master}"
+            variants[1].1.starts_with("hvc1.2."),
+            "{name}: {:?}",
+            variants[1]
         );
+        assert_eq!(
+            variants[1].2.as_deref(),
+            Some(range),
+            "{name}: {:?}",
+            variants[1]
+        );
+        let mut copy = get(&format!("{base}v1/init.mp4"));
+        copy.extend(get(&format!("{base}v1/1.m4s")));
+        let copy_path = scratch.path().join(format!("{name}.copy.mp4"));
+        std::fs::write(&copy_path, copy).unwrap();
+        let copied = stream_fields(&copy_path, "profile,pix_fmt,color_transfer,color_primaries");
+        let trc = if range == "PQ" {
+            "smpte2084"
+        } else {
+            "arib-std-b67"
+        };
+        for want in [
+            "profile=Main 10".to_string(),
+            "pix_fmt=yuv420p10le".to_string(),
+            format!("color_transfer={trc}"),
+            "color_primaries=bt2020".to_string(),
+        ] {
+            assert!(
+                copied.contains(&want),
+                "{name} copy: no {want} in\n{copied}"
+            );
+        }
         let mut bytes = get(&format!("{base}v1-h264/init.mp4"));
         bytes.extend(get(&format!("{base}v1-h264/0.m4s")));
         let out = scratch.path().join(format!("{name}.mp4"));

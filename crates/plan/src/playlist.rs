@@ -184,6 +184,8 @@ pub struct Variant<'a> {
     pub resolution: Option<(u32, u32)>,
     /// `FRAME-RATE` (decimal-floating-point, three decimals), for video.
     pub frame_rate: Option<f64>,
+    /// `VIDEO-RANGE` (enumerated-string: `SDR`, `PQ`, `HLG`), for HDR video; absent = SDR.
+    pub video_range: Option<&'static str>,
     /// `AUDIO` (quoted-string): the GROUP-ID of its audio renditions.
     pub audio: Option<&'a str>,
     /// `SUBTITLES` (quoted-string): the GROUP-ID of its subtitle renditions.
@@ -258,6 +260,9 @@ pub fn master(alternatives: &[Alternative<'_>], variants: &[Variant<'_>]) -> Str
         }
         if let Some(f) = v.frame_rate {
             let _ = write!(out, ",FRAME-RATE={f:.3}");
+        }
+        if let Some(r) = v.video_range {
+            let _ = write!(out, ",VIDEO-RANGE={r}");
         }
         if let Some(g) = v.audio {
             quoted_attr(&mut out, "AUDIO", g);
@@ -430,6 +435,7 @@ mod tests {
                 codecs: &["avc1.64000d", evil],
                 resolution: Some((2, 2)),
                 frame_rate: Some(25.0),
+                video_range: None,
                 audio: Some("aud"),
                 subtitles: None,
                 uri: "v1/index.m3u8\n#EXTM3U",

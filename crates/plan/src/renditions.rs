@@ -317,10 +317,16 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
     let even =
         v.width > 0 && v.height > 0 && v.width.is_multiple_of(2) && v.height.is_multiple_of(2);
     let eight_bit_420 = v.bit_depth.unwrap_or(8) == 8 && v.chroma_format.unwrap_or(1) == 1;
+    let ten_bit_420 = v.bit_depth == Some(10) && v.chroma_format.unwrap_or(1) == 1;
 
+    // HEVC Main and Main 10 are copied (Safari, Apple TV, Kodi, VLC, mpv, TVs decode both;
+    // an HDR10 or HLG film keeps its range there), beside the H.264 transcode browsers need.
     let passthrough = match t.codec {
         Codec::H264 if even && eight_bit_420 => avc1_codecs(&v).map(|c| (c, false)),
-        Codec::Hevc if even && eight_bit_420 && hevc_is_main(&v) => {
+        Codec::Hevc
+            if even
+                && ((eight_bit_420 && hevc_is_main(&v)) || (ten_bit_420 && hevc_is_main10(&v))) =>
+        {
             hvc1_codecs(&v).map(|c| (c, true))
         }
         _ => None,
@@ -384,9 +390,15 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
             codecs,
             language: None,
             name: format!(
-                "{}p {} (original)",
+                "{}p {}{} (original)",
                 dw.min(dh),
-                if is_hevc { "HEVC" } else { "H.264" }
+                if is_hevc { "HEVC" } else { "H.264" },
+                match (v.hdr(), v.bit_depth) {
+                    (Some("PQ"), _) => " HDR10",
+                    (Some(_), _) => " HLG",
+                    (None, Some(10)) => " 10-bit",
+                    _ => "",
+                }
             ),
             default: true,
             forced: false,
@@ -441,6 +453,15 @@ fn hevc_is_main(v: &probe::VideoInfo) -> bool {
         Some(1) => true,
         // Compatibility flag j is bit (31 − j) of the 32-bit field.
         Some(_) => v.compat_flags.is_some_and(|f| f & (1 << 30) != 0),
+        None => false,
+    }
+}
+
+/// HEVC Main 10 (10-bit 4:2:0): `general_profile_idc` 2, or compatible with it.
+fn hevc_is_main10(v: &probe::VideoInfo) -> bool {
+    match v.profile {
+        Some(2) => true,
+        Some(_) => v.compat_flags.is_some_and(|f| f & (1 << 29) != 0),
         None => false,
     }
 }
@@ -949,7 +970,10 @@ pub fn master_playlist(
     plan: &Plan,
     uri: impl Fn(&Rendition) -> String,
 ) -> String {
-    let _ = index;
+    let source_range = index
+        .main()
+        .and_then(|t| t.video.as_ref())
+        .and_then(|v| v.hdr());
     let uris: Vec<String> = renditions.iter().map(&uri).collect();
     let of_kind = |kind| {
         renditions
@@ -998,6 +1022,7 @@ pub fn master_playlist(
                     codecs,
                     resolution: None,
                     frame_rate: None,
+                    video_range: None,
                     audio: None,
                     subtitles: None,
                     uri: a_uri,
@@ -1077,6 +1102,11 @@ pub fn master_playlist(
                 codecs,
                 resolution: (v.width > 0 && v.height > 0).then_some((v.width, v.height)),
                 frame_rate: v.frame_rate,
+                // The copied picture keeps the source's HDR transfer; transcodes are SDR.
+                video_range: match v.video {
+                    Some(VideoOutput::Passthrough) => source_range,
+                    _ => None,
+                },
                 audio: g.map(|g| g.id.as_str()),
                 subtitles: has_subs.then_some(SUBTITLE_GROUP),
                 uri,
@@ -1578,7 +1608,45 @@ mod tests {
         assert_eq!(ids(&r), vec!["v1-h264", "a2"]);
         assert_eq!((r[0].width, r[0].height), (1920, 1080));
         assert_eq!(r[0].codecs, "avc1.640028");
-        // 4:4:4, odd sizes, HEVC Main10, AV1: transcode only.
+        // HEVC Main 10 4:2:0 (HDR10 here): the H.264 transcode first, and the copy, named
+        // with its range; the master says VIDEO-RANGE=PQ on the copy only.
+        let main10 = VideoInfo {
+            profile: Some(2),
+            bit_depth: Some(10),
+            transfer: Some(16),
+            ..base.clone()
+        };
+        let index = synthetic(main10, Codec::Hevc);
+        let r = renditions(&index, &no_ladder);
+        assert_eq!(ids(&r), vec!["v1-h264", "v1", "a2"]);
+        assert_eq!(r[1].name, "2160p HEVC HDR10 (original)");
+        assert!(r[1].codecs.starts_with("hvc1.2."), "{}", r[1].codecs);
+        // The fixtures, probed: the transfer from the HEVC SPS's VUI (the MP4 has no `colr`, the
+        // Matroska no TransferCharacteristics).
+        for (name, range) in [("hdr10_pq.mp4", "PQ"), ("hlg.mkv", "HLG")] {
+            let (ix, r, m) = master_of(name);
+            assert_eq!(
+                ix.main()
+                    .and_then(|t| t.video.as_ref())
+                    .and_then(|v| v.hdr()),
+                Some(range)
+            );
+            assert_eq!(ids(&r)[..2], ["v1-h264", "v1"], "{name}");
+            let lines: Vec<&str> = m.lines().collect();
+            let variant = |uri: &str| {
+                let at = lines.iter().position(|l| *l == uri).unwrap();
+                lines[at - 1]
+            };
+            assert!(
+                variant("v1/index.m3u8").contains(&format!(",VIDEO-RANGE={range}")),
+                "{m}"
+            );
+            assert!(
+                !variant("v1-h264/index.m3u8").contains("VIDEO-RANGE"),
+                "{m}"
+            );
+        }
+        // 4:4:4, odd sizes, HEVC 12-bit, AV1: transcode only.
         for (v, c) in [
             (
                 VideoInfo {
@@ -1597,8 +1665,8 @@ mod tests {
             ),
             (
                 VideoInfo {
-                    profile: Some(2),
-                    bit_depth: Some(10),
+                    profile: Some(4),
+                    bit_depth: Some(12),
                     ..base.clone()
                 },
                 Codec::Hevc,

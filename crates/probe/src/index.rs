@@ -269,6 +269,23 @@ pub struct VideoInfo {
     /// and the last cued cluster). `None` when none was looked at; `Some(0)`: closed GOPs.
     #[serde(default)]
     pub leading_frames: Option<u32>,
+    /// Transfer characteristics (ISO/IEC 23091-2 / H.273 code: 1 BT.709, 16 PQ, 18 HLG) from
+    /// the container's colour description (MP4 `colr`, Matroska `Colour`) or else the stream's
+    /// VUI; `None` when neither says.
+    #[serde(default)]
+    pub transfer: Option<u8>,
+}
+
+impl VideoInfo {
+    /// The HDR transfer, if any: `"PQ"` (SMPTE ST 2084, HDR10) or `"HLG"` (ARIB STD-B67), as
+    /// HLS `VIDEO-RANGE` names them.
+    pub fn hdr(&self) -> Option<&'static str> {
+        match self.transfer {
+            Some(16) => Some("PQ"),
+            Some(18) => Some("HLG"),
+            _ => None,
+        }
+    }
 }
 
 /// Audio-specific facts.

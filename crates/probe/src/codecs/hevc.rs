@@ -108,13 +108,18 @@ fn read_sps(nal: &[u8]) -> Option<(VideoInfo, Option<u32>)> {
     v.height = h.checked_sub(ch)?;
     v.bit_depth = Some(u8::try_from(r.ue()?.checked_add(8)?).ok()?);
     v.chroma_format = Some(chroma as u8);
-    Some((v, sub_layer_dpb(&mut r, sub_layers)))
+    r.ue()?; // bit_depth_chroma_minus8
+    let poc_lsb_bits = r.ue()?.checked_add(4).filter(|b| *b <= 16)?;
+    let dpb = sub_layer_dpb(&mut r, sub_layers);
+    // The rest of the SPS up to the VUI's colour description; an SPS cut short or using
+    // something not followed here only leaves the transfer unknown.
+    v.transfer = vui_transfer(&mut r, poc_lsb_bits);
+    Some((v, dpb))
 }
 
-/// The sub-layer ordering info after the bit depths: the highest sub-layer's DPB size.
+/// The sub-layer ordering info after `log2_max_pic_order_cnt_lsb_minus4`: the highest
+/// sub-layer's DPB size.
 fn sub_layer_dpb(r: &mut BitReader<'_>, sub_layers: u32) -> Option<u32> {
-    r.ue()?; // bit_depth_chroma_minus8
-    r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
     let all = r.bit()? == 1;
     let mut dpb = None;
     for _ in (if all { 0 } else { sub_layers })..=sub_layers {
@@ -123,6 +128,108 @@ fn sub_layer_dpb(r: &mut BitReader<'_>, sub_layers: u32) -> Option<u32> {
         r.ue()?; // sps_max_latency_increase_plus1
     }
     dpb.filter(|&d| d <= 16)
+}
+
+/// Most short-term reference picture sets an SPS may have (H.265 §7.4.3.2.1).
+const MAX_ST_RPS: u32 = 64;
+
+/// From after the sub-layer ordering info to the VUI's `transfer_characteristics`
+/// (H.265 §7.3.2.2.1, E.2.1); `None` when the SPS has no colour description or is cut short.
+fn vui_transfer(r: &mut BitReader<'_>, poc_lsb_bits: u32) -> Option<u8> {
+    for _ in 0..6 {
+        // log2_min_luma_coding_block_size_minus3 … max_transform_hierarchy_depth_intra
+        r.ue()?;
+    }
+    if r.bit()? == 1 && r.bit()? == 1 {
+        scaling_list_data(r)?;
+    }
+    r.bits(2)?; // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+    if r.bit()? == 1 {
+        r.bits(8)?; // pcm sample bit depths
+        r.ue()?;
+        r.ue()?;
+        r.bit()?; // pcm_loop_filter_disabled_flag
+    }
+    let sets = r.ue()?;
+    if sets > MAX_ST_RPS {
+        return None;
+    }
+    let mut deltas: Vec<u32> = Vec::with_capacity(sets as usize);
+    for i in 0..sets {
+        let inter = i != 0 && r.bit()? == 1;
+        let n = if inter {
+            r.bit()?; // delta_rps_sign
+            r.ue()?; // abs_delta_rps_minus1
+            let reference = *deltas.last()?;
+            let mut n = 0u32;
+            for _ in 0..=reference {
+                let used = r.bit()? == 1;
+                let use_delta = used || r.bit()? == 1;
+                n += u32::from(use_delta);
+            }
+            n
+        } else {
+            let (neg, pos) = (r.ue()?, r.ue()?);
+            if neg > 16 || pos > 16 {
+                return None;
+            }
+            for _ in 0..neg + pos {
+                r.ue()?; // delta_poc_minus1
+                r.bit()?; // used_by_curr_pic_flag
+            }
+            neg + pos
+        };
+        deltas.push(n);
+    }
+    if r.bit()? == 1 {
+        let long_term = r.ue()?;
+        if long_term > 32 {
+            return None;
+        }
+        for _ in 0..long_term {
+            r.bits(poc_lsb_bits)?;
+            r.bit()?;
+        }
+    }
+    r.bits(2)?; // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+    if r.bit()? == 0 {
+        return None; // no VUI
+    }
+    if r.bit()? == 1 && r.bits(8)? == 255 {
+        r.bits(32)?; // sar_width, sar_height
+    }
+    if r.bit()? == 1 {
+        r.bit()?; // overscan_appropriate_flag
+    }
+    if r.bit()? == 1 {
+        r.bits(4)?; // video_format, video_full_range_flag
+        if r.bit()? == 1 {
+            r.bits(8)?; // colour_primaries
+            return u8::try_from(r.bits(8)?).ok();
+        }
+    }
+    None
+}
+
+/// `scaling_list_data()` (H.265 §7.3.4), skipped.
+fn scaling_list_data(r: &mut BitReader<'_>) -> Option<()> {
+    for size in 0..4u32 {
+        let step = if size == 3 { 3 } else { 1 };
+        for _ in (0..6).step_by(step) {
+            if r.bit()? == 0 {
+                r.ue()?; // scaling_list_pred_matrix_id_delta
+            } else {
+                let coefs = 64.min(1u32 << (4 + (size << 1)));
+                if size > 1 {
+                    r.se()?; // scaling_list_dc_coef_minus8
+                }
+                for _ in 0..coefs {
+                    r.se()?;
+                }
+            }
+        }
+    }
+    Some(())
 }
 
 /// Parses an `HEVCDecoderConfigurationRecord` (hvcC, Matroska `V_MPEGH/ISO/HEVC`), using
@@ -147,6 +254,7 @@ pub fn parse_hvcc(hvcc: &[u8]) -> Option<VideoInfo> {
         v.width = s.width;
         v.height = s.height;
         v.interlaced = s.interlaced;
+        v.transfer = s.transfer;
     }
     Some(v)
 }
@@ -219,4 +327,33 @@ pub fn hvcc(vps: &[&[u8]], sps: &[&[u8]], pps: &[&[u8]], info: &VideoInfo) -> Op
         }
     }
     Some(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// x265's SPS of a 320×240 Main 10 HDR10 picture (`transfer=smpte2084`, BT.2020): the
+    /// transfer is read from the VUI past the reference picture sets.
+    #[test]
+    fn the_vui_transfer_of_an_hdr10_sps() {
+        let sps = hex(
+            "42010102200000030090000003000003003ca00a080f136595952930bc05a84880482000000300200000030321",
+        );
+        let v = parse_sps(&sps).unwrap();
+        assert_eq!((v.width, v.height, v.bit_depth), (320, 240, Some(10)));
+        assert_eq!(v.transfer, Some(16));
+        assert_eq!(v.hdr(), Some("PQ"));
+        // Cut anywhere, the SPS yields no transfer and no panic.
+        for n in 2..sps.len() {
+            let _ = parse_sps(&sps[..n]);
+        }
+    }
 }

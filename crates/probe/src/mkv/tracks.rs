@@ -123,6 +123,7 @@ struct Raw {
     sampling_frequency: Option<f64>,
     channels: Option<u64>,
     bit_depth: Option<u64>,
+    transfer: Option<u64>,
 }
 
 impl Raw {
@@ -155,6 +156,7 @@ impl Raw {
             MatroskaSpec::SamplingFrequency(v) => self.sampling_frequency = Some(v),
             MatroskaSpec::Channels(v) => self.channels = Some(v),
             MatroskaSpec::BitDepth(v) => self.bit_depth = Some(v),
+            MatroskaSpec::TransferCharacteristics(v) => self.transfer = Some(v),
             _ => {}
         }
         Ok(())
@@ -220,6 +222,12 @@ fn video_info(r: &Raw, codec: &Codec) -> VideoInfo {
     };
     v.frame_rate = r.default_duration.and_then(frame_rate);
     let private = r.codec_private.as_slice();
+    // The container's Colour (RFC 9559 §5.1.4.1.28) over the stream's VUI; 2 = unspecified.
+    let container_transfer = r
+        .transfer
+        .filter(|t| *t != 2)
+        .and_then(|t| u8::try_from(t).ok());
+    v.transfer = container_transfer;
     if private.is_empty() {
         return v;
     }
@@ -246,6 +254,7 @@ fn video_info(r: &Raw, codec: &Codec) -> VideoInfo {
         v.constraint_bytes = c.constraint_bytes;
         v.bit_depth = c.bit_depth;
         v.chroma_format = c.chroma_format;
+        v.transfer = container_transfer.or(c.transfer);
     }
     v
 }

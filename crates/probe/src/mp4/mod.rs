@@ -897,6 +897,31 @@ fn with_hvcc(
     (Codec::Hevc, private, Some(v), None)
 }
 
+/// The sample entry's `colr` (ISO/IEC 14496-12 §12.1.5, `nclx`/`nclc`) says the transfer
+/// characteristics, over what the stream's VUI said.
+fn with_colr(
+    described: (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>),
+    colr: Option<&mp4_atom::Colr>,
+) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
+    let (codec, private, mut video, audio) = described;
+    let transfer = match colr {
+        Some(mp4_atom::Colr::Nclx {
+            transfer_characteristics,
+            ..
+        })
+        | Some(mp4_atom::Colr::Nclc {
+            transfer_characteristics,
+            ..
+        }) => u8::try_from(*transfer_characteristics).ok(),
+        _ => None,
+    };
+    // 2 is "unspecified": the stream's own word stands.
+    if let (Some(v), Some(t)) = (video.as_mut(), transfer.filter(|t| *t != 2)) {
+        v.transfer = Some(t);
+    }
+    (codec, private, video, audio)
+}
+
 fn audio_info(a: &mp4_atom::Audio) -> AudioInfo {
     AudioInfo {
         sample_rate: u32::from(a.sample_rate.integer()),
@@ -910,10 +935,10 @@ fn audio_info(a: &mp4_atom::Audio) -> AudioInfo {
 /// Maps a sample entry to our codec, its private bytes and video/audio facts.
 fn describe_codec(c: &AtomCodec) -> (Codec, Vec<u8>, Option<VideoInfo>, Option<AudioInfo>) {
     match c {
-        AtomCodec::Avc1(x) => with_avcc(&x.avcc, &x.visual),
-        AtomCodec::Avc3(x) => with_avcc(&x.avcc, &x.visual),
-        AtomCodec::Hvc1(x) => with_hvcc(&x.hvcc, &x.visual),
-        AtomCodec::Hev1(x) => with_hvcc(&x.hvcc, &x.visual),
+        AtomCodec::Avc1(x) => with_colr(with_avcc(&x.avcc, &x.visual), x.colr.as_ref()),
+        AtomCodec::Avc3(x) => with_colr(with_avcc(&x.avcc, &x.visual), x.colr.as_ref()),
+        AtomCodec::Hvc1(x) => with_colr(with_hvcc(&x.hvcc, &x.visual), x.colr.as_ref()),
+        AtomCodec::Hev1(x) => with_colr(with_hvcc(&x.hvcc, &x.visual), x.colr.as_ref()),
         AtomCodec::Vp08(x) => (Codec::Vp8, Vec::new(), Some(visual_info(&x.visual)), None),
         AtomCodec::Vp09(x) => (Codec::Vp9, Vec::new(), Some(visual_info(&x.visual)), None),
         AtomCodec::Av01(x) => (Codec::Av1, Vec::new(), Some(visual_info(&x.visual)), None),
