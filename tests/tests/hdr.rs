@@ -5,7 +5,8 @@
 //! a plain conversion (PQ code values shown as BT.709) leaves it at 75 % grey, the washed-out
 //! look. The thumbnails are tone-mapped too. The HEVC Main 10 original is offered beside it,
 //! copied, with `VIDEO-RANGE=PQ`/`HLG` in the master, its pictures still BT.2020 with the HDR
-//! transfer (ffprobe on the copied init + segment).
+//! transfer and HDR10's mastering display and light level SEI (ffprobe on the copied init +
+//! segment 1). 10-bit SDR HEVC is copied as well, without a range, and not tone-mapped.
 
 use std::path::Path;
 use std::process::Command;
@@ -127,6 +128,26 @@ fn pq_and_hlg_transcodes_are_tone_mapped_to_bt709() {
                 "{name} copy: no {want} in\n{copied}"
             );
         }
+        if range == "PQ" {
+            // HDR10's static metadata travels in the copied stream: the mastering display and
+            // content light level SEI of segment 1's first picture.
+            let out = Command::new("ffprobe")
+                .args(["-v", "error", "-show_frames", "-read_intervals", "%+#1"])
+                .args(["-show_entries", "frame_side_data"])
+                .arg(&copy_path)
+                .output()
+                .expect("ffprobe");
+            let side = String::from_utf8_lossy(&out.stdout);
+            for want in [
+                "side_data_type=Mastering display metadata",
+                "max_luminance=10000000/10000",
+                "side_data_type=Content light level metadata",
+                "max_content=1000",
+                "max_average=400",
+            ] {
+                assert!(side.contains(want), "{name} copy: no {want} in\n{side}");
+            }
+        }
         let mut bytes = get(&format!("{base}v1-h264/init.mp4"));
         bytes.extend(get(&format!("{base}v1-h264/0.m4s")));
         let out = scratch.path().join(format!("{name}.mp4"));
@@ -170,4 +191,31 @@ fn pq_and_hlg_transcodes_are_tone_mapped_to_bt709() {
         println!("{name}: thumbnail luma dark {dark:.1}, bright {bright:.1}");
         assert!(dark < 100.0 && bright > dark + 80.0, "{name}: thumbnail");
     }
+
+    // 10-bit SDR HEVC: copied too, no VIDEO-RANGE; its transcode is not tone-mapped (the
+    // patches keep their levels: grey 0x40 and 0xC0 in limited range, luma 71 and 181 — the
+    // levels PQ pictures would show without tone mapping).
+    let master_url = s.create_stream("file:hevc10_sdr.mkv")["master_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let master = String::from_utf8(get(&master_url)).unwrap();
+    assert!(
+        master.contains("hvc1.2.4.") && !master.contains("VIDEO-RANGE"),
+        "{master}"
+    );
+    let base = master_url.trim_end_matches("master.m3u8").to_string();
+    let mut bytes = get(&format!("{base}v1-h264/init.mp4"));
+    bytes.extend(get(&format!("{base}v1-h264/0.m4s")));
+    let out = scratch.path().join("hevc10_sdr.mp4");
+    std::fs::write(&out, bytes).unwrap();
+    let (dark, bright) = (
+        mean_luma(&out, 20, 20, 100, 200),
+        mean_luma(&out, 200, 20, 100, 200),
+    );
+    println!("hevc10_sdr.mkv: transcode luma dark {dark:.1}, bright {bright:.1}");
+    assert!(
+        (dark - 71.0).abs() < 3.0 && (bright - 181.0).abs() < 3.0,
+        "SDR levels changed: {dark}, {bright}"
+    );
 }
