@@ -107,6 +107,22 @@ fn pq_and_hlg_transcodes_are_tone_mapped_to_bt709() {
             "{name}: {:?}",
             variants[1]
         );
+        // DASH says it too, on the copy's representation only.
+        let mpd = String::from_utf8(get(&format!("{base}manifest.mpd"))).unwrap();
+        let code = if range == "PQ" { 16 } else { 18 };
+        let prop = format!(
+            "<SupplementalProperty schemeIdUri=\"urn:mpeg:mpegB:cicp:TransferCharacteristics\" value=\"{code}\"/>"
+        );
+        assert_eq!(mpd.matches(&prop).count(), 1, "{name}:\n{mpd}");
+        let copy_rep = mpd.split("<Representation id=\"v1\"").nth(1).unwrap_or("");
+        assert!(
+            copy_rep
+                .split("</Representation>")
+                .next()
+                .unwrap_or("")
+                .contains(&prop),
+            "{name}: the property is the copy's:\n{mpd}"
+        );
         let mut copy = get(&format!("{base}v1/init.mp4"));
         copy.extend(get(&format!("{base}v1/1.m4s")));
         let copy_path = scratch.path().join(format!("{name}.copy.mp4"));

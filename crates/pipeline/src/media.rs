@@ -415,6 +415,13 @@ impl Media {
             })
             .collect();
         let listed = caps.choose(&self.renditions);
+        // A copied HDR picture keeps its transfer; transcodes are SDR.
+        let hdr_transfer = self
+            .index()
+            .main()
+            .and_then(|t| t.video.as_ref())
+            .filter(|v| v.hdr().is_some())
+            .and_then(|v| v.transfer);
         let reps: Vec<plan::dash::DashRepresentation<'_>> = listed
             .iter()
             .filter_map(|r| {
@@ -439,6 +446,10 @@ impl Media {
                     segments,
                     bandwidth: plan::bandwidth_estimate(r, &self.plan),
                     sample_rate,
+                    transfer: match r.video {
+                        Some(plan::VideoOutput::Passthrough) => hdr_transfer,
+                        _ => None,
+                    },
                 })
             })
             .collect();

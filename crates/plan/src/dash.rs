@@ -30,6 +30,10 @@ pub struct DashRepresentation<'a> {
     pub bandwidth: u64,
     /// Audio sample rate (`@audioSamplingRate`), 0 for video.
     pub sample_rate: u32,
+    /// The picture's HDR transfer (H.273 code: 16 PQ, 18 HLG) for a copied HDR video, said by
+    /// a `SupplementalProperty` (`urn:mpeg:mpegB:cicp:TransferCharacteristics`, ISO/IEC 23001-8
+    /// as DASH-IF IOP §6.2.5 uses it); `None` for SDR.
+    pub transfer: Option<u8>,
 }
 
 /// The MPD of `reps` (static, `mediaPresentationDuration` = `duration_secs`); segment URLs are
@@ -83,6 +87,12 @@ pub fn manifest(reps: &[DashRepresentation<'_>], duration_secs: f64) -> String {
                 let _ = write!(s, " frameRate=\"{}\"", frame_rate(fps));
             }
             s.push_str(">\n");
+            if let Some(t) = r.transfer {
+                let _ = writeln!(
+                    s,
+                    "        <SupplementalProperty schemeIdUri=\"urn:mpeg:mpegB:cicp:TransferCharacteristics\" value=\"{t}\"/>"
+                );
+            }
             template(&mut s, r);
             s.push_str("      </Representation>\n");
         }
@@ -305,6 +315,7 @@ mod tests {
                 ],
                 bandwidth: 5_000_000,
                 sample_rate: 0,
+                transfer: None,
             },
             DashRepresentation {
                 rendition: &a,
@@ -312,6 +323,7 @@ mod tests {
                 segments: vec![(0, 288768), (288768, 287744), (576512, 144384)],
                 bandwidth: 128_000,
                 sample_rate: 48000,
+                transfer: None,
             },
         ];
         let m = manifest(&reps, 21.021);
@@ -334,6 +346,7 @@ mod tests {
             segments: vec![(0, 1000), (1500, 1000)],
             bandwidth: 1,
             sample_rate: 0,
+            transfer: None,
         };
         assert!(manifest(&[gap], 2.5)
             .contains("<S t=\"0\" d=\"1000\"/>\n            <S t=\"1500\" d=\"1000\"/>"));
@@ -351,6 +364,7 @@ mod tests {
             segments: vec![(0, 6000), (6000, 6000), (12000, 3000)],
             bandwidth: 1,
             sample_rate: 0,
+            transfer: None,
         };
         let m = manifest(&[rep], 15.0);
         assert!(
