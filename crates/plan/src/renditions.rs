@@ -344,19 +344,18 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
     } else {
         (v.width, v.height)
     };
-    // The top of the ladder: the transcode's short side, else the copied picture's.
-    let mut top = 0;
-    if transcode {
+    // An H.264 transcode whose short side is at most `cap`, turned upright (a portrait phone
+    // video stays portrait: 720×1280 for 720).
+    let h264 = |id: String, cap: u32, default: bool| {
         let (width, height) = if dh > dw {
-            let (h, w) = transcode_size(dh, dw, opts.max_height);
+            let (h, w) = transcode_size(dh, dw, cap);
             (w, h)
         } else {
-            transcode_size(dw, dh, opts.max_height)
+            transcode_size(dw, dh, cap)
         };
-        top = width.min(height);
         let level = h264_level(width, height, fps.unwrap_or(30.0));
-        out.push(Rendition {
-            id: format!("v{}-h264", t.id),
+        Rendition {
+            id,
             kind: RenditionKind::Video,
             track_id: t.id,
             video: Some(VideoOutput::H264 {
@@ -369,13 +368,20 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
             codecs: format!("avc1.{H264_PROFILE:02x}00{level:02x}"),
             language: None,
             name: format!("{}p H.264", width.min(height)),
-            default: true,
+            default,
             forced: false,
             width,
             height,
             frame_rate: fps,
             channels: 0,
-        });
+        }
+    };
+    // The top of the ladder: the transcode's short side, else the copied picture's.
+    let mut top = 0;
+    if transcode {
+        let r = h264(format!("v{}-h264", t.id), opts.max_height, true);
+        top = r.width.min(r.height);
+        out.push(r);
     }
     if let Some((codecs, is_hevc)) = passthrough {
         if !transcode {
@@ -413,36 +419,7 @@ fn video_renditions(t: &Track, opts: &RenditionOptions, out: &mut Vec<Rendition>
             .into_iter()
             .filter(|h| *h < top && *h <= opts.max_height)
         {
-            // The short side is the rung: 1280×720 for a 16:9 film, 720×1280 for a portrait
-            // phone video (turned upright, as every transcode is).
-            let (width, height) = if dh > dw {
-                let (h, w) = transcode_size(dh, dw, rung);
-                (w, h)
-            } else {
-                transcode_size(dw, dh, rung)
-            };
-            let level = h264_level(width, height, fps.unwrap_or(30.0));
-            out.push(Rendition {
-                id: format!("v{}-{rung}p", t.id),
-                kind: RenditionKind::Video,
-                track_id: t.id,
-                video: Some(VideoOutput::H264 {
-                    width,
-                    height,
-                    crf: opts.crf,
-                    maxrate_kbps: maxrate_kbps(width, height, fps.unwrap_or(30.0)),
-                }),
-                audio: None,
-                codecs: format!("avc1.{H264_PROFILE:02x}00{level:02x}"),
-                language: None,
-                name: format!("{}p H.264", width.min(height)),
-                default: false,
-                forced: false,
-                width,
-                height,
-                frame_rate: fps,
-                channels: 0,
-            });
+            out.push(h264(format!("v{}-{rung}p", t.id), rung, false));
         }
     }
 }

@@ -272,18 +272,7 @@ fn vui_restriction(r: &mut BitReader<'_>) -> Option<(u32, u32)> {
 /// The VUI up to and including the timing info: `Some(frame rate)` when it was read whole
 /// (the rate itself `None` when not stated), `None` when cut short.
 fn vui_timing(r: &mut BitReader<'_>) -> Option<Option<Rational>> {
-    if r.bit()? == 1 && r.bits(8)? == 255 {
-        r.bits(32)?; // sar_width, sar_height
-    }
-    if r.bit()? == 1 {
-        r.bit()?; // overscan_appropriate_flag
-    }
-    if r.bit()? == 1 {
-        r.bits(4)?; // video_format, video_full_range_flag
-        if r.bit()? == 1 {
-            r.bits(24)?; // colour description
-        }
-    }
+    super::vui_colour(r)?;
     if r.bit()? == 1 {
         r.ue()?;
         r.ue()?;

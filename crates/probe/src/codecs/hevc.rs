@@ -195,20 +195,7 @@ fn vui_transfer(r: &mut BitReader<'_>, poc_lsb_bits: u32) -> Option<u8> {
     if r.bit()? == 0 {
         return None; // no VUI
     }
-    if r.bit()? == 1 && r.bits(8)? == 255 {
-        r.bits(32)?; // sar_width, sar_height
-    }
-    if r.bit()? == 1 {
-        r.bit()?; // overscan_appropriate_flag
-    }
-    if r.bit()? == 1 {
-        r.bits(4)?; // video_format, video_full_range_flag
-        if r.bit()? == 1 {
-            r.bits(8)?; // colour_primaries
-            return u8::try_from(r.bits(8)?).ok();
-        }
-    }
-    None
+    super::vui_colour(r)?
 }
 
 /// `scaling_list_data()` (H.265 §7.3.4), skipped.

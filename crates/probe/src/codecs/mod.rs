@@ -13,6 +13,31 @@ pub mod annexb;
 pub mod h264;
 pub mod hevc;
 
+use crate::cursor::BitReader;
+
+/// The start of a VUI, the same in H.264 (§E.1.1) and H.265 (§E.2.1): aspect ratio, overscan,
+/// video signal type. `Some(transfer_characteristics)` when a colour description is present,
+/// `Some(None)` when not; `None` when cut short. Leaves the reader after the colour
+/// description.
+fn vui_colour(r: &mut BitReader<'_>) -> Option<Option<u8>> {
+    if r.bit()? == 1 && r.bits(8)? == 255 {
+        r.bits(32)?; // sar_width, sar_height
+    }
+    if r.bit()? == 1 {
+        r.bit()?; // overscan_appropriate_flag
+    }
+    if r.bit()? == 1 {
+        r.bits(4)?; // video_format, video_full_range_flag
+        if r.bit()? == 1 {
+            r.bits(8)?; // colour_primaries
+            let transfer = u8::try_from(r.bits(8)?).ok();
+            r.bits(8)?; // matrix_coeffs
+            return Some(transfer);
+        }
+    }
+    Some(None)
+}
+
 /// Frames a decoder may hold before output, from an avcC (`hevc == false`) or hvcC record's
 /// first SPS: H.264 `max_dec_frame_buffering` (or the level's limit), HEVC
 /// `sps_max_dec_pic_buffering`. `None` when the record holds no readable SPS.
