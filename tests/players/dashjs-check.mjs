@@ -40,6 +40,7 @@ const report = {
   start_ms: null,
   seeks: [],
   ended: false,
+  end_state: null,
   representations: [],
   text_tracks: [],
   text_cues: [],
@@ -172,13 +173,18 @@ async function main() {
               cues.push({ start: c.startTime, end: c.endTime, text: c.text, track: t.label || t.language || '' });
             }
           }
+          const ranges = (r) => Array.from({ length: r.length }, (_, i) => [r.start(i), r.end(i)]);
           return { errors: window.__dc ? window.__dc.errors : [], mediaError: window.__dc ? window.__dc.mediaError : null,
-                   size: { width: v.videoWidth, height: v.videoHeight }, cues };
+                   size: { width: v.videoWidth, height: v.videoHeight }, cues,
+                   end_state: { current_time: v.currentTime, duration: v.duration, paused: v.paused,
+                                ready_state: v.readyState, network_state: v.networkState,
+                                buffered: ranges(v.buffered), played: ranges(v.played) } };
         });
         report.text_cues = st.cues;
         report.dash_errors = st.errors;
         report.media_error = st.mediaError;
         report.video_size = st.size;
+        report.end_state = st.end_state;
         if (st.mediaError) report.failures.push('media element error: ' + JSON.stringify(st.mediaError));
         if (!opts.audioOnly && st.size.width === 0) report.failures.push('no video frame decoded (videoWidth 0)');
       }

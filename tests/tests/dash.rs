@@ -201,6 +201,7 @@ fn dash_manifest_plays_in_dashjs_ffmpeg_and_gstreamer() {
                 "{source}: the HLS request is a cache hit ({before} hits before it)"
             );
         }
+        let mut latest_end = 0.0f64;
         for (id, timescale, segs) in &reps {
             // The same segments as the HLS playlist of the rendition.
             let playlist = String::from_utf8(get(&format!("{base}{id}/index.m3u8"))).unwrap();
@@ -222,7 +223,22 @@ fn dash_manifest_plays_in_dashjs_ffmpeg_and_gstreamer() {
                 (total - duration).abs() < 0.1,
                 "{source} {id}: {total} s of segments, the MPD says {duration} s"
             );
+            // The period covers the representation's last sample: a period ending short of
+            // the media lets dash.js stop there and never fire `ended` (seen with an AAC
+            // transcode of a 20.000 s FLAC whose last frame ends at 20.0107 s).
+            let end = segs
+                .last()
+                .map_or(0.0, |(t, d)| (t + d) as f64 / *timescale as f64);
+            assert!(
+                end <= duration + 1e-9,
+                "{source} {id}: ends at {end} s, after the MPD's {duration} s"
+            );
+            latest_end = latest_end.max(end);
         }
+        assert!(
+            duration - latest_end < 0.001,
+            "{source}: the MPD's {duration} s is longer than the media ({latest_end} s)"
+        );
         // Subtitles: one text set per subtitle rendition of the master, on the video's
         // timeline (the same windows and times as the video representation), naming the HLS
         // subtitle playlist's WebVTT files.

@@ -453,7 +453,7 @@ impl Media {
                 })
             })
             .collect();
-        plan::dash::manifest(&reps, self.plan.total_secs())
+        plan::dash::manifest(&reps)
     }
 
     /// The media playlist of a rendition (relative URIs `init.mp4`, `{n}.m4s` / `{n}.vtt`).

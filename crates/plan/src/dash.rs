@@ -36,9 +36,14 @@ pub struct DashRepresentation<'a> {
     pub transfer: Option<u8>,
 }
 
-/// The MPD of `reps` (static, `mediaPresentationDuration` = `duration_secs`); segment URLs are
-/// relative to the manifest.
-pub fn manifest(reps: &[DashRepresentation<'_>], duration_secs: f64) -> String {
+/// The MPD of `reps` (static); segment URLs are relative to the manifest.
+///
+/// `mediaPresentationDuration` is where the latest representation ends — what is produced, as
+/// the HLS EXTINF sums are — rounded up to the millisecond. A shorter period (the container's
+/// claimed duration, say, when the last AAC frame runs 10 ms past it) lets dash.js stop the
+/// presentation at the period end, short of the media's end, where `ended` never comes.
+pub fn manifest(reps: &[DashRepresentation<'_>]) -> String {
+    let duration_secs = presentation_end(reps);
     let mut s = String::with_capacity(1024 + 128 * reps.len());
     s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -222,6 +227,16 @@ fn template(s: &mut String, r: &DashRepresentation<'_>) {
     s.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
 }
 
+/// The latest segment end over `reps`, in seconds.
+fn presentation_end(reps: &[DashRepresentation<'_>]) -> f64 {
+    reps.iter()
+        .filter_map(|r| {
+            let &(t, d) = r.segments.last()?;
+            Some(t.saturating_add(d) as f64 / f64::from(r.timescale.max(1)))
+        })
+        .fold(0.0, f64::max)
+}
+
 /// `avc1` of `avc1.64001e`.
 fn family(codecs: &str) -> &str {
     codecs.split('.').next().unwrap_or(codecs)
@@ -240,14 +255,15 @@ fn frame_rate(fps: f64) -> String {
     format!("{}/1000", (fps * 1000.0).round())
 }
 
-/// `PT…S` with millisecond precision.
+/// `PT…S` with millisecond precision, rounded up (never shorter than `secs`).
 fn iso_duration(secs: f64) -> String {
-    let secs = if secs.is_finite() && secs > 0.0 {
-        secs
+    let ms = if secs.is_finite() && secs > 0.0 {
+        // The epsilon keeps an exact millisecond (21.021 as 21.0209999…) from gaining one.
+        (secs * 1000.0 - 1e-6).ceil() as u64
     } else {
-        0.0
+        0
     };
-    format!("PT{secs:.3}S")
+    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
 }
 
 /// XML attribute and text escaping.
@@ -326,7 +342,8 @@ mod tests {
                 transfer: None,
             },
         ];
-        let m = manifest(&reps, 21.021);
+        // The period ends with the video (21.021 s), the longer of the two.
+        let m = manifest(&reps);
         assert!(m.contains("mediaPresentationDuration=\"PT21.021S\""), "{m}");
         assert!(
             m.contains("<S t=\"0\" d=\"180180\" r=\"2\"/>\n            <S d=\"90090\"/>"),
@@ -348,8 +365,12 @@ mod tests {
             sample_rate: 0,
             transfer: None,
         };
-        assert!(manifest(&[gap], 2.5)
-            .contains("<S t=\"0\" d=\"1000\"/>\n            <S t=\"1500\" d=\"1000\"/>"));
+        let m = manifest(&[gap]);
+        assert!(m.contains("<S t=\"0\" d=\"1000\"/>\n            <S t=\"1500\" d=\"1000\"/>"));
+        assert!(m.contains("mediaPresentationDuration=\"PT2.500S\""), "{m}");
+        // Audio alone: its last AAC frame ends at 15.0187 s, and so does the period (rounded up).
+        let m = manifest(&reps[1..]);
+        assert!(m.contains("mediaPresentationDuration=\"PT15.019S\""), "{m}");
     }
 
     #[test]
@@ -366,7 +387,7 @@ mod tests {
             sample_rate: 0,
             transfer: None,
         };
-        let m = manifest(&[rep], 15.0);
+        let m = manifest(&[rep]);
         assert!(
             m.contains("contentType=\"text\" mimeType=\"text/vtt\""),
             "{m}"
