@@ -195,6 +195,8 @@ pub struct Settings {
     pub revalidate: Duration,
     /// Target segment duration, seconds.
     pub target_segment_secs: f64,
+    /// Target of the first two segments where the first picture is encoded, seconds (0: none).
+    pub lead_segment_secs: f64,
     /// Also offer an H.264 transcode of HEVC video.
     pub h264_for_hevc: bool,
     /// Height cap of transcoded video.
@@ -249,6 +251,7 @@ impl Settings {
             source_ttl: d.source_ttl,
             revalidate: d.revalidate,
             target_segment_secs: d.target_secs,
+            lead_segment_secs: d.lead_secs,
             h264_for_hevc: d.renditions.h264_for_hevc,
             max_height: d.renditions.max_height,
             ladder: d.renditions.ladder,
@@ -318,6 +321,7 @@ impl Settings {
         cfg.source_ttl = self.source_ttl;
         cfg.revalidate = self.revalidate;
         cfg.target_secs = self.target_segment_secs;
+        cfg.lead_secs = self.lead_segment_secs;
         cfg.renditions.h264_for_hevc = self.h264_for_hevc;
         cfg.renditions.max_height = self.max_height;
         cfg.renditions.ladder = self.ladder;

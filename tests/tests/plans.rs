@@ -18,9 +18,17 @@ async fn plans_keep_their_promises() {
     let mut mismatches = Vec::new();
     for &(name, _) in VIDEO_FIXTURES {
         let index = index_of(name).await;
-        for mode in [VideoMode::Passthrough, VideoMode::Transcode] {
+        // Each mode without and with the 2 s lead (`lead_secs`) of a source whose first video
+        // is encoded.
+        for (mode, lead_secs) in [
+            (VideoMode::Passthrough, 0.0),
+            (VideoMode::Transcode, 0.0),
+            (VideoMode::Passthrough, 2.0),
+            (VideoMode::Transcode, 2.0),
+        ] {
             let opts = PlanOptions {
                 mode,
+                lead_secs,
                 ..PlanOptions::default()
             };
             let p = plan::plan(&index, &opts).unwrap();
@@ -76,7 +84,12 @@ async fn plans_keep_their_promises() {
                     parsed.target_duration
                 );
             }
-            let golden = golden_dir.join(format!("{name}.{mode:?}.plan.txt").to_lowercase());
+            let variant = if lead_secs > 0.0 {
+                format!("{mode:?}-lead{lead_secs}")
+            } else {
+                format!("{mode:?}")
+            };
+            let golden = golden_dir.join(format!("{name}.{variant}.plan.txt").to_lowercase());
             let table = p.table();
             if update {
                 std::fs::create_dir_all(&golden_dir).unwrap();
@@ -88,8 +101,24 @@ async fn plans_keep_their_promises() {
                     Err(_) => mismatches.push(format!("{} is missing", golden.display())),
                 }
             }
+            if lead_secs > 0.0 && p.segments.len() > 3 {
+                // The lead is a target: the leading segments are the shorter ones, each still
+                // within [0.5, 2] × the lead unless the source GOP is longer.
+                let first = &p.segments[..2];
+                let rest_min = p.segments[2..p.segments.len() - 1]
+                    .iter()
+                    .map(|s| s.duration)
+                    .fold(f64::MAX, f64::min);
+                for (i, s) in first.iter().enumerate() {
+                    assert!(
+                        s.duration <= rest_min + 1e-9 || s.duration <= 2.0 * lead_secs,
+                        "{name} {variant}: leading segment {i} is {} s (others from {rest_min} s)",
+                        s.duration
+                    );
+                }
+            }
             eprintln!(
-                "{name} {mode:?}: {} segments, {:?}, target {} s, sum {total:.3} s",
+                "{name} {variant}: {} segments, {:?}, target {} s, sum {total:.3} s",
                 p.segments.len(),
                 p.boundaries,
                 p.target_duration

@@ -34,6 +34,11 @@ use crate::PipelineError;
 pub struct MediaOptions {
     /// Segment target duration, seconds.
     pub target_secs: f64,
+    /// The target of the first two segments ([`plan::LEAD_SEGMENTS`]) when the video a player
+    /// starts with — the first listed — is encoded: its first segment is what the first frame
+    /// waits for (2 s by default; 0: the target throughout). Sources whose first video is
+    /// copied keep the target.
+    pub lead_secs: f64,
     /// Which renditions to offer.
     pub renditions: RenditionOptions,
     /// x264 preset of transcoded video.
@@ -46,6 +51,7 @@ impl Default for MediaOptions {
     fn default() -> Self {
         MediaOptions {
             target_secs: 6.0,
+            lead_secs: 2.0,
             renditions: RenditionOptions::default(),
             x264_preset: "veryfast".into(),
             encoder_threads: 2,
@@ -166,12 +172,19 @@ impl Media {
         } else {
             VideoMode::Transcode
         };
+        // The first listed video is the one players start with: when it is encoded, shorter
+        // leading segments let its first frame come sooner.
+        let starts_encoded = renditions
+            .iter()
+            .find(|r| r.kind == RenditionKind::Video)
+            .is_some_and(|r| matches!(r.video, Some(VideoOutput::H264 { .. })));
         let plan = plan::plan(
             &index,
             &PlanOptions {
                 target_secs: opts.target_secs,
                 mode,
                 range_slack_secs: 0.0,
+                lead_secs: if starts_encoded { opts.lead_secs } else { 0.0 },
             },
         )?;
         let mut audio_plans = BTreeMap::new();
@@ -333,8 +346,9 @@ impl Media {
         // every option that shapes the bytes, named and in a fixed order.
         let r = &self.opts.renditions;
         let mut key = format!(
-            "target={};preset={};threads={};h264_for_hevc={};max_height={};crf={};ladder={}",
+            "target={};lead={};preset={};threads={};h264_for_hevc={};max_height={};crf={};ladder={}",
             self.opts.target_secs,
+            self.opts.lead_secs,
             self.opts.x264_preset,
             self.opts.encoder_threads,
             u8::from(r.h264_for_hevc),

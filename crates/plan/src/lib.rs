@@ -11,6 +11,9 @@
 //!   to those rules (so ladder rungs and the passthrough rendition switch cleanly), else a fixed
 //!   grid on frame boundaries where the encoder will force keyframes.
 //! - Audio-only sources get a grid on the AAC frame grid (1024 samples).
+//! - With [`PlanOptions::lead_secs`] the first [`LEAD_SEGMENTS`] segments aim at that shorter
+//!   target (where the first picture is encoded, its first segment is what the first frame
+//!   waits for); the rules above hold for each segment against its own target.
 //!
 //! Each [`Segment`] carries exact start/end in the index timescale, its EXTINF (the exact duration
 //! in seconds), and the byte ranges of the source it needs — normally one range, so the pipeline
@@ -59,7 +62,12 @@ use serde::{Deserialize, Serialize};
 /// in output ticks (video on its frame cadence).
 /// 5: the multivariant playlist of a video lists its trick-play images
 /// (`EXT-X-IMAGE-STREAM-INF`, [`trickplay`]).
-pub const PLAN_VERSION: u32 = 5;
+/// 6: [`PlanOptions::lead_secs`]: shorter leading segments where the first picture is encoded.
+pub const PLAN_VERSION: u32 = 6;
+
+/// How many segments at the start of a plan aim at [`PlanOptions::lead_secs`] instead of the
+/// target.
+pub const LEAD_SEGMENTS: usize = 2;
 
 /// Spans closer than this are fetched as one range (cheaper than a second request).
 pub const MERGE_GAP: u64 = 1 << 20;
@@ -89,6 +97,14 @@ pub struct PlanOptions {
     /// pre-roll when transcoding). 0 by default: spans overlapping the segment already include
     /// the chunk/cluster/PES run that straddles each boundary.
     pub range_slack_secs: f64,
+    /// The target of the first [`LEAD_SEGMENTS`] segments, in seconds; 0 (the default): the
+    /// target throughout. Where the picture a player starts with is encoded, its first segment
+    /// is what the first frame waits for: a 2 s one encodes in a third of a 6 s one's time.
+    /// On keyframe boundaries it is a target like the other (the nearest keyframe); on a grid
+    /// the first target's span is cut into lead-long pieces (at most [`LEAD_SEGMENTS`] cuts)
+    /// and the grid after it is the one without a lead.
+    #[serde(default)]
+    pub lead_secs: f64,
 }
 
 impl Default for PlanOptions {
@@ -97,6 +113,26 @@ impl Default for PlanOptions {
             target_secs: 6.0,
             mode: VideoMode::Passthrough,
             range_slack_secs: 0.0,
+            lead_secs: 0.0,
+        }
+    }
+}
+
+/// The target of each segment, in ticks: `lead` for the first [`LEAD_SEGMENTS`] when `lead`
+/// is set, then `target`.
+#[derive(Debug, Clone, Copy)]
+struct Targets {
+    lead: i64,
+    target: i64,
+}
+
+impl Targets {
+    /// The target of segment `n`.
+    fn of(&self, n: usize) -> i64 {
+        if self.lead > 0 && n < LEAD_SEGMENTS {
+            self.lead
+        } else {
+            self.target
         }
     }
 }
@@ -209,6 +245,12 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
         });
     }
     let target = secs_to_ticks(opts.target_secs, ts);
+    let lead = if opts.lead_secs > 0.0 && opts.lead_secs < opts.target_secs {
+        secs_to_ticks(opts.lead_secs, ts).max(1)
+    } else {
+        0
+    };
+    let targets = Targets { lead, target };
     let min_tail = secs_to_ticks(MIN_TAIL_SECS, ts);
 
     let main_is_video = index.main().is_some_and(|t| t.kind == TrackKind::Video);
@@ -224,10 +266,11 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
     keyframes.dedup();
 
     let (cuts, kind) = if main_is_video && !index.keyframes.is_empty() {
-        let cuts = keyframe_cuts(start, end, &keyframes, target, min_tail)?;
-        if opts.mode == VideoMode::Transcode && !within_rules(start, end, &cuts, target, min_tail) {
+        let cuts = keyframe_cuts(start, end, &keyframes, targets, min_tail)?;
+        if opts.mode == VideoMode::Transcode && !within_rules(start, end, &cuts, targets, min_tail)
+        {
             (
-                grid_cuts(start, end, target, quantum(index), min_tail)?,
+                grid_cuts(start, end, targets, quantum(index), min_tail)?,
                 Boundaries::Grid,
             )
         } else {
@@ -237,7 +280,7 @@ pub fn plan(index: &MediaIndex, opts: &PlanOptions) -> Result<Plan, PlanError> {
         return Err(PlanError::NoKeyframes);
     } else {
         (
-            grid_cuts(start, end, target, quantum(index), min_tail)?,
+            grid_cuts(start, end, targets, quantum(index), min_tail)?,
             Boundaries::Grid,
         )
     };
@@ -316,7 +359,7 @@ fn keyframe_cuts(
     start: i64,
     end: i64,
     kf: &[i64],
-    target: i64,
+    targets: Targets,
     min_tail: i64,
 ) -> Result<Vec<i64>, PlanError> {
     let mut cuts = Vec::new();
@@ -329,6 +372,7 @@ fn keyframe_cuts(
         if i >= kf.len() {
             break;
         }
+        let target = targets.of(cuts.len());
         let lo = cur + target / 2;
         let hi = cur + 2 * target;
         let rest = end - cur;
@@ -379,11 +423,12 @@ fn keyframe_cuts(
     Ok(cuts)
 }
 
-/// Whether keyframe cuts keep every segment in [0.5, 2] × target (last: ≥ `min_tail`).
-fn within_rules(start: i64, end: i64, cuts: &[i64], target: i64, min_tail: i64) -> bool {
+/// Whether keyframe cuts keep every segment in [0.5, 2] × its target (last: ≥ `min_tail`).
+fn within_rules(start: i64, end: i64, cuts: &[i64], targets: Targets, min_tail: i64) -> bool {
     let mut a = start;
     let n = cuts.len();
     for (i, &b) in cuts.iter().chain(std::iter::once(&end)).enumerate() {
+        let target = targets.of(i);
         let d = b - a;
         let last = i == n;
         if d > 2 * target || (!last && d < target / 2) || (last && d < min_tail && n > 0) {
@@ -433,16 +478,23 @@ fn quantum(index: &MediaIndex) -> i64 {
 fn grid_cuts(
     start: i64,
     end: i64,
-    target: i64,
+    targets: Targets,
     q: i64,
     min_tail: i64,
 ) -> Result<Vec<i64>, PlanError> {
     let q = i128::from(q.max(1));
-    let step = ((i128::from(target) + q / 2) / q).max(1) * q;
+    let snap = |t: i64| ((i128::from(t) + q / 2) / q).max(1) * q;
+    let step = snap(targets.target);
+    let lead = if targets.lead > 0 {
+        snap(targets.lead)
+    } else {
+        0
+    };
     let (start, end, min_tail) = (i128::from(start), i128::from(end), i128::from(min_tail));
-    // Grid points strictly inside (start, end).
+    // Grid points strictly inside (start, end): at most those of the step, plus the leading
+    // points.
     let points = if end > start {
-        (end - start - 1) / step
+        (end - start - 1) / step + LEAD_SEGMENTS as i128
     } else {
         0
     };
@@ -450,6 +502,17 @@ fn grid_cuts(
         return Err(too_many_segments((points + 1).to_string()));
     }
     let mut cuts = Vec::with_capacity(usize::try_from(points).unwrap_or(0));
+    // The lead splits the first step: `lead` apart, never a sliver before the next point; the
+    // grid after it is the plan's without a lead.
+    let mut t = start + lead;
+    while lead > 0 && cuts.len() < LEAD_SEGMENTS && t < start + step && t < end {
+        if (start + step).min(end) - t < min_tail.max(lead / 2) {
+            break;
+        }
+        let Ok(cut) = i64::try_from(t) else { break };
+        cuts.push(cut);
+        t += lead;
+    }
     let mut t = start + step;
     while t < end {
         if end - t < min_tail.max(step / 2) {
@@ -682,6 +745,44 @@ mod tests {
         assert_eq!(durations(&p), vec![6.0; 10]);
         assert_eq!(p.target_duration, 6);
         assert_eq!(p.segments[1].ranges, vec![ByteRange::new(3000, 6000)]);
+    }
+
+    /// The leading segments aim at `lead_secs`: on keyframes every 2 s, 2 + 2 then 6 s; on a
+    /// grid (keyframes 16 s apart, transcoded) the first 6 s in 2 s pieces, then the grid
+    /// without a lead.
+    #[test]
+    fn leading_segments_aim_at_the_lead() {
+        let kf: Vec<f64> = (0..30).map(|i| i as f64 * 2.0).collect();
+        let lead = PlanOptions {
+            lead_secs: 2.0,
+            ..PlanOptions::default()
+        };
+        let p = plan(&index(&kf, 60.0), &lead).unwrap();
+        // 56 s after the lead: 6 s segments, the last 8 s split evenly as without a lead.
+        let mut want = vec![2.0, 2.0];
+        want.extend([6.0; 8]);
+        want.extend([4.0, 4.0]);
+        assert_eq!(durations(&p), want);
+        assert_eq!(p.target_duration, 6);
+        let grid = PlanOptions {
+            mode: VideoMode::Transcode,
+            lead_secs: 2.0,
+            ..PlanOptions::default()
+        };
+        let g = plan(&index(&[0.0, 16.0, 32.0, 48.0], 60.0), &grid).unwrap();
+        assert_eq!(g.boundaries, Boundaries::Grid);
+        // The lead splits the first 6 s; the grid after it is the one without a lead.
+        assert_eq!(durations(&g), [&[2.0; 3][..], &[6.0; 9][..]].concat());
+        assert!((g.total_secs() - 60.0).abs() < 1e-9);
+        // No lead when it is not shorter than the target.
+        let same = PlanOptions {
+            lead_secs: 6.0,
+            ..PlanOptions::default()
+        };
+        assert_eq!(
+            durations(&plan(&index(&kf, 60.0), &same).unwrap()),
+            vec![6.0; 10]
+        );
     }
 
     #[test]

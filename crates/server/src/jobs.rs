@@ -218,11 +218,14 @@ impl Jobs {
                 ..CoalescerConfig::default()
             },
         );
+        // Video encodes have the cores while a request runs in either pool: an audio segment
+        // a player waits for does not share them with a prefetch encode either.
+        let transcode = Pool::for_cores(cfg.transcode_jobs);
         Jobs {
             coalescer,
             clock,
-            transcode: Pool::new(cfg.transcode_jobs),
-            remux: Pool::new(cfg.remux_jobs),
+            remux: Pool::yielding_to(cfg.remux_jobs, Arc::clone(&transcode)),
+            transcode,
             cfg,
         }
     }

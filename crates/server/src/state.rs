@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub revalidate: Duration,
     /// Target segment duration (seconds).
     pub target_secs: f64,
+    /// Target of the leading segments where the first picture is encoded (seconds; 0: none;
+    /// [`pipeline::MediaOptions::lead_secs`]).
+    pub lead_secs: f64,
     /// Which renditions to offer.
     pub renditions: RenditionOptions,
     /// Upstream client settings (its address policy is replaced by the guard's).
@@ -95,6 +98,7 @@ impl ServerConfig {
             source_ttl: Duration::from_secs(600),
             revalidate: Duration::from_secs(60),
             target_secs: 6.0,
+            lead_secs: pipeline::MediaOptions::default().lead_secs,
             renditions: RenditionOptions::default(),
             http: HttpConfig::default(),
             max_batch: 100,
@@ -691,6 +695,7 @@ impl AppState {
         let c = &self.inner.config;
         pipeline::MediaOptions {
             target_secs: c.target_secs,
+            lead_secs: c.lead_secs,
             renditions: c.renditions,
             x264_preset: c.x264_preset.clone(),
             ..pipeline::MediaOptions::default()

@@ -12,6 +12,14 @@
 //!   it moves ahead of the prefetch queue and is never taken back.
 //!
 //! So prefetch never delays a request by more than one frame of a cancelled encode.
+//!
+//! A pool of CPU-bound work ([`Pool::for_cores`], sized to the cores: video encodes) goes
+//! further, because there an idle *slot* is not an idle *core*: a prefetch encode beside a
+//! request's encode halves the request's speed on two cores. There requests have the machine:
+//! background makes start only while no request runs or waits, and a request that starts takes
+//! back every running background make (each is cancelled and ends before its next frame).
+//! Requests of a light pool that [yields to it](Pool::yielding_to) (an audio segment a player
+//! waits for beside its video) count as requests there too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,10 +30,16 @@ use tokio::sync::oneshot;
 /// A pool of job slots (one per concurrent make). Share it as `Arc<Pool>`.
 pub struct Pool {
     size: usize,
+    /// Requests have the machine: no background make runs beside one (CPU-bound pools).
+    requests_exclusive: bool,
+    /// The CPU-bound pool whose background work waits while this pool's requests run.
+    cores: Option<Arc<Pool>>,
     state: Mutex<State>,
 }
 
 struct State {
+    /// Requests running in light pools that yield to this one.
+    outside_requests: usize,
     idle: usize,
     next: u64,
     queue: Vec<Queued>,
@@ -42,6 +56,8 @@ struct Queued {
 struct Running {
     priority: PriorityWatch,
     cancel: Cancel,
+    /// A request counted in the `cores` pool while it runs.
+    counted: bool,
 }
 
 /// A held slot; dropping it hands the slot to the next waiting make.
@@ -82,10 +98,30 @@ impl Drop for Dequeue<'_> {
 impl Pool {
     /// A pool of `size` slots (at least one).
     pub fn new(size: usize) -> Arc<Pool> {
+        Pool::build(size, false, None)
+    }
+
+    /// A pool of `size` slots for light work whose requests also hold back the background
+    /// work of `cores` (a [`Pool::for_cores`]): while one runs, no prefetch encode competes
+    /// with it for the cores.
+    pub fn yielding_to(size: usize, cores: Arc<Pool>) -> Arc<Pool> {
+        Pool::build(size, false, Some(cores))
+    }
+
+    /// A pool of `size` slots (at least one) for CPU-bound work, one slot per core: background
+    /// makes run only while no request runs or waits (see the module notes).
+    pub fn for_cores(size: usize) -> Arc<Pool> {
+        Pool::build(size, true, None)
+    }
+
+    fn build(size: usize, requests_exclusive: bool, cores: Option<Arc<Pool>>) -> Arc<Pool> {
         let size = size.max(1);
         Arc::new(Pool {
             size,
+            requests_exclusive,
+            cores,
             state: Mutex::new(State {
+                outside_requests: 0,
                 idle: size,
                 next: 0,
                 queue: Vec::new(),
@@ -118,16 +154,26 @@ impl Pool {
             let id = st.next;
             st.next += 1;
             let fg = priority.get() == Priority::Foreground;
-            let request_waits = st.queue.iter().any(is_foreground);
-            if st.idle > 0 && (fg || !request_waits) {
+            if fg && self.requests_exclusive {
+                st.cancel_background();
+            }
+            let held_back = st.queue.iter().any(is_foreground)
+                || (self.requests_exclusive && st.request_runs());
+            if st.idle > 0 && (fg || !held_back) {
                 st.idle -= 1;
+                let counted = fg && self.cores.is_some();
                 st.running.insert(
                     id,
                     Running {
                         priority,
                         cancel: ctx.cancel().clone(),
+                        counted,
                     },
                 );
+                drop(st);
+                if counted {
+                    self.tell_cores(true);
+                }
                 return Slot {
                     pool: Arc::clone(self),
                     id,
@@ -155,7 +201,16 @@ impl Pool {
                 },
                 () = priority.foreground(), if !raised => {
                     raised = true;
-                    self.state().take_back_one();
+                    let handed = {
+                        let mut st = self.state();
+                        if self.requests_exclusive {
+                            st.cancel_background();
+                        }
+                        st.take_back_one();
+                        // An idle slot held back from this make while it was background.
+                        st.dispatch(self.requests_exclusive, self.cores.is_some())
+                    };
+                    self.hand(handed);
                 }
             }
         }
@@ -168,41 +223,51 @@ impl Pool {
 
     /// Slot `id` is free: give it to the next make (requests first), or mark it idle.
     fn release(self: &Arc<Self>, id: u64) {
-        let handed = {
+        let (handed, counted) = {
             let mut st = self.state();
-            st.running.remove(&id);
-            let next = st
-                .queue
-                .iter()
-                .position(is_foreground)
-                .or(if st.queue.is_empty() { None } else { Some(0) });
-            match next {
-                None => {
-                    st.idle += 1;
-                    None
-                }
-                Some(i) => {
-                    let q = st.queue.remove(i);
-                    let nid = st.next;
-                    st.next += 1;
-                    st.running.insert(
-                        nid,
-                        Running {
-                            priority: q.priority,
-                            cancel: q.cancel,
-                        },
-                    );
-                    Some((q.tx, nid))
-                }
-            }
+            let counted = st.running.remove(&id).is_some_and(|r| r.counted);
+            st.idle += 1;
+            (
+                st.dispatch(self.requests_exclusive, self.cores.is_some()),
+                counted,
+            )
         };
-        if let Some((tx, nid)) = handed {
+        if counted {
+            self.tell_cores(false);
+        }
+        self.hand(handed);
+    }
+
+    /// Sends the slots [`State::dispatch`] gave out (outside the lock).
+    fn hand(self: &Arc<Self>, handed: Vec<Handed>) {
+        for h in handed {
+            if h.counted {
+                self.tell_cores(true);
+            }
             // If the waiter just left, the returned slot is dropped and released again.
-            let _ = tx.send(Slot {
+            let _ = h.tx.send(Slot {
                 pool: Arc::clone(self),
-                id: nid,
+                id: h.id,
             });
         }
+    }
+
+    /// A request of this light pool starts (`true`) or ends: the cores' pool holds its
+    /// background work back meanwhile.
+    fn tell_cores(&self, starts: bool) {
+        let Some(cores) = &self.cores else { return };
+        let handed = {
+            let mut st = cores.state();
+            if starts {
+                st.outside_requests += 1;
+                st.cancel_background();
+                Vec::new()
+            } else {
+                st.outside_requests = st.outside_requests.saturating_sub(1);
+                st.dispatch(cores.requests_exclusive, cores.cores.is_some())
+            }
+        };
+        cores.hand(handed);
     }
 }
 
@@ -210,7 +275,67 @@ fn is_foreground(q: &Queued) -> bool {
     q.priority.get() == Priority::Foreground
 }
 
+/// A slot [`State::dispatch`] gave to a waiter, to send outside the lock.
+struct Handed {
+    tx: oneshot::Sender<Slot>,
+    id: u64,
+    /// A request to count in the cores' pool.
+    counted: bool,
+}
+
 impl State {
+    /// Gives idle slots to waiting makes: the oldest request first, then the oldest background
+    /// make — unless `requests_exclusive` and a request runs. The slots to send are returned;
+    /// with `counts`, the requests among them are counted in the cores' pool.
+    fn dispatch(&mut self, requests_exclusive: bool, counts: bool) -> Vec<Handed> {
+        let mut handed = Vec::new();
+        while self.idle > 0 {
+            let next = self.queue.iter().position(is_foreground).or_else(|| {
+                let background_may_start = !(requests_exclusive && self.request_runs());
+                (!self.queue.is_empty() && background_may_start).then_some(0)
+            });
+            let Some(i) = next else { break };
+            let q = self.queue.remove(i);
+            let nid = self.next;
+            self.next += 1;
+            self.idle -= 1;
+            let counted = counts && q.priority.get() == Priority::Foreground;
+            self.running.insert(
+                nid,
+                Running {
+                    priority: q.priority,
+                    cancel: q.cancel,
+                    counted,
+                },
+            );
+            handed.push(Handed {
+                tx: q.tx,
+                id: nid,
+                counted,
+            });
+        }
+        handed
+    }
+
+    /// A request's make holds a slot here, or in a light pool that yields to this one.
+    fn request_runs(&self) -> bool {
+        self.outside_requests > 0
+            || self
+                .running
+                .values()
+                .any(|r| r.priority.get() == Priority::Foreground)
+    }
+
+    /// Cancels every running background make (a request takes the machine).
+    fn cancel_background(&mut self) {
+        for r in self.running.values() {
+            if r.priority.get() == Priority::Background && !r.cancel.is_cancelled() {
+                tracing::debug!("a request takes the cores back from prefetch");
+                r.cancel.cancel();
+            }
+        }
+    }
+
     /// A request waits and no slot is idle: cancel one running background make, unless enough
     /// are already on their way out for the requests that wait.
     fn take_back_one(&mut self) {
@@ -316,6 +441,78 @@ mod tests {
         assert!(!queued_prefetch.is_finished());
         drop(r);
         drop(queued_prefetch.await.unwrap());
+    }
+
+    /// On the cores' pool a prefetch waits while a request runs, even with a slot idle, and
+    /// every waiting prefetch starts when the request ends.
+    #[tokio::test]
+    async fn on_the_cores_prefetch_waits_while_a_request_runs() {
+        let pool = Pool::for_cores(3);
+        let request = pool.acquire(&ctx(Priority::Foreground)).await;
+        let (p1, p2) = (
+            queue(&pool, &ctx(Priority::Background)),
+            queue(&pool, &ctx(Priority::Background)),
+        );
+        settle().await;
+        assert_eq!(pool.idle(), 2, "two slots idle, and yet");
+        assert!(!p1.is_finished() && !p2.is_finished(), "no prefetch runs");
+        drop(request);
+        let (p1, p2) = (p1.await.unwrap(), p2.await.unwrap());
+        assert_eq!(pool.idle(), 1);
+        // A plain pool starts prefetch on any idle slot.
+        let plain = Pool::new(2);
+        let _r = plain.acquire(&ctx(Priority::Foreground)).await;
+        let _p = plain.acquire(&ctx(Priority::Background)).await;
+        drop((p1, p2));
+        assert_eq!(pool.idle(), 3);
+    }
+
+    /// On the cores' pool a request that starts cancels every running prefetch, idle slot or
+    /// not; a running request is left alone.
+    #[tokio::test]
+    async fn on_the_cores_a_request_cancels_running_prefetch() {
+        let pool = Pool::for_cores(4);
+        let (b1, b2) = (ctx(Priority::Background), ctx(Priority::Background));
+        let (s1, s2) = (pool.acquire(&b1).await, pool.acquire(&b2).await);
+        let first = ctx(Priority::Foreground);
+        let f = pool.acquire(&first).await;
+        assert!(b1.cancel().is_cancelled() && b2.cancel().is_cancelled());
+        let second = ctx(Priority::Foreground);
+        let r = pool.acquire(&second).await;
+        assert!(!first.cancel().is_cancelled() && !second.cancel().is_cancelled());
+        drop((s1, s2, f, r));
+        assert_eq!(pool.idle(), 4);
+    }
+
+    /// A request of a light pool that yields to the cores' pool stops the prefetch encodes
+    /// running there and holds back the waiting ones until it ends; its own prefetch does not.
+    #[tokio::test]
+    async fn a_light_request_holds_back_prefetch_on_the_cores() {
+        let cores = Pool::for_cores(2);
+        let light = Pool::yielding_to(4, Arc::clone(&cores));
+        let running = ctx(Priority::Background);
+        let encode = cores.acquire(&running).await;
+        let light_prefetch = light.acquire(&ctx(Priority::Background)).await;
+        assert!(
+            !running.cancel().is_cancelled(),
+            "light prefetch is no request"
+        );
+        let audio = light.acquire(&ctx(Priority::Foreground)).await;
+        assert!(
+            running.cancel().is_cancelled(),
+            "the prefetch encode is stopped"
+        );
+        drop(encode);
+        let waiting = queue(&cores, &ctx(Priority::Background));
+        settle().await;
+        assert!(
+            !waiting.is_finished(),
+            "no prefetch encode while the audio request runs"
+        );
+        drop(audio);
+        drop(waiting.await.unwrap());
+        drop(light_prefetch);
+        assert_eq!((cores.idle(), light.idle()), (2, 4));
     }
 
     #[tokio::test]
