@@ -1,9 +1,10 @@
 //! Pins the pipeline's output bytes: the SHA-256 of every remuxed output (init and segments of
 //! each passthrough video and audio rendition, WebVTT segments) of every fixture, with the
-//! `OUTPUT_VERSION` they were made under, in `fixtures/golden/outputs.sha256`.
+//! `OUTPUT_VERSION` and `PLAN_VERSION` they were made under, in `fixtures/golden/outputs.sha256`.
 //!
-//! Outputs are cached under keys that carry `OUTPUT_VERSION`, so bytes that change without a
-//! bump would mix old and new bytes in one cache. This test fails when that happens ("brittle,
+//! Outputs are cached under keys that carry both versions (a new plan moves segment
+//! boundaries, so segment `n` holds other frames), so bytes that change without a bump of
+//! either would mix old and new bytes in one cache. This test fails when that happens ("brittle,
 //! which is the point"): bump `pipeline::OUTPUT_VERSION`, then refresh with `UPDATE_GOLDEN=1`.
 //! Transcoded outputs are left out: their bytes belong to x264/FFmpeg's AAC encoder builds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -103,7 +104,12 @@ fn lines_of(name: &str) -> Vec<String> {
 fn remuxed_bytes_change_only_with_output_version() {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/golden/outputs.sha256");
-    let mut text = format!("output_version {}\n", pipeline::OUTPUT_VERSION);
+    let versions = format!(
+        "output_version {} plan_version {}",
+        pipeline::OUTPUT_VERSION,
+        plan::PLAN_VERSION
+    );
+    let mut text = format!("{versions}\n");
     for name in FIXTURES {
         for l in lines_of(name) {
             text.push_str(&l);
@@ -117,7 +123,7 @@ fn remuxed_bytes_change_only_with_output_version() {
     let want = std::fs::read_to_string(&golden)
         .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", golden.display()));
     let version_line = want.lines().next().unwrap_or("");
-    let same_version = version_line == format!("output_version {}", pipeline::OUTPUT_VERSION);
+    let same_version = version_line == versions;
     if want == text {
         return;
     }
@@ -128,15 +134,14 @@ fn remuxed_bytes_change_only_with_output_version() {
         .collect();
     if same_version {
         panic!(
-            "remuxed output bytes changed but OUTPUT_VERSION is still {}: bump \
-             pipeline::OUTPUT_VERSION, then refresh with UPDATE_GOLDEN=1. Changed:\n{}",
-            pipeline::OUTPUT_VERSION,
+            "remuxed output bytes changed but the versions are still '{versions}': bump \
+             pipeline::OUTPUT_VERSION (or plan::PLAN_VERSION for a plan change), then refresh \
+             with UPDATE_GOLDEN=1. Changed:\n{}",
             changed.join("\n")
         );
     }
     panic!(
-        "OUTPUT_VERSION is {} but the golden was made under '{version_line}': refresh it with \
-         UPDATE_GOLDEN=1",
-        pipeline::OUTPUT_VERSION
+        "the versions are '{versions}' but the golden was made under '{version_line}': refresh \
+         it with UPDATE_GOLDEN=1"
     );
 }
