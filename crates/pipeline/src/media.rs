@@ -1381,6 +1381,46 @@ mod tests {
         assert!(aac_lc_config(48000, 7).is_err());
     }
 
+    /// Leading segments are short only where the first-listed video is encoded: HEVC (the
+    /// H.264 transcode listed first) gets 2.4 + 2.4 s (its keyframes are 2.4 s apart), H.264
+    /// (copied first) keeps 6 s, and `lead_secs: 0` turns the lead off.
+    #[test]
+    fn the_lead_follows_the_first_listed_video() {
+        let media = |name: &str, lead_secs: f64| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../fixtures/out")
+                .join(name);
+            let data = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (run fixtures/make.sh)", path.display()));
+            let opts = MediaOptions {
+                lead_secs,
+                ..MediaOptions::default()
+            };
+            Media::new(probe::probe_bytes(&data).unwrap(), None, opts).unwrap()
+        };
+        let firsts = |m: &Media| -> Vec<f64> {
+            m.plan.segments.iter().take(3).map(|s| s.duration).collect()
+        };
+        let hevc = media("hevc_ac3.mkv", 2.0);
+        let first = hevc
+            .renditions()
+            .iter()
+            .find(|r| r.kind == RenditionKind::Video)
+            .unwrap();
+        assert!(
+            matches!(first.video, Some(VideoOutput::H264 { .. })),
+            "{first:?}"
+        );
+        assert_eq!(firsts(&hevc), vec![2.4, 2.4, 4.8]);
+        assert_eq!(firsts(&media("hevc_ac3.mkv", 0.0)), vec![4.8, 4.8, 4.8]);
+        assert_eq!(firsts(&media("h264_bframes.mkv", 2.0)), vec![6.0, 6.0, 6.0]);
+        assert_ne!(
+            hevc.params_key(),
+            media("hevc_ac3.mkv", 0.0).params_key(),
+            "the lead is part of the cache key"
+        );
+    }
+
     /// The playlists a source serves: its subtitle rendition repeats the video's EXTINF lines
     /// (one writer, `plan::playlist`), and every rendition's playlist is a media playlist.
     #[test]
