@@ -151,8 +151,6 @@ impl Pool {
         let (tx, mut rx) = oneshot::channel();
         let id = {
             let mut st = self.state();
-            let id = st.next;
-            st.next += 1;
             let fg = priority.get() == Priority::Foreground;
             if fg && self.requests_exclusive {
                 st.cancel_background();
@@ -160,16 +158,8 @@ impl Pool {
             let held_back = st.queue.iter().any(is_foreground)
                 || (self.requests_exclusive && st.request_runs());
             if st.idle > 0 && (fg || !held_back) {
-                st.idle -= 1;
                 let counted = fg && self.cores.is_some();
-                st.running.insert(
-                    id,
-                    Running {
-                        priority,
-                        cancel: ctx.cancel().clone(),
-                        counted,
-                    },
-                );
+                let id = st.grant(priority, ctx.cancel().clone(), counted);
                 drop(st);
                 if counted {
                     self.tell_cores(true);
@@ -179,6 +169,8 @@ impl Pool {
                     id,
                 };
             }
+            let id = st.next;
+            st.next += 1;
             st.queue.push(Queued {
                 id,
                 priority: priority.clone(),
@@ -296,18 +288,8 @@ impl State {
             });
             let Some(i) = next else { break };
             let q = self.queue.remove(i);
-            let nid = self.next;
-            self.next += 1;
-            self.idle -= 1;
-            let counted = counts && q.priority.get() == Priority::Foreground;
-            self.running.insert(
-                nid,
-                Running {
-                    priority: q.priority,
-                    cancel: q.cancel,
-                    counted,
-                },
-            );
+            let counted = counts && is_foreground(&q);
+            let nid = self.grant(q.priority, q.cancel, counted);
             handed.push(Handed {
                 tx: q.tx,
                 id: nid,
@@ -315,6 +297,22 @@ impl State {
             });
         }
         handed
+    }
+
+    /// Takes an idle slot for a make: its new id, under which it runs.
+    fn grant(&mut self, priority: PriorityWatch, cancel: Cancel, counted: bool) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.idle -= 1;
+        self.running.insert(
+            id,
+            Running {
+                priority,
+                cancel,
+                counted,
+            },
+        );
+        id
     }
 
     /// A request's make holds a slot here, or in a light pool that yields to this one.
